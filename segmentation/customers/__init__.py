@@ -1,0 +1,1 @@
+"""Customer tables (the Mall Customers table, or any table described by a CustomerConfig)."""

@@ -1,0 +1,80 @@
+"""Which columns of a customer table play which part, resolved against the actual header."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from segmentation.customers.ingest import SOURCE_ROW, canonical_name
+from segmentation.errors import InputError
+
+MALL_FEATURES = ("annual_income_k", "spending_score")
+ROLE_PATTERNS = {"age": r"age", "income": r".*income.*", "spending": r".*(spending|score).*",
+                 "gender": r"gender"}
+
+
+@dataclass(frozen=True)
+class CustomerConfig:
+    """Columns (canonical names) and cleaning policies for one customer table.
+
+    ``roles`` maps age/income/spending/gender to a column when the table has
+    one; they drive range checks and segment names.
+    """
+
+    id_column: str
+    features: tuple[str, ...]
+    categorical: tuple[str, ...] = ()
+    roles: dict[str, str] = field(default_factory=dict)
+    missing: str = "quarantine"  # or "impute" (median)
+    outliers: str = "flag"  # or "winsorize"
+
+    @property
+    def numeric(self) -> list[str]:
+        """Feature columns plus numeric role columns: everything parsed as a number."""
+        extra = [self.roles[r] for r in ("age", "income", "spending") if r in self.roles]
+        return list(dict.fromkeys([*self.features, *extra]))
+
+    def suite_columns(self) -> dict:
+        """Values for the ``$`` placeholders of expectations/customers.json."""
+        return {"id": self.id_column, "required": [self.id_column, *self.features, *self.categorical],
+                "numeric": self.numeric, **self.roles}
+
+
+def resolve_config(columns: list[str], *, id_column: str | None = None,
+                   features: list[str] | None = None, categorical: list[str] | None = None,
+                   missing: str = "quarantine", outliers: str = "flag",
+                   file: str | None = None) -> CustomerConfig:
+    """Build a CustomerConfig from the header and the user's (original or canonical) names."""
+    present = [c for c in columns if c != SOURCE_ROW]
+    id_col = canonical_name(id_column) if id_column else _default_id(present, file)
+    if features:
+        feats = tuple(canonical_name(f) for f in features)
+    elif set(MALL_FEATURES) <= set(present):
+        feats = MALL_FEATURES
+    else:
+        raise InputError("no --features given and the table is not the Mall Customers table; "
+                         f"name the numeric columns to cluster on (columns: {', '.join(present)})",
+                         file=file)
+    cats = tuple(canonical_name(c) for c in categorical or ())
+    roles = {role: next(c for c in present if re.fullmatch(p, c))
+             for role, p in ROLE_PATTERNS.items() if any(re.fullmatch(p, c) for c in present)}
+    roles = {r: c for r, c in roles.items() if c != id_col}
+    return CustomerConfig(id_col, feats, cats, roles, missing, outliers)
+
+
+def _default_id(columns: list[str], file: str | None) -> str:
+    if "customer_id" in columns:
+        return "customer_id"
+    candidates = [c for c in columns if c == "id" or c.endswith("_id")]
+    if not candidates:
+        raise InputError("no id column found; pass --id-column", file=file)
+    return candidates[0]
+
+
+def select_columns(rows: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
+    """Keep the columns the run uses (unknown extra columns are ignored) plus the line number."""
+    wanted = [config.id_column, *config.features, *config.categorical, *config.roles.values()]
+    keep = [c for c in dict.fromkeys(wanted) if c in rows.columns]
+    return rows[keep + [SOURCE_ROW]]

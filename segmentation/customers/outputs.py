@@ -1,0 +1,129 @@
+"""What a customer run publishes: typed tables, plots and the report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+
+from segmentation.customers.config import CustomerConfig  # noqa: E402
+from segmentation.customers.ingest import SOURCE_ROW  # noqa: E402
+from segmentation.plots import plot_k_selection, plot_segment_sizes  # noqa: E402
+from segmentation.report import accounting_section, kselection_section, markdown_table  # noqa: E402
+
+
+def segments_schema(config: CustomerConfig) -> pa.Schema:
+    """segments.parquet: one row per customer."""
+    return pa.schema(
+        [("customer_id", pa.string()), ("segment_id", pa.int32()), ("segment_name", pa.string())]
+        + [(c, pa.float64()) for c in config.numeric]
+        + [(c, pa.string()) for c in _text_columns(config)]
+        + [("is_outlier", pa.bool_()), ("distance_to_centroid", pa.float64()),
+           (SOURCE_ROW, pa.int64()), ("run_date", pa.date32())])
+
+
+def profiles_schema(config: CustomerConfig) -> pa.Schema:
+    """profiles.parquet: one row per segment, centroid in original units."""
+    return pa.schema(
+        [("segment_id", pa.int32()), ("segment_name", pa.string()), ("size", pa.int64()),
+         ("share", pa.float64())] + [(c, pa.float64()) for c in config.numeric]
+        + [("run_date", pa.date32())])
+
+
+def quarantine_schema(columns: list[str]) -> pa.Schema:
+    """quarantine.parquet: rejected rows, original values as text, with the reason."""
+    return pa.schema([(SOURCE_ROW, pa.int64()), ("reason", pa.string()), ("raw_line", pa.string())]
+                     + [(c, pa.string()) for c in columns if c not in (SOURCE_ROW, "reason", "raw_line")])
+
+
+def _text_columns(config: CustomerConfig) -> list[str]:
+    extra = [config.roles["gender"]] if "gender" in config.roles else []
+    return [c for c in dict.fromkeys([*config.categorical, *extra]) if c != config.id_column]
+
+
+def with_run_date(frame: pd.DataFrame, run_date: date) -> pd.DataFrame:
+    return frame.assign(run_date=run_date)
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column but source_row as nullable text (for quarantine)."""
+    out = frame.copy()
+    for column in out.columns:
+        if column != SOURCE_ROW:
+            out[column] = out[column].astype("string")
+    return out
+
+
+def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame,
+                         config: CustomerConfig) -> plt.Figure:
+    """Two features: the features themselves; more: the first two principal components."""
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    features = list(config.features)
+    if len(features) == 2:
+        xy = segments[features].to_numpy(float)
+        centres = profiles[features].to_numpy(float)
+        ax.set_xlabel(features[0]); ax.set_ylabel(features[1])
+    else:
+        values = segments[features].to_numpy(float)
+        mean, std = values.mean(0), values.std(0) + 1e-12
+        pca = PCA(n_components=2, random_state=0).fit((values - mean) / std)
+        xy = pca.transform((values - mean) / std)
+        centres = pca.transform((profiles[features].to_numpy(float) - mean) / std)
+        ax.set_xlabel("PC1"); ax.set_ylabel("PC2")
+    for seg in profiles.itertuples():
+        members = segments["segment_id"].to_numpy() == seg.segment_id
+        ax.scatter(xy[members, 0], xy[members, 1], s=18, alpha=0.7, label=seg.segment_name)
+    ax.scatter(centres[:, 0], centres[:, 1], marker="X", s=180, c="black", label="centroids")
+    ax.legend(fontsize=8)
+    ax.set_title("Segments")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_profile(profiles: pd.DataFrame, population: pd.DataFrame,
+                         config: CustomerConfig) -> plt.Figure:
+    """Each segment's centroid as z-scores against the population, one bar group per feature."""
+    cols = config.numeric
+    z = (profiles[cols] - population[cols].mean()) / population[cols].std(ddof=0).replace(0, 1)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(len(profiles), 1)
+    for i, (name, row) in enumerate(zip(profiles["segment_name"], z.to_numpy())):
+        ax.bar(np.arange(len(cols)) + i * width, row, width, label=name)
+    ax.set_xticks(np.arange(len(cols)) + 0.4 - width / 2, cols)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("centroid, std. deviations from the mean")
+    ax.legend(fontsize=8)
+    ax.set_title("Segment feature profile")
+    fig.tight_layout()
+    return fig
+
+
+def customer_figures(segments, profiles, selection, config) -> dict[str, plt.Figure]:
+    return {"k_selection": plot_k_selection(selection),
+            "segment_scatter": plot_segment_scatter(segments, profiles, config),
+            "segment_sizes": plot_segment_sizes(profiles),
+            "feature_profile": plot_feature_profile(profiles, segments, config)}
+
+
+def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: pd.DataFrame,
+                    selection, silhouette: float, counts: dict, cleaning: dict,
+                    paths: dict[str, str]) -> str:
+    """The run's markdown report: segments, k and why, row accounting, where things are."""
+    table = profiles.drop(columns=["run_date"], errors="ignore").copy()
+    table["share"] = (table["share"] * 100).round(1).astype(str) + "%"
+    return "\n\n".join([
+        f"# Segmentation report: {dataset}, {run_date.isoformat()}",
+        f"Input: `{input_path}`",
+        "## Segments\n" + markdown_table(table, floatfmt=".1f"),
+        kselection_section(selection, silhouette),
+        accounting_section(counts),
+        "## Cleaning\n" + "\n".join(f"- {k}: {v}" for k, v in cleaning.items()),
+        "## Outputs\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),
+    ]) + "\n"

@@ -1,0 +1,93 @@
+"""Pieces shared by every run's manifest and markdown report."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+import pandas as pd
+
+from segmentation.kselect import KSelection
+
+PACKAGES = ["prefect", "pandas", "pyarrow", "numpy", "scikit-learn", "scipy",
+            "great-expectations", "duckdb", "kneed", "matplotlib"]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a run's result."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A DataFrame as a GitHub markdown table (no tabulate dependency)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return format(value, floatfmt)
+        return str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def kselection_section(selection: KSelection, final_silhouette: float) -> str:
+    """Markdown: chosen k, the rule's reason, and the per-k metrics."""
+    return "\n".join([
+        "## Choice of k",
+        f"- chosen k: **{selection.k}** (elbow: {selection.knee})",
+        f"- why: {selection.rule}",
+        f"- silhouette of the final model: {final_silhouette:.3f}",
+        "",
+        markdown_table(selection.metrics),
+    ])
+
+
+def accounting_section(counts: dict) -> str:
+    """Markdown: rows in, rows out, rows quarantined by reason; says whether they reconcile."""
+    lines = ["## Row accounting", f"- rows in: {counts['rows_in']}",
+             f"- rows out: {counts['rows_out']}",
+             f"- rows quarantined: {counts['rows_quarantined']}"]
+    for reason, n in sorted(counts.get("quarantined_by_reason", {}).items()):
+        lines.append(f"  - {reason}: {n}")
+    ok = counts["rows_in"] == counts["rows_out"] + counts["rows_quarantined"]
+    lines.append(f"- reconciles (in = out + quarantined): {'yes' if ok else 'NO'}")
+    return "\n".join(lines)
+
+
+def accounting(rows_in: int, rows_out: int, quarantine: pd.DataFrame) -> dict:
+    """Counts for the manifest; raises if any row went missing."""
+    by_reason = quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}
+    counts = {"rows_in": int(rows_in), "rows_out": int(rows_out),
+              "rows_quarantined": int(len(quarantine)),
+              "quarantined_by_reason": {str(k): int(v) for k, v in by_reason.items()}}
+    if rows_in != rows_out + len(quarantine):
+        raise AssertionError(f"row accounting does not reconcile: {counts}")
+    return counts
+
+
+def build_manifest(*, dataset: str, run_date, inputs: list[dict], counts: dict, parameters: dict,
+                   selection: KSelection, silhouette: float, timings: dict,
+                   segments: dict[str, int], **extra) -> dict:
+    """Everything needed to audit or reproduce a run, as JSON-ready values."""
+    return {
+        "dataset": dataset,
+        "run_date": str(run_date),
+        "inputs": inputs,
+        "rows": counts,
+        "parameters": parameters,
+        "packages": package_versions(),
+        "k": {"chosen": selection.k, "rule": selection.rule, "knee": selection.knee,
+              "metrics": selection.metrics.round(6).to_dict(orient="records")},
+        "silhouette": round(float(silhouette), 6),
+        "segments": segments,
+        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        **extra,
+    }

@@ -1,0 +1,81 @@
+"""Every path the pipeline reads or writes, derived from the project root or a run's parameters."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SEED = 42
+
+
+def default_data_root() -> Path:
+    """``data/`` under the project root, unless SEGMENT_DATA_ROOT says otherwise."""
+    return Path(os.environ.get("SEGMENT_DATA_ROOT", PROJECT_ROOT / "data"))
+
+
+def default_outputs_root() -> Path:
+    """``outputs/`` under the project root, unless SEGMENT_OUTPUTS_ROOT says otherwise."""
+    return Path(os.environ.get("SEGMENT_OUTPUTS_ROOT", PROJECT_ROOT / "outputs"))
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run of one dataset for one date reads and writes.
+
+    Consumers read ``partition_dir`` and ``latest_dir``; both are only ever
+    replaced whole (see ``segmentation.io.swap_into_place``).
+    """
+
+    dataset: str
+    run_date: date
+    data_root: Path
+    outputs_root: Path
+
+    @classmethod
+    def create(cls, dataset: str, run_date: date | str | None = None,
+               data_root: Path | str | None = None,
+               outputs_root: Path | str | None = None) -> "RunPaths":
+        if run_date is None:
+            run_date = date.today()
+        elif isinstance(run_date, str):
+            run_date = date.fromisoformat(run_date)
+        return cls(
+            dataset=dataset,
+            run_date=run_date,
+            data_root=Path(data_root or default_data_root()).resolve(),
+            outputs_root=Path(outputs_root or default_outputs_root()).resolve(),
+        )
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_root / "raw"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.data_root / "processed" / self.dataset
+
+    @property
+    def partition_dir(self) -> Path:
+        return self.dataset_dir / f"run_date={self.run_date.isoformat()}"
+
+    @property
+    def latest_dir(self) -> Path:
+        return self.dataset_dir / "latest"
+
+    @property
+    def staging_root(self) -> Path:
+        """Scratch space on the same filesystem as the published dirs, so renames are atomic."""
+        return self.data_root / "processed" / ".staging"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.outputs_root / self.dataset / self.run_date.isoformat()
+
+    @property
+    def work_dir(self) -> Path:
+        """Intermediate files of a run in progress; never read by consumers."""
+        return self.staging_root / f"{self.dataset}-{self.run_date.isoformat()}-work"

@@ -1,0 +1,172 @@
+"""Run a Great Expectations suite kept as JSON in expectations/ on a DataFrame.
+
+Each expectation's ``meta.level`` says what a failure means:
+
+- ``table``: the table cannot be used (missing column, empty, wrong type):
+  the run fails with a message naming the expectation and the column.
+- ``row``: the failing rows go to quarantine with ``meta.reason``; the run goes on.
+
+Suites may be templates: a kwarg value ``"$name"`` is replaced by a
+configured column, and an expectation whose column is ``"$each:name"`` is
+repeated for every column in that configured list.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from segmentation.errors import ValidationFailed
+from segmentation.settings import EXPECTATIONS_DIR
+
+ROW_PREFIX = "expect_column_values_"
+
+
+@dataclass
+class ValidationOutcome:
+    """What a suite said about one table."""
+
+    suite_name: str
+    table_failures: list[dict]
+    row_failures: pd.DataFrame  # row (index label), expectation, column, reason
+    statistics: dict = field(default_factory=dict)
+    result_json: dict = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return not self.table_failures and self.row_failures.empty
+
+
+def load_suite(name: str, columns: dict[str, str | list[str]] | None = None,
+               directory: Path = EXPECTATIONS_DIR) -> dict:
+    """Read ``<directory>/<name>.json`` and expand its ``$`` placeholders from ``columns``."""
+    suite = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
+    columns = columns or {}
+    expanded = []
+    for exp in suite["expectations"]:
+        if not _placeholders_set(exp, columns):
+            continue
+        column = exp.get("kwargs", {}).get("column", "")
+        if isinstance(column, str) and column.startswith("$each:"):
+            for col in columns.get(column[len("$each:"):], []):
+                expanded.append(_substitute(exp, columns, col))
+        else:
+            expanded.append(_substitute(exp, columns, None))
+    suite = dict(suite, expectations=expanded)
+    return suite
+
+
+def _placeholders_set(exp: dict, columns: dict) -> bool:
+    """False for an expectation marked ``optional`` whose placeholder has no column configured."""
+    names = [v[1:].removeprefix("each:") for v in exp.get("kwargs", {}).values()
+             if isinstance(v, str) and v.startswith("$")]
+    missing = [n for n in names if not columns.get(n)]
+    if missing and not (exp.get("meta") or {}).get("optional"):
+        raise KeyError(f"suite expectation {exp['type']} needs column(s) {missing} configured")
+    return not missing
+
+
+def _substitute(exp: dict, columns: dict, each_column: str | None) -> dict:
+    exp = copy.deepcopy(exp)
+    for key, value in exp.get("kwargs", {}).items():
+        if key == "column" and each_column is not None:
+            exp["kwargs"][key] = each_column
+        elif isinstance(value, str) and value.startswith("$"):
+            exp["kwargs"][key] = columns[value[1:]]
+    return exp
+
+
+def _level(config) -> str:
+    level = (config.meta or {}).get("level")
+    return level or ("row" if config.type.startswith(ROW_PREFIX) else "table")
+
+
+def validate_frame(frame: pd.DataFrame, suite: dict) -> ValidationOutcome:
+    """Validate ``frame`` against ``suite``; never raises for failed expectations."""
+    import great_expectations as gx  # slow import: only when a run validates
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    source = context.data_sources.add_pandas("frames")
+    batch = (source.add_dataframe_asset(suite["name"])
+             .add_batch_definition_whole_dataframe("whole")
+             .get_batch(batch_parameters={"dataframe": frame}))
+    result = batch.validate(ExpectationSuite(**copy.deepcopy(suite)),
+                            result_format={"result_format": "COMPLETE"})
+    table_failures, rows = [], []
+    for res in result.results:
+        config = res.expectation_config
+        column = config.kwargs.get("column")
+        if res.success:
+            continue
+        if res.exception_info.get("raised_exception") and column not in frame.columns:
+            continue  # expect_column_to_exist already reports the missing column
+        if _level(config) == "table" or res.exception_info.get("raised_exception"):
+            detail = res.result.get("observed_value")
+            table_failures.append({"expectation": config.type, "column": column,
+                                   "detail": None if detail is None else f"observed {detail}"})
+            continue
+        reason = (config.meta or {}).get("reason") or f"{config.type} on {column}"
+        for index in res.result.get("unexpected_index_list") or []:
+            rows.append({"row": index, "expectation": config.type, "column": column,
+                         "reason": reason})
+    row_failures = pd.DataFrame(rows, columns=["row", "expectation", "column", "reason"])
+    return ValidationOutcome(suite_name=suite["name"], table_failures=table_failures,
+                             row_failures=row_failures,
+                             statistics=dict(result.statistics),
+                             result_json=result.to_json_dict())
+
+
+def raise_for_table_failures(outcome: ValidationOutcome, file: str) -> None:
+    """Fail the run, naming each failed table-level expectation and its column."""
+    if outcome.table_failures:
+        raise ValidationFailed(file, outcome.table_failures)
+
+
+def split_row_failures(frame: pd.DataFrame, row_failures: pd.DataFrame
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows that passed, and rows that failed with all their reasons joined by '; '."""
+    if row_failures.empty:
+        return frame, frame.iloc[0:0].assign(reason=pd.Series(dtype="string"))
+    reasons = (row_failures.drop_duplicates(["row", "reason"])
+               .groupby("row", sort=True)["reason"].agg("; ".join))
+    bad = frame.index.isin(reasons.index)
+    quarantined = frame[bad].assign(reason=reasons.reindex(frame.index[bad]).to_numpy())
+    return frame[~bad], quarantined
+
+
+def coerce_numeric(frame: pd.DataFrame, columns: list[str], *, max_bad_share: float = 0.5
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse text columns as numbers; unparseable cells become row failures.
+
+    A column where more than ``max_bad_share`` of the non-null cells are not
+    numbers is left as text, so the suite's type expectation fails the table:
+    that is a wrong column, not a few bad rows.
+
+    Returns
+    -------
+    typed : DataFrame
+    row_failures : DataFrame
+        Same columns as ``ValidationOutcome.row_failures``.
+    """
+    typed, rows = frame.copy(), []
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        parsed = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype(float)
+        bad = values.notna() & parsed.isna()
+        if bad.sum() > max_bad_share * max(values.notna().sum(), 1):
+            continue
+        typed[column] = parsed
+        for index in frame.index[bad]:
+            rows.append({"row": index, "expectation": "values_parse_as_numbers", "column": column,
+                         "reason": f"non-numeric {column}: {values[index]!r}"})
+    return typed, pd.DataFrame(rows, columns=["row", "expectation", "column", "reason"])

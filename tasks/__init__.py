@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers that wire the pure functions in ``segmentation``."""

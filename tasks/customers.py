@@ -1,0 +1,97 @@
+"""Tasks of the customer flow: each reads and writes Parquet in the run's work dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from segmentation.customers import outputs, pipeline
+from segmentation.customers.config import CustomerConfig
+from segmentation.customers.ingest import SOURCE_ROW
+from segmentation.errors import ValidationFailed
+from segmentation.io import sha256_file, write_parquet_atomic
+from segmentation.publish import save_figure
+from segmentation.settings import RunPaths
+from tasks.shared import IO_RETRIES, validation_failure_artifact
+
+
+@task(name="ingest-customers", cache_policy=NO_CACHE, **IO_RETRIES)
+def ingest_customers(input_path: str, paths: RunPaths) -> dict:
+    """Read the CSV once per content hash: a rerun reuses the checkpoint."""
+    sha = sha256_file(input_path)
+    checkpoint = paths.data_root / "processed" / ".checkpoints" / paths.dataset / sha
+    rows_file, rejects_file = checkpoint / "rows.parquet", checkpoint / "rejects.parquet"
+    reused = rows_file.exists() and rejects_file.exists()
+    if not reused:
+        rows, rejects = pipeline.ingest(input_path)
+        write_parquet_atomic(rows.astype({c: "string" for c in rows.columns if c != SOURCE_ROW}),
+                             rows_file)
+        write_parquet_atomic(rejects.astype({"raw_line": "string", "reason": "string"}), rejects_file)
+    n_rows = len(pd.read_parquet(rows_file, columns=[SOURCE_ROW]))
+    n_rejects = len(pd.read_parquet(rejects_file, columns=[SOURCE_ROW]))
+    return {"path": input_path, "sha256": sha, "rows": str(rows_file), "rejects": str(rejects_file),
+            "data_lines": n_rows + n_rejects, "checkpoint_reused": reused}
+
+
+def read_rows(path: str) -> pd.DataFrame:
+    """Checkpointed text rows back as object columns with NA for missing."""
+    rows = pd.read_parquet(path)
+    text = [c for c in rows.columns if c != SOURCE_ROW]
+    rows[text] = rows[text].astype(object).where(rows[text].notna(), pd.NA)
+    return rows
+
+
+@task(name="validate-customers", cache_policy=NO_CACHE)
+def validate_customers(ingested: dict, config: CustomerConfig, paths: RunPaths) -> dict:
+    """Run the Great Expectations suite; failing rows go to quarantine, a bad table fails the run."""
+    rows = read_rows(ingested["rows"])
+    try:
+        valid, quarantine, outcome = pipeline.validate(rows, config, ingested["path"])
+    except ValidationFailed as failure:
+        validation_failure_artifact(paths.dataset, failure.failures)
+        raise
+    rejects = pd.read_parquet(ingested["rejects"])
+    quarantine = pd.concat([outputs.as_text(quarantine), rejects], ignore_index=True)
+    quarantine = quarantine.sort_values(SOURCE_ROW, kind="stable")
+    schema = outputs.quarantine_schema(list(rows.columns))
+    work = paths.work_dir
+    write_parquet_atomic(valid, work / "valid.parquet")
+    write_parquet_atomic(quarantine.reindex(columns=schema.names), work / "quarantine.parquet", schema)
+    return {"valid": str(work / "valid.parquet"), "quarantine": str(work / "quarantine.parquet"),
+            "expectations": outcome.statistics, "columns": list(rows.columns)}
+
+
+@task(name="clean-customers", cache_policy=NO_CACHE)
+def clean_customers(validated: dict, config: CustomerConfig, paths: RunPaths) -> dict:
+    """Missing-value and outlier policies."""
+    frame, counts = pipeline.clean(pd.read_parquet(validated["valid"]), config)
+    target = write_parquet_atomic(frame, paths.work_dir / "clean.parquet")
+    return {"clean": str(target), "cleaning": counts}
+
+
+@task(name="segment-customers", cache_policy=NO_CACHE)
+def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
+                      k: int | None, k_min: int, k_max: int, seed: int) -> dict:
+    """Choose k, cluster, name; write typed tables and plots to the work dir."""
+    frame = pd.read_parquet(cleaned["clean"])
+    if len(frame) < 3:
+        from segmentation.errors import InputError
+        raise InputError(f"only {len(frame)} rows passed validation and cleaning; "
+                         "at least 3 are needed to segment (see quarantine.parquet)")
+    result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    segments = outputs.with_run_date(result.segments, paths.run_date)
+    profiles = outputs.with_run_date(result.profiles, paths.run_date)
+    work = paths.work_dir
+    write_parquet_atomic(segments, work / "segments.parquet", outputs.segments_schema(config))
+    write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema(config))
+    (work / "plots").mkdir(parents=True, exist_ok=True)
+    figures = outputs.customer_figures(result.segments, result.profiles,
+                                       result.result.selection, config)
+    plot_files = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
+                  for name, fig in figures.items()}
+    return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
+            "plots": plot_files, "selection": result.result.selection,
+            "silhouette": result.result.silhouette}

@@ -1,0 +1,70 @@
+"""Tasks and helpers shared by the customer and meter flows."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from segmentation.publish import publish_run
+from segmentation.settings import RunPaths
+
+SCHEDULE_TZ = ZoneInfo("Europe/London")
+IO_RETRIES = dict(retries=3, retry_delay_seconds=[2, 10, 30])  # back-off on I/O
+
+
+def resolve_run_date(run_date: str | date | None) -> date:
+    """The explicit date, else the flow run's scheduled date (Europe/London), else today.
+
+    Using the scheduled date means a late or retried nightly run still writes
+    the partition it was scheduled for.
+    """
+    if isinstance(run_date, date):
+        return run_date
+    if run_date:
+        return date.fromisoformat(run_date)
+    from prefect.runtime import flow_run
+
+    scheduled = flow_run.scheduled_start_time
+    if isinstance(scheduled, datetime):
+        return scheduled.astimezone(SCHEDULE_TZ).date()
+    return datetime.now(SCHEDULE_TZ).date()
+
+
+def artifact_key(dataset: str, kind: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return f"{dataset}-{kind}".lower().replace("_", "-")
+
+
+@task(name="publish-outputs", cache_policy=NO_CACHE, **IO_RETRIES)
+def publish_outputs(paths: RunPaths, table_files: dict[str, str], figure_files: dict[str, str],
+                    manifest: dict, report_md: str) -> dict[str, str]:
+    """Move the run's finished files into place for its date, then ``latest/``."""
+    return publish_run(paths, {k: Path(v) for k, v in table_files.items()}, manifest=manifest,
+                       report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()})
+
+
+def report_artifacts(dataset: str, report_md: str, profiles: pd.DataFrame) -> None:
+    """The markdown report and the segment table, keyed so they show on the Artifacts page."""
+    create_markdown_artifact(report_md, key=artifact_key(dataset, "report"),
+                             description=f"Segmentation report for {dataset}")
+    rows = profiles.drop(columns=["run_date"], errors="ignore").round(3)
+    create_table_artifact(rows.astype(object).to_dict(orient="records"),
+                          key=artifact_key(dataset, "segments"),
+                          description=f"Segments of {dataset}")
+
+
+def validation_failure_artifact(dataset: str, failures: list[dict]) -> None:
+    """Table of failed table-level expectations, before the run fails."""
+    create_table_artifact(failures, key=artifact_key(dataset, "validation-failures"),
+                          description=f"Failed expectations for {dataset}")
+
+
+def clear_work_dir(paths: RunPaths) -> None:
+    shutil.rmtree(paths.work_dir, ignore_errors=True)
