@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from segmentation.customers import outputs, pipeline
 from segmentation.customers.config import CustomerConfig
 from segmentation.customers.ingest import SOURCE_ROW
-from segmentation.errors import ValidationFailed
+from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sha256_file, write_parquet_atomic
 from segmentation.publish import save_figure
 from segmentation.settings import RunPaths
@@ -21,6 +21,8 @@ from tasks.shared import IO_RETRIES, validation_failure_artifact
 @task(name="ingest-customers", cache_policy=NO_CACHE, **IO_RETRIES)
 def ingest_customers(input_path: str, paths: RunPaths) -> dict:
     """Read the CSV once per content hash: a rerun reuses the checkpoint."""
+    if not Path(input_path).is_file():
+        raise InputError("file not found (check the input path)", file=input_path)
     sha = sha256_file(input_path)
     checkpoint = paths.data_root / "processed" / ".checkpoints" / paths.dataset / sha
     rows_file, rejects_file = checkpoint / "rows.parquet", checkpoint / "rejects.parquet"
@@ -78,7 +80,6 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
     """Choose k, cluster, name; write typed tables and plots to the work dir."""
     frame = pd.read_parquet(cleaned["clean"])
     if len(frame) < 3:
-        from segmentation.errors import InputError
         raise InputError(f"only {len(frame)} rows passed validation and cleaning; "
                          "at least 3 are needed to segment (see quarantine.parquet)")
     result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed)

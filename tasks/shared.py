@@ -12,11 +12,25 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from segmentation.errors import SegmentationError
 from segmentation.publish import publish_run
 from segmentation.settings import RunPaths
 
 SCHEDULE_TZ = ZoneInfo("Europe/London")
-IO_RETRIES = dict(retries=3, retry_delay_seconds=[2, 10, 30])  # back-off on I/O
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry I/O hiccups, never bad input: the same file would fail the same way."""
+    try:
+        state.result()
+    except (SegmentationError, FileNotFoundError, IsADirectoryError, PermissionError):
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient
+        return True
+    return False
+
+
+IO_RETRIES = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient)
 
 
 def resolve_run_date(run_date: str | date | None) -> date:

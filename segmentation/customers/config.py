@@ -51,8 +51,8 @@ def resolve_config(columns: list[str], *, id_column: str | None = None,
     id_col = canonical_name(id_column) if id_column else _default_id(present, file)
     if features:
         feats = tuple(canonical_name(f) for f in features)
-    elif set(MALL_FEATURES) <= set(present):
-        feats = MALL_FEATURES
+    elif {"customer_id", *MALL_FEATURES} & set(present):
+        feats = MALL_FEATURES  # a Mall-like table: the suite will name any missing column
     else:
         raise InputError("no --features given and the table is not the Mall Customers table; "
                          f"name the numeric columns to cluster on (columns: {', '.join(present)})",

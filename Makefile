@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Prefect keeps its state (ephemeral database, logs) inside the project, ignored by git.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: run test bench server stop clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## run: install, write sample data if data/raw/ is empty, run the nightly job (no server)
+run: $(STAMP)
+	@mkdir -p $(PREFECT_HOME)
+	@if [ -z "$$(find data/raw -mindepth 1 ! -name .gitkeep -print -quit)" ]; then \
+		echo "data/raw/ is empty: writing sample data"; $(BIN)/segment sample-data; fi
+	$(BIN)/segment run nightly
+
+## test: install with test extras, run the whole test suite
+test: $(STAMP)
+	@mkdir -p $(PREFECT_HOME)
+	$(BIN)/python -m pytest
+
+## bench: LCL-scale meter benchmark (not part of the tests)
+bench: $(STAMP)
+	@mkdir -p $(PREFECT_HOME)
+	$(BIN)/python bench/bench_meters.py
+
+## server / stop: local Prefect server, work pool, deployments, worker
+server: $(STAMP)
+	@mkdir -p $(PREFECT_HOME)
+	bash deploy/server.sh start
+
+stop:
+	bash deploy/server.sh stop
+
+clean:
+	rm -rf $(VENV) .prefect .pytest_cache

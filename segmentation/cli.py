@@ -1,0 +1,143 @@
+"""`segment`: run a flow or write sample data from the command line.
+
+Every expected failure (bad input, failed validation) is printed as one
+paragraph and exits with status 2; pass --debug for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from segmentation.errors import SegmentationError
+from segmentation.settings import SEED, default_data_root
+
+EXIT_BAD_INPUT = 2
+
+
+def _run_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date of the form YYYY-MM-DD") from None
+
+
+def _k(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 30:
+        raise argparse.ArgumentTypeError(f"k must be between 2 and 30, got {value}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, dataset: str) -> None:
+    parser.add_argument("--dataset", default=dataset, help=f"output dataset name (default {dataset})")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--k", type=_k, help="fixed number of segments (skips k selection)")
+    group.add_argument("--k-min", type=_k, default=2, help="smallest k to evaluate (default 2)")
+    parser.add_argument("--k-max", type=_k, default=10, help="largest k to evaluate (default 10)")
+    parser.add_argument("--run-date", type=_run_date, help="partition date YYYY-MM-DD (default today)")
+    parser.add_argument("--data-root", help="data root (default: the project's data/)")
+    parser.add_argument("--outputs-root", help="outputs root (default: the project's outputs/)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segment", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a flow").add_subparsers(dest="flow", required=True)
+
+    customers = run.add_parser("customers", help="segment a customer table")
+    customers.add_argument("--input", help="customer CSV (default: the CSV in data/raw/customers/)")
+    customers.add_argument("--id-column", help="id column (default customer_id / CustomerID)")
+    customers.add_argument("--features", nargs="+", help="numeric columns to cluster on")
+    customers.add_argument("--categorical", nargs="+", help="categorical columns to one-hot encode")
+    customers.add_argument("--missing", choices=["quarantine", "impute"], default="quarantine")
+    customers.add_argument("--outliers", choices=["flag", "winsorize"], default="flag")
+    _common(customers, "customers")
+
+    meters = run.add_parser("meters", help="segment smart-meter load profiles")
+    meters.add_argument("--input", nargs="+", help="reading files (default: data/raw/meters/)")
+    meters.add_argument("--format", choices=["auto", "long", "lcl", "wide"], default="auto")
+    meters.add_argument("--timezone", default="Europe/London", help="zone of naive timestamps")
+    meters.add_argument("--window-days", type=int, default=365, help="days of data to use (default 365)")
+    _common(meters, "meters")
+
+    nightly = run.add_parser("nightly", help="customers and meters, as the nightly schedule does")
+    nightly.add_argument("--run-date", type=_run_date)
+    nightly.add_argument("--data-root")
+    nightly.add_argument("--outputs-root")
+    nightly.add_argument("--debug", action="store_true")
+
+    sample = sub.add_parser("sample-data", help="write sample customer and meter data")
+    sample.add_argument("--seed", type=int, default=SEED)
+    sample.add_argument("--out", help="raw data folder (default: data/raw/)")
+    sample.add_argument("--customers", type=int, default=400, help="customers to generate")
+    sample.add_argument("--meters", type=int, default=120, help="meters to generate")
+    sample.add_argument("--days", type=int, default=400, help="days of meter readings")
+    sample.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _k_args(args) -> dict:
+    return {"k": args.k, "k_min": args.k_min, "k_max": args.k_max}
+
+
+def run_flow(args) -> dict:
+    """Call the flow the arguments name (imports Prefect only when needed)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    roots = {"run_date": args.run_date, "data_root": args.data_root,
+             "outputs_root": args.outputs_root}
+    if args.flow == "customers":
+        from flows.customers import customer_flow
+        return customer_flow(input_path=args.input, dataset=args.dataset,
+                             id_column=args.id_column, features=args.features,
+                             categorical=args.categorical, missing=args.missing,
+                             outliers=args.outliers, **_k_args(args), **roots)
+    if args.flow == "meters":
+        from flows.meters import meter_flow
+        return meter_flow(inputs=args.input, dataset=args.dataset, format=args.format,
+                          timezone=args.timezone, window_days=args.window_days,
+                          **_k_args(args), **roots)
+    from flows.nightly import nightly_flow
+    return nightly_flow(**roots)
+
+
+def write_samples(args) -> dict:
+    from segmentation.customers.sample import write_sample_customers
+    from segmentation.meters.sample import write_sample_meters
+
+    raw = Path(args.out) if args.out else default_data_root() / "raw"
+    customers = write_sample_customers(raw / "customers", n=args.customers, seed=args.seed)
+    meters = write_sample_meters(raw / "meters", n_meters=args.meters, days=args.days, seed=args.seed)
+    return {"customers": str(customers), "meters": [str(p) for p in meters]}
+
+
+def main(argv: list[str] | None = None, *, stdout=None, stderr=None) -> int:
+    """Entry point of `segment`; returns the exit status (0 ok, 2 bad input)."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        result = write_samples(args) if args.command == "sample-data" else run_flow(args)
+    except (SegmentationError, ValueError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"\nsegment: error: {err}", file=stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(_summary(result), indent=2, default=str), file=stdout)
+    return 0
+
+
+def _summary(result: dict) -> dict:
+    """What a person needs after a run: where the outputs went and the headline numbers."""
+    if "published" not in result:
+        return result
+    return {key: result[key] for key in ("published", "k", "silhouette", "segments", "counts")
+            if key in result}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

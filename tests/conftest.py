@@ -1,0 +1,49 @@
+"""Fixtures shared by all tests: a Prefect harness, the real data in ../shared, sample tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or skip: a user's fresh clone has no ../shared."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"real data {relative} not found under {SHARED_DATA} "
+                    "(../shared is only present on the project's machines)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One temporary Prefect API for the whole session (it takes 12-20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def roots(tmp_path) -> dict[str, str]:
+    """Fresh data and outputs roots for one test."""
+    return {"data_root": str(tmp_path / "data"), "outputs_root": str(tmp_path / "outputs")}
+
+
+@pytest.fixture
+def mall_csv() -> Path:
+    return shared_file("mall/Mall_Customers.csv")
+
+
+@pytest.fixture
+def sample_customers_csv(tmp_path) -> Path:
+    from segmentation.customers.sample import write_sample_customers
+
+    return write_sample_customers(tmp_path / "raw", n=200, seed=7)

@@ -1,0 +1,111 @@
+"""The customer flow end to end through the `segment` CLI, on a temporary Prefect API."""
+
+import io
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from segmentation.cli import main
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+HEADER = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+RUN_DATE = "2026-11-20"
+
+
+def run_cli(path, roots, *extra):
+    """Run `segment run customers`; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", "customers", "--input", str(path), "--run-date", RUN_DATE,
+                 "--data-root", roots["data_root"], "--outputs-root", roots["outputs_root"], *extra],
+                stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def outputs(roots, dataset="customers"):
+    partition = Path(roots["data_root"]) / "processed" / dataset / f"run_date={RUN_DATE}"
+    manifest = json.loads((Path(roots["outputs_root"]) / dataset / RUN_DATE / "manifest.json").read_text())
+    return partition, manifest
+
+
+def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots):
+    code, out, _ = run_cli(sample_customers_csv, roots)
+    assert code == 0
+    printed = json.loads(out)
+    partition, manifest = outputs(roots)
+    assert printed["published"]["segments"] == str(partition / "segments.parquet")
+    con = duckdb.connect()
+    schema = dict((r[0], r[1]) for r in con.execute(
+        f"DESCRIBE SELECT * FROM '{partition / 'segments.parquet'}'").fetchall())
+    assert schema["customer_id"] == "VARCHAR" and schema["segment_id"] == "INTEGER"
+    assert schema["segment_name"] == "VARCHAR" and schema["annual_income_k"] == "DOUBLE"
+    assert schema["distance_to_centroid"] == "DOUBLE" and schema["run_date"] == "DATE"
+    profile_types = dict((r[0], r[1]) for r in con.execute(
+        f"DESCRIBE SELECT * FROM '{partition / 'profiles.parquet'}'").fetchall())
+    assert profile_types["size"] == "BIGINT" and profile_types["share"] == "DOUBLE"
+    n, names = con.execute(f"SELECT count(*), count(DISTINCT segment_name) FROM "
+                           f"'{partition / 'segments.parquet'}'").fetchall()[0]
+    assert n == 200 and names == manifest["k"]["chosen"]
+    latest = Path(roots["data_root"]) / "processed/customers/latest/segments.parquet"
+    assert pd.read_parquet(latest).equals(pd.read_parquet(partition / "segments.parquet"))
+    report_dir = Path(roots["outputs_root"]) / "customers" / RUN_DATE
+    assert {p.name for p in (report_dir / "plots").iterdir()} == {
+        "k_selection.png", "segment_scatter.png", "segment_sizes.png", "feature_profile.png"}
+    assert manifest["rows"]["rows_in"] == 200 and manifest["inputs"][0]["sha256"]
+
+
+def test_rerun_same_date_gives_identical_segments(sample_customers_csv, roots):
+    assert run_cli(sample_customers_csv, roots, "--k", "5")[0] == 0
+    partition, _ = outputs(roots)
+    first = pd.read_parquet(partition / "segments.parquet")
+    assert run_cli(sample_customers_csv, roots, "--k", "5")[0] == 0
+    assert pd.read_parquet(partition / "segments.parquet").equals(first)
+
+
+GOOD_ROWS = "".join(f"{i},{'Male' if i % 2 else 'Female'},{20 + i % 40},{15 + (i * 7) % 100},"
+                    f"{1 + (i * 13) % 99}\n" for i in range(1, 41))
+
+BAD_INPUTS = {
+    # name: (file bytes, expected exit code, text expected in the error or a quarantine reason)
+    "missing column": (("CustomerID,Gender,Age,Annual Income (k$)\n1,Male,20,30\n").encode(), 2,
+                       "expect_column_to_exist on column 'spending_score'"),
+    "extra unknown columns": ((HEADER.strip() + ",Notes\n" + GOOD_ROWS.replace("\n", ",hi\n")).encode(), 0, None),
+    "empty file": (b"", 2, "the file is empty"),
+    "header only": (HEADER.encode(), 2, "expect_table_row_count_to_be_between"),
+    "text in a numeric column": ((HEADER + GOOD_ROWS + "99,Male,old,20,20\n").encode(), 0, "non-numeric age"),
+    "duplicate ids": ((HEADER + GOOD_ROWS + "1,Female,33,20,20\n").encode(), 0, "duplicate id"),
+    "null ids": ((HEADER + GOOD_ROWS + ",Female,33,20,20\n").encode(), 0, "null id"),
+    "negative income": ((HEADER + GOOD_ROWS + "99,Female,33,-20,20\n").encode(), 0, "negative income"),
+    "score 150": ((HEADER + GOOD_ROWS + "99,Female,33,20,150\n").encode(), 0, "spending score outside 1-100"),
+    "semicolon separator": ((HEADER + GOOD_ROWS).replace(",", ";").encode(), 0, None),
+    "non-UTF-8 bytes": ((HEADER + GOOD_ROWS + "99,F\xe9male,33,20,20\n").encode("latin-1"), 2, "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_clear_error_or_quarantine(case, tmp_path, roots):
+    content, code, expected = BAD_INPUTS[case]
+    path = tmp_path / "input.csv"
+    path.write_bytes(content)
+    exit_code, _, err = run_cli(path, roots, "--k", "3")
+    assert exit_code == code, err
+    if code:
+        assert "segment: error:" in err and "Traceback" not in err
+        assert expected in err and str(path) in err
+        assert not (Path(roots["data_root"]) / "processed/customers/latest").exists()
+        return
+    partition, manifest = outputs(roots)
+    rows = manifest["rows"]
+    lines = content.decode("utf-8").strip().count("\n")
+    assert rows["rows_in"] == lines == rows["rows_out"] + rows["rows_quarantined"]
+    quarantine = pd.read_parquet(partition / "quarantine.parquet")
+    assert len(quarantine) == rows["rows_quarantined"]
+    if expected:
+        assert quarantine["reason"].str.contains(expected).any()
+
+
+def test_missing_input_file(tmp_path, roots):
+    code, _, err = run_cli(tmp_path / "nope.csv", roots)
+    assert code == 2 and "file not found" in err

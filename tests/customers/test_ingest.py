@@ -1,0 +1,83 @@
+"""Reading customer CSVs as users really have them."""
+
+import pandas as pd
+import pytest
+
+from segmentation.customers.config import resolve_config
+from segmentation.customers.ingest import canonical_name, normalise_gender, normalise_ids, \
+    read_customer_csv
+from segmentation.errors import InputError
+
+KAGGLE = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+
+
+def write(tmp_path, text: str | bytes, name="c.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_kaggle_header_becomes_canonical(tmp_path):
+    rows, rejects = read_customer_csv(write(tmp_path, KAGGLE + "1,Male,19,15,39\n"))
+    assert list(rows.columns) == ["customer_id", "gender", "age", "annual_income_k",
+                                  "spending_score", "source_row"]
+    assert rows.loc[0, "source_row"] == 2 and rejects.empty
+
+
+@pytest.mark.parametrize("header", ["Genre", "gender", "GENDER", "Sex"])
+def test_gender_header_variants(header):
+    assert canonical_name(header) == "gender"
+
+
+def test_crlf_bom_and_semicolons(tmp_path):
+    text = "\ufeff" + KAGGLE.replace(",", ";").replace("\n", "\r\n") + "0007;f;30;50;60\r\n"
+    rows, _ = read_customer_csv(write(tmp_path, text.encode("utf-8")))
+    assert rows.loc[0, "customer_id"] == "0007"
+    assert rows.loc[0, "spending_score"] == "60"
+
+
+def test_ids_are_unpadded_and_gender_codes_spelled_out():
+    assert normalise_ids(pd.Series(["0001", "12", " 0 ", "A-01"])).tolist() == ["1", "12", "0", "A-01"]
+    assert normalise_gender(pd.Series(["m", "FEMALE", "Male", "x"])).tolist() == \
+        ["Male", "Female", "Male", "x"]
+
+
+def test_missing_markers_become_na(tmp_path):
+    rows, _ = read_customer_csv(write(tmp_path, KAGGLE + "1,Male,?,15,\n"))
+    assert rows[["age", "spending_score"]].isna().all(axis=None)
+
+
+def test_malformed_line_is_rejected_with_its_line_number(tmp_path):
+    rows, rejects = read_customer_csv(write(tmp_path, KAGGLE + "1,Male,19,15,39\n2,Male,19\n"))
+    assert len(rows) == 1
+    assert rejects.loc[0, "source_row"] == 3
+    assert "3 fields" in rejects.loc[0, "reason"]
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"),
+    (b"   \n", "empty"),
+    (KAGGLE.encode() + b"1,M\xe9le,19,15,39\n", "not UTF-8"),
+])
+def test_unreadable_files_give_clear_errors(tmp_path, content, message):
+    path = write(tmp_path, content)
+    with pytest.raises(InputError, match=message) as err:
+        read_customer_csv(path)
+    assert str(path) in str(err.value)
+
+
+def test_non_utf8_error_names_the_row(tmp_path):
+    with pytest.raises(InputError, match="row 2"):
+        read_customer_csv(write(tmp_path, KAGGLE.encode() + b"1,M\xe9le,19,15,39\n"))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_customer_csv(tmp_path / "nope.csv")
+
+
+def test_config_for_other_tables_needs_features():
+    with pytest.raises(InputError, match="--features"):
+        resolve_config(["member_id", "tenure", "visits"])  # not Mall-like: features required
+    config = resolve_config(["member_id", "tenure", "Visits"], features=["tenure", "Visits"])
+    assert config.id_column == "member_id" and config.features == ("tenure", "visits")
