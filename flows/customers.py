@@ -24,6 +24,7 @@ RunDate = Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
                                       description="Partition date YYYY-MM-DD; default: the scheduled date")]
 KValue = Annotated[int | None, Field(ge=2, le=30, description="Fixed number of segments; empty: choose k")]
 KMin = Annotated[int, Field(ge=2, le=30, description="Smallest k to evaluate")]
+DATA_DOCS = "data_docs/validation.html"
 KMax = Annotated[int, Field(ge=2, le=30, description="Largest k to evaluate")]
 
 
@@ -86,7 +87,8 @@ def customer_flow(
     planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                "profiles": str(paths.partition_dir / "profiles.parquet"),
                "quarantine": str(paths.partition_dir / "quarantine.parquet"),
-               "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots")}
+               "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
+               "data docs (validation)": str(paths.report_dir / DATA_DOCS)}
     report = outputs.customer_report(
         dataset=dataset, run_date=paths.run_date, input_path=input_path, profiles=profiles,
         selection=segmented["selection"], silhouette=segmented["silhouette"], counts=counts,
@@ -100,7 +102,7 @@ def customer_flow(
     published = publish_outputs(
         paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                 "quarantine": validated["quarantine"]},
-        segmented["plots"], manifest, report)
+        segmented["plots"], manifest, report, {DATA_DOCS: validated["data_docs"]})
     clear_work_dir(paths)
     report_artifacts(dataset, report, profiles)
     logger.info("k=%s silhouette=%.3f segments=%s quarantined=%s", segmented["selection"].k,

@@ -46,11 +46,14 @@ def save_figure(fig: plt.Figure | Path, target: Path) -> Path:
 
 def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Path], *,
                 schemas: dict[str, pa.Schema] | None = None, manifest: dict,
-                report_md: str, figures: dict[str, plt.Figure | Path]) -> dict[str, str]:
+                report_md: str, figures: dict[str, plt.Figure | Path],
+                report_files: dict[str, Path] | None = None) -> dict[str, str]:
     """Write ``<name>.parquet`` tables, manifest, report and plots; return published paths.
 
     Tables and figures may be given as finished files (a Parquet or PNG path),
     which are copied, so Prefect tasks can hand over paths instead of objects.
+    ``report_files`` maps a relative path in the report dir (e.g.
+    ``data_docs/validation.html``) to a finished file to copy there.
     """
     schemas = schemas or {}
     token = uuid.uuid4().hex[:8]
@@ -67,6 +70,9 @@ def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Pat
         (report_stage / "plots").mkdir(parents=True)
         for name, fig in figures.items():
             save_figure(fig, report_stage / "plots" / f"{name}.png")
+        for relative, source in (report_files or {}).items():
+            (report_stage / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, report_stage / relative)
         write_text_atomic(report_md, report_stage / "report.md")
         write_json_atomic(manifest, report_stage / "manifest.json")
 

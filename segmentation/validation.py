@@ -36,6 +36,7 @@ class ValidationOutcome:
     row_failures: pd.DataFrame  # row (index label), expectation, column, reason
     statistics: dict = field(default_factory=dict)
     result_json: dict = field(default_factory=dict)
+    data_docs_html: str | None = None  # the Data Docs validation page, when asked for
 
     @property
     def success(self) -> bool:
@@ -86,8 +87,12 @@ def _level(config) -> str:
     return level or ("row" if config.type.startswith(ROW_PREFIX) else "table")
 
 
-def validate_frame(frame: pd.DataFrame, suite: dict) -> ValidationOutcome:
-    """Validate ``frame`` against ``suite``; never raises for failed expectations."""
+def validate_frame(frame: pd.DataFrame, suite: dict, *, data_docs: bool = False) -> ValidationOutcome:
+    """Validate ``frame`` against ``suite``; never raises for failed expectations.
+
+    With ``data_docs`` the result is also rendered as a Great Expectations
+    Data Docs validation page (HTML), to publish with the run.
+    """
     import great_expectations as gx  # slow import: only when a run validates
     from great_expectations.core.expectation_suite import ExpectationSuite
 
@@ -121,7 +126,16 @@ def validate_frame(frame: pd.DataFrame, suite: dict) -> ValidationOutcome:
     return ValidationOutcome(suite_name=suite["name"], table_failures=table_failures,
                              row_failures=row_failures,
                              statistics=dict(result.statistics),
-                             result_json=result.to_json_dict())
+                             result_json=result.to_json_dict(),
+                             data_docs_html=render_data_docs(result) if data_docs else None)
+
+
+def render_data_docs(result) -> str:
+    """The Data Docs page for one validation result, as standalone HTML."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
 
 
 def raise_for_table_failures(outcome: ValidationOutcome, file: str) -> None:

@@ -12,7 +12,7 @@ from segmentation.customers import outputs, pipeline
 from segmentation.customers.config import CustomerConfig
 from segmentation.customers.ingest import SOURCE_ROW
 from segmentation.errors import InputError, ValidationFailed
-from segmentation.io import sha256_file, write_parquet_atomic
+from segmentation.io import sha256_file, write_parquet_atomic, write_text_atomic
 from segmentation.publish import save_figure
 from segmentation.settings import RunPaths
 from tasks.shared import IO_RETRIES, validation_failure_artifact
@@ -62,8 +62,10 @@ def validate_customers(ingested: dict, config: CustomerConfig, paths: RunPaths) 
     work = paths.work_dir
     write_parquet_atomic(valid, work / "valid.parquet")
     write_parquet_atomic(quarantine.reindex(columns=schema.names), work / "quarantine.parquet", schema)
+    docs = write_text_atomic(outcome.data_docs_html, work / "data_docs" / "validation.html")
     return {"valid": str(work / "valid.parquet"), "quarantine": str(work / "quarantine.parquet"),
-            "expectations": outcome.statistics, "columns": list(rows.columns)}
+            "expectations": outcome.statistics, "columns": list(rows.columns),
+            "data_docs": str(docs)}
 
 
 @task(name="clean-customers", cache_policy=NO_CACHE)

@@ -58,10 +58,12 @@ def artifact_key(dataset: str, kind: str) -> str:
 
 @task(name="publish-outputs", cache_policy=NO_CACHE, **IO_RETRIES)
 def publish_outputs(paths: RunPaths, table_files: dict[str, str], figure_files: dict[str, str],
-                    manifest: dict, report_md: str) -> dict[str, str]:
+                    manifest: dict, report_md: str,
+                    report_files: dict[str, str] | None = None) -> dict[str, str]:
     """Move the run's finished files into place for its date, then ``latest/``."""
     return publish_run(paths, {k: Path(v) for k, v in table_files.items()}, manifest=manifest,
-                       report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()})
+                       report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()},
+                       report_files={k: Path(v) for k, v in (report_files or {}).items()})
 
 
 def report_artifacts(dataset: str, report_md: str, profiles: pd.DataFrame) -> None:

@@ -57,7 +57,7 @@ def validate(rows: pd.DataFrame, config: CustomerConfig, file: str
     duplicates = cleaning.exact_duplicates(working)
     deduped = working.drop(index=duplicates["row"])
     typed, parse_failures = coerce_numeric(deduped, config.numeric)
-    outcome = validate_frame(typed, load_suite("customers", config.suite_columns()))
+    outcome = validate_frame(typed, load_suite("customers", config.suite_columns()), data_docs=True)
     raise_for_table_failures(outcome, file)
     failures = [duplicates, parse_failures, outcome.row_failures]
     if config.missing == "quarantine":
