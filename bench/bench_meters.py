@@ -1,0 +1,121 @@
+"""Benchmark of the meter flow at Low Carbon London scale (``make bench``).
+
+For each size (1/4, 1/2 and all of ``--meters``, each ``--days`` of half-hourly
+readings) it generates raw Parquet with the sample generator, then measures,
+each in a fresh child process (wall time and that process's peak RSS):
+
+- ``pipeline``: the whole meter flow (``flows.meters.meter_flow``) from raw Parquet;
+- ``duckdb``: the floor, one DuckDB scan of the same files grouping by
+  (meter, half-hour of day);
+- ``pandas``: the naive route, read everything into pandas, pivot, compute
+  the profile and daily features; only up to ``--pandas-max-rows`` rows.
+
+Prints a table with the ratios and writes it to bench/results/bench_meters.json.
+Usage: ``.venv/bin/python bench/bench_meters.py [--meters 5567] [--days 730]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PIPELINE = """
+import sys
+from flows.meters import meter_flow
+r = meter_flow(data_root=sys.argv[1], outputs_root=sys.argv[2], run_date="2025-01-01")
+print(r["k"], r["counts"]["readings_in"], r["counts"]["reconciles"])
+"""
+DUCKDB = """
+import sys, duckdb
+con = duckdb.connect()
+n = con.execute(f\"\"\"SELECT count(*) FROM (SELECT meter_id, hour(timestamp) * 2 + minute(timestamp) // 30
+    AS slot, sum(kwh), count(*) FROM read_parquet('{sys.argv[1]}/raw/meters/*.parquet') GROUP BY ALL)\"\"\").fetchall()
+print(n)
+"""
+PANDAS = """
+import sys, glob, pandas as pd
+frame = pd.concat([pd.read_parquet(p) for p in sorted(glob.glob(sys.argv[1] + '/raw/meters/*.parquet'))])
+frame['slot'] = frame['timestamp'].dt.hour * 2 + frame['timestamp'].dt.minute // 30
+frame['day'] = frame['timestamp'].dt.normalize()
+profile = frame.pivot_table(index='meter_id', columns='slot', values='kwh', aggfunc='mean', observed=True)
+profile = profile.div(profile.sum(axis=1), axis=0)
+daily = frame.groupby(['meter_id', 'day'], observed=True)['kwh'].sum().unstack()
+features = pd.DataFrame({'mean_daily': daily.mean(axis=1), 'cv': daily.std(axis=1) / daily.mean(axis=1),
+                         'peak_to_mean': profile.max(axis=1) * profile.shape[1]})
+print(len(features), len(frame))
+"""
+
+
+def measure(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh Python; wall seconds and peak RSS (MB) of that process."""
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if status != 0:
+        raise RuntimeError(f"benchmark step failed:\n{err[-3000:]}")
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "output": out.strip().splitlines()[-1] if out.strip() else ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=5567)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--fractions", default="0.25,0.5,1")
+    parser.add_argument("--pandas-max-rows", type=int, default=60_000_000,
+                        help="largest input the naive pandas route is tried on (memory)")
+    parser.add_argument("--work", default=str(ROOT / "bench" / "results" / "work"))
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from segmentation.meters.sample import write_sample_meters
+
+    results = []
+    for fraction in [float(f) for f in args.fractions.split(",")]:
+        n = max(8, int(args.meters * fraction))
+        work = Path(args.work) / f"m{n}"
+        shutil.rmtree(work, ignore_errors=True)
+        start = time.perf_counter()
+        write_sample_meters(work / "data" / "raw" / "meters", n_meters=n, days=args.days, seed=42)
+        generate = time.perf_counter() - start
+        rows = n * args.days * 48
+        row = {"meters": n, "approx_rows": rows, "generate_s": round(generate, 1),
+               "duckdb": measure(DUCKDB, str(work / "data")),
+               "pipeline": measure(PIPELINE, str(work / "data"), str(work / "outputs"))}
+        if rows <= args.pandas_max_rows:
+            row["pandas"] = measure(PANDAS, str(work / "data"))
+        row["pipeline_vs_duckdb"] = round(row["pipeline"]["wall_s"] / row["duckdb"]["wall_s"], 2)
+        if "pandas" in row:
+            row["pandas_vs_pipeline"] = round(row["pandas"]["wall_s"] / row["pipeline"]["wall_s"], 2)
+        results.append(row)
+        print(json.dumps(row), flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("\n| meters | rows | step | wall s | peak RSS MB |\n|---|---|---|---|---|")
+    for row in results:
+        for step in ("duckdb", "pipeline", "pandas"):
+            if step in row:
+                print(f"| {row['meters']} | {row['approx_rows']:,} | {step} | {row[step]['wall_s']} "
+                      f"| {row[step]['peak_rss_mb']} |")
+    for row in results:
+        print(f"{row['meters']} meters: pipeline / duckdb scan = {row['pipeline_vs_duckdb']}x"
+              + (f"; pandas / pipeline = {row['pandas_vs_pipeline']}x" if "pandas_vs_pipeline" in row
+                 else "; pandas not run at this size"))
+    out = ROOT / "bench" / "results" / "bench_meters.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Smart-meter flow: raw interval readings in, named load-profile segments for one run date out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+from prefect import flow, get_run_logger, unmapped
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from pydantic import Field
+
+from flows.customers import DatasetName, KMax, KMin, KValue, RunDate
+from segmentation.errors import InputError
+from segmentation.meters import outputs
+from segmentation.meters.clean import CleaningPolicy
+from segmentation.meters.pipeline import reading_accounting
+from segmentation.meters.store import ReadingsStore
+from segmentation.report import build_manifest
+from segmentation.settings import SEED, RunPaths
+from tasks import meters as steps
+from tasks.shared import (artifact_key, clear_work_dir, publish_outputs, report_artifacts,
+                          resolve_run_date)
+
+WindowDays = Annotated[int, Field(ge=1, le=3660, description="Days of data to use, counted back "
+                                                             "from the last reading")]
+MaxKwh = Annotated[float, Field(gt=0, le=1000, description="Plausible maximum kWh per interval; "
+                                                           "readings above are quarantined")]
+Timezone = Annotated[str, Field(min_length=1, description="IANA zone of naive timestamps, "
+                                                          "e.g. Europe/London")]
+
+
+def default_meter_inputs(paths: RunPaths) -> list[str]:
+    """Every file under ``<data-root>/raw/meters/`` (hidden files excluded)."""
+    folder = paths.raw_dir / "meters"
+    return [str(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+
+
+def check_timezone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone '{timezone}': use an IANA name such as "
+                         "Europe/London") from None
+
+
+# At most two shards in memory at once (2 cores): memory stays bounded by shard size.
+@flow(name="meter-segmentation", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+def meter_flow(
+    inputs: Annotated[list[str] | None, Field(description="Reading files; default: every file "
+                                                          "under data/raw/meters/")] = None,
+    dataset: DatasetName = "meters",
+    format: Literal["auto", "long", "lcl", "wide"] = "auto",
+    timezone: Timezone = "Europe/London",
+    window_days: WindowDays = 365,
+    k: KValue = None,
+    k_min: KMin = 2,
+    k_max: KMax = 10,
+    run_date: RunDate = None,
+    data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
+    outputs_root: Annotated[str | None, Field(description="Outputs root; default: outputs/")] = None,
+    max_kwh_per_interval: MaxKwh = 10.0,
+) -> dict:
+    """Ingest new reading files, clean and featurise per shard, segment, name and publish."""
+    if k_min > k_max:
+        raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
+    check_timezone(timezone)
+    logger = get_run_logger()
+    paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
+    files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
+    dataset_dir = str(paths.dataset_dir)
+    policy = CleaningPolicy()
+    clock, timings = time.perf_counter(), {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        timings[step], clock = time.perf_counter() - clock, time.perf_counter()
+
+    clear_work_dir(paths)
+    progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
+                                        description=f"Ingesting {len(files)} reading files")
+    ingested = []
+    for i, path in enumerate(files, start=1):
+        ingested.append(steps.ingest_meter_file(path, dataset_dir, format, timezone,
+                                                max_kwh_per_interval))
+        update_progress_artifact(progress, 100.0 * i / len(files),
+                                 description=f"{i} of {len(files)} files: {Path(path).name}")
+    lap("ingest")
+
+    plan = steps.plan_meter_window(dataset_dir, window_days, timezone)
+    shard_dir = str(paths.work_dir / "shards")
+    futures = steps.meter_shard_features.map(dataset_dir, plan["shards"], unmapped(plan["window"]),
+                                             unmapped(policy.__dict__), unmapped(shard_dir))
+    shards = [f.result() for f in futures]
+    lap("features")
+
+    segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED)
+    seg = segmented["segmentation"]
+    lap("segment")
+    quarantine = steps.collect_quarantine(dataset_dir, shards, str(paths.work_dir / "quarantine.parquet"))
+    duplicate_reasons = (pd.concat([pd.read_parquet(s["duplicates"], columns=["reason"]) for s in shards])
+                         ["reason"].value_counts().to_dict())
+    store = ReadingsStore(Path(dataset_dir))
+    quarantined_meters = pd.read_parquet(segmented["quarantine_meters"])
+    counts = reading_accounting(store, [s["counts"] for s in shards], quarantined_meters,
+                                duplicate_reasons)
+    if counts["readings_quarantined"] != quarantine["rows"]:
+        raise AssertionError(f"quarantine.parquet has {quarantine['rows']} rows, the accounting "
+                             f"{counts['readings_quarantined']}")
+    profiles = pd.read_parquet(segmented["profiles"])
+    segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
+    ledger = store.ledger()
+    input_rows = [{k: e[k] for k in ("path", "sha256", "format", "resolution_min", "rows_in",
+                                     "rows_quarantined")} | {"skipped": e["skipped"]}
+                  for e in ingested]
+    parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
+                  "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
+                  "run_date": paths.run_date.isoformat(),
+                  "max_kwh_per_interval": max_kwh_per_interval, **policy.__dict__}
+    planned = {name: str(paths.partition_dir / f"{name}.parquet")
+               for name in ("segments", "profiles", "quarantine", "quarantine_meters")}
+    planned.update(latest=str(paths.latest_dir), plots=str(paths.report_dir / "plots"))
+    policy_text = {
+        "duplicates": "exact duplicates dropped (quarantined as 'exact duplicate'); conflicting "
+                      "duplicates: the reading ingested last wins",
+        "DST": "naive local times read in the time zone; repeated autumn hour: first reading "
+               "summer time, second winter time; times inside the spring gap quarantined",
+        "gaps": f"gaps <= {policy.max_gap_minutes} min interpolated linearly; longer left missing",
+        "meters": f"quarantined with < 2 readings, all zero, or complete days < "
+                  f"{policy.min_coverage:.0%} of the window's days (window clipped to the data span)",
+        "plausible maximum": f"{max_kwh_per_interval} kWh per interval (not scaled by resolution)",
+    }
+    report = outputs.meter_report(
+        dataset=dataset, run_date=paths.run_date, inputs=[e for e in ingested],
+        window=plan["window"], profiles=profiles, seg=seg, counts=counts,
+        quarantined_meters=quarantined_meters, policy=policy_text, outputs=planned)
+    manifest = build_manifest(
+        dataset=dataset, run_date=paths.run_date, inputs=input_rows, counts=counts,
+        parameters=parameters, selection=seg.selection, silhouette=seg.silhouette, timings=timings,
+        segments=segment_sizes, window=plan["window"], weighting=seg.weighting, policies=policy_text,
+        store={"files": len(ledger), "shards": plan["shards"], "root": str(store.root)},
+        quarantined_meters=quarantined_meters.groupby("reason").size().astype(int).to_dict(),
+        expectations={e["sha256"][:16]: e["validation"] for e in ledger.values()})
+    published = publish_outputs(
+        paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
+                "quarantine": quarantine["quarantine"],
+                "quarantine_meters": segmented["quarantine_meters"]},
+        segmented["plots"], manifest, report)
+    clear_work_dir(paths)
+    report_artifacts(dataset, report, profiles.drop(
+        columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
+    logger.info("k=%s silhouette=%.3f segments=%s quarantined readings=%s meters=%s",
+                seg.selection.k, seg.silhouette, segment_sizes, counts["readings_quarantined"],
+                counts["meters_quarantined"])
+    return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
+            "segments": segment_sizes, "counts": counts, "window": plan["window"],
+            "resolution_min": plan["window"]["resolution_min"]}

@@ -1,0 +1,171 @@
+"""Output tables, meter plots and the markdown report of a meter run."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES  # noqa: E402
+from segmentation.meters.segment import Segmentation  # noqa: E402
+from segmentation.report import kselection_section, markdown_table  # noqa: E402
+
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def segments_table(features: pd.DataFrame, seg: Segmentation) -> pd.DataFrame:
+    """One row per meter: id, segment, distance to its centroid, features, profiles as lists."""
+    frame = features.reset_index(drop=True)
+    out = pd.DataFrame({"meter_id": frame["meter_id"].astype(str),
+                        "segment_id": seg.labels.astype(np.int64),
+                        "segment_name": [seg.names[int(s)] for s in seg.labels],
+                        "distance": seg.distance})
+    extra = ["n_readings", "interpolated_intervals", "missing_intervals"]
+    return pd.concat([out, frame[SCALAR_FEATURES + extra + LIST_FEATURES]], axis=1)
+
+
+def profiles_table(segments: pd.DataFrame) -> pd.DataFrame:
+    """One row per segment: name, size, share, mean daily kWh, seasonal index, centroid profile."""
+    rows = []
+    for sid, members in segments.groupby("segment_id", sort=True):
+        profile = np.vstack(members["profile"].to_numpy())
+        months = np.vstack(members["monthly_index"].to_numpy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # months no member covers: NaN
+            monthly = np.nanmean(months, axis=0)
+        rows.append({
+            "segment_id": int(sid), "segment_name": members["segment_name"].iloc[0],
+            "size": int(len(members)), "share": len(members) / len(segments),
+            "mean_daily_kwh": float(members["mean_daily_kwh"].mean()),
+            "seasonal_index": float(members["winter_summer_ratio"].mean()),
+            "peak_hour": float(members["peak_hour"].median()),
+            "centroid_profile": np.round(profile.mean(axis=0), 6).tolist(),
+            "profile_p10": np.round(np.percentile(profile, 10, axis=0), 6).tolist(),
+            "profile_p90": np.round(np.percentile(profile, 90, axis=0), 6).tolist(),
+            "monthly_index": np.round(monthly, 4).tolist(),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_quarantine(ingest_parts: list[str], duplicate_parts: list[str], target: Path) -> int:
+    """All rejected readings of the run into one Parquet file via DuckDB; returns the row count."""
+    selects = []
+    if ingest_parts:
+        files = ", ".join(f"'{p}'" for p in ingest_parts)
+        selects.append("SELECT source_file, source_row, meter_id, timestamp_raw, kwh_raw, "
+                       f"timestamp, kwh, reason FROM read_parquet([{files}])")
+    if duplicate_parts:
+        files = ", ".join(f"'{p}'" for p in duplicate_parts)
+        selects.append("SELECT source_file, source_row, meter_id, NULL::VARCHAR, NULL::VARCHAR, "
+                       f"timestamp, kwh, reason FROM read_parquet([{files}])")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    query = " UNION ALL ".join(selects)
+    with duckdb.connect() as con:
+        con.execute(f"COPY ({query} ORDER BY source_file, source_row) TO '{tmp}' (FORMAT parquet)")
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{tmp}')").fetchall()[0][0]
+    tmp.replace(target)
+    return int(n)
+
+
+# ---------------------------------------------------------------- plots
+
+def _hours(points: int) -> np.ndarray:
+    return np.arange(points) * 24 / points
+
+
+def plot_archetypes(profiles: pd.DataFrame) -> plt.Figure:
+    """Centroid daily curve of each segment with its members' 10-90% spread."""
+    n = len(profiles)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
+    for ax, (_, seg) in zip(axes.flat, profiles.iterrows()):
+        centre = np.asarray(seg["centroid_profile"])
+        hours = _hours(len(centre))
+        ax.fill_between(hours, seg["profile_p10"], seg["profile_p90"], alpha=0.3, label="members 10-90%")
+        ax.plot(hours, centre, color="black", label="centroid")
+        ax.set_title(f"{seg['segment_name']} (n={seg['size']})", fontsize=9)
+        ax.set_xticks([0, 6, 12, 18, 24])
+        ax.set_xlabel("local hour")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("share of daily kWh")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Archetype daily curves")
+    fig.tight_layout()
+    return fig
+
+
+def plot_seasonal_heatmap(profiles: pd.DataFrame) -> plt.Figure:
+    """Segment x month: mean daily kWh relative to the segment's average month (blank = not covered)."""
+    matrix = np.vstack(profiles["monthly_index"].to_numpy()).astype(float)
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(profiles) + 1.8))
+    image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap="coolwarm", vmin=0, vmax=2)
+    ax.set_xticks(range(12), MONTHS)
+    ax.set_yticks(range(len(profiles)), profiles["segment_name"])
+    fig.colorbar(image, ax=ax, label="month / average month (daily kWh)")
+    ax.set_title("Seasonal pattern per segment")
+    fig.tight_layout()
+    return fig
+
+
+def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame) -> plt.Figure:
+    """Distribution of mean daily kWh per segment (box plot, log scale)."""
+    data = [segments.loc[segments["segment_id"] == s, "mean_daily_kwh"].to_numpy()
+            for s in profiles["segment_id"]]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(profiles) + 1.8))
+    ax.boxplot(data, vert=False, tick_labels=list(profiles["segment_name"]))
+    ax.set_xscale("log")
+    ax.set_xlabel("mean daily kWh")
+    ax.invert_yaxis()
+    ax.set_title("Daily consumption per segment")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- report
+
+def meter_report(*, dataset: str, run_date, inputs: list[dict], window: dict, profiles: pd.DataFrame,
+                 seg: Segmentation, counts: dict, quarantined_meters: pd.DataFrame,
+                 policy: dict, outputs: dict) -> str:
+    """The run's markdown report."""
+    table = profiles[["segment_id", "segment_name", "size", "share", "mean_daily_kwh",
+                      "seasonal_index", "peak_hour"]]
+    lines = [f"# Meter segmentation: {dataset}, {run_date}", "",
+             "## Inputs",
+             *[f"- `{i['path']}` ({i['format']}, {i['resolution_min']} min, {i['rows_in']} readings, "
+               f"{'already ingested, skipped' if i['skipped'] else 'ingested now'})" for i in inputs],
+             "", "## Window",
+             f"- {window['start']} to {window['end']} (UTC), {window['days']} local days in "
+             f"{window['timezone']}, resolution {window['resolution_min']} min",
+             "", "## Segments", markdown_table(table), "",
+             f"Weighting: {seg.weighting}", "",
+             kselection_section(seg.selection, seg.silhouette), "",
+             "## Reading accounting",
+             f"- readings in (all ingested files): {counts['readings_in']}",
+             f"- used for features: {counts['readings_used']}",
+             f"- quarantined readings: {counts['readings_quarantined']}",
+             *[f"  - {r}: {n}" for r, n in counts["readings_quarantined_by_reason"].items()],
+             f"- readings of quarantined meters: {counts['readings_of_quarantined_meters']}",
+             *[f"  - {r}: {n}" for r, n in counts["readings_of_quarantined_meters_by_reason"].items()],
+             f"- outside the window (kept in the store): {counts['readings_outside_window']}",
+             f"- reconciles (in = used + quarantined + quarantined meters + outside window): "
+             f"{'yes' if counts['reconciles'] else 'NO'}",
+             f"- intervals interpolated: {counts['interpolated_intervals']}; left missing: "
+             f"{counts['missing_intervals_left']}",
+             "", "## Quarantined meters",
+             f"{len(quarantined_meters)} meters; by reason:", ""]
+    if len(quarantined_meters):
+        by = quarantined_meters.groupby("reason").size().rename("meters").reset_index()
+        lines.append(markdown_table(by))
+    lines += ["", "## Policies", *[f"- {k}: {v}" for k, v in policy.items()],
+              "", "## Outputs", *[f"- {k}: `{v}`" for k, v in outputs.items()], ""]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Tasks of the meter flow: thin wrappers that pass file paths and small dicts, never frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from segmentation.errors import ValidationFailed
+from segmentation.io import write_parquet_atomic
+from segmentation.meters import outputs, pipeline
+from segmentation.meters.clean import CleaningPolicy, Window
+from segmentation.meters.segment import segment_meters
+from segmentation.meters.store import ReadingsStore, ingest_file
+from segmentation.plots import plot_k_selection, plot_segment_sizes
+from segmentation.publish import save_figure
+from segmentation.settings import RunPaths
+from tasks.shared import IO_RETRIES, validation_failure_artifact
+
+
+def window_to_dict(window: Window) -> dict:
+    return {"start": window.start.isoformat(), "end": window.end.isoformat(),
+            "resolution_min": window.resolution, "timezone": window.timezone,
+            "days": window.n_days}
+
+
+def window_from_dict(data: dict) -> Window:
+    return Window(start=pd.Timestamp(data["start"]), end=pd.Timestamp(data["end"]),
+                  resolution=int(data["resolution_min"]), timezone=data["timezone"])
+
+
+@task(name="ingest-meter-file", cache_policy=NO_CACHE, **IO_RETRIES)
+def ingest_meter_file(path: str, dataset_dir: str, fmt: str, timezone: str, max_kwh: float) -> dict:
+    """Stream one raw file into the readings store (skipped when its sha256 is known)."""
+    try:
+        return ingest_file(path, ReadingsStore(Path(dataset_dir)), fmt=fmt, timezone=timezone,
+                           max_kwh=max_kwh)
+    except ValidationFailed as failure:
+        validation_failure_artifact(Path(dataset_dir).name, failure.failures)
+        raise
+
+
+@task(name="plan-meter-window", cache_policy=NO_CACHE)
+def plan_meter_window(dataset_dir: str, window_days: int, timezone: str) -> dict:
+    """The window (last ``window_days`` of data) and the shards to process."""
+    store = ReadingsStore(Path(dataset_dir))
+    window = pipeline.plan_window(store, window_days, timezone)
+    return {"window": window_to_dict(window), "shards": store.shards()}
+
+
+@task(name="meter-shard-features", cache_policy=NO_CACHE, **IO_RETRIES)
+def meter_shard_features(dataset_dir: str, shard: int, window: dict, policy: dict,
+                         out_dir: str) -> dict:
+    """Clean one shard of meters and compute their features (a mapped task)."""
+    return pipeline.process_shard(ReadingsStore(Path(dataset_dir)), shard, window_from_dict(window),
+                                  CleaningPolicy(**policy), Path(out_dir))
+
+
+@task(name="segment-meters", cache_policy=NO_CACHE)
+def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min: int, k_max: int,
+                      seed: int) -> dict:
+    """Choose k, cluster, name; write tables and plots to the run's work dir."""
+    features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
+    features = features.sort_values("meter_id", kind="stable").reset_index(drop=True)
+    quarantined_meters = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
+                                   ignore_index=True).sort_values("meter_id", kind="stable")
+    seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    segments = outputs.segments_table(features, seg)
+    profiles = outputs.profiles_table(segments)
+    work = paths.work_dir
+    files = {
+        "segments": write_parquet_atomic(segments.assign(run_date=paths.run_date),
+                                         work / "segments.parquet"),
+        "profiles": write_parquet_atomic(profiles.assign(run_date=paths.run_date),
+                                         work / "profiles.parquet"),
+        "quarantine_meters": write_parquet_atomic(quarantined_meters, work / "quarantine_meters.parquet",
+                                                  pipeline.QUARANTINE_METERS_SCHEMA),
+    }
+    (work / "plots").mkdir(parents=True, exist_ok=True)
+    figures = {"archetypes": outputs.plot_archetypes(profiles),
+               "seasonal_heatmap": outputs.plot_seasonal_heatmap(profiles),
+               "k_selection": plot_k_selection(seg.selection),
+               "segment_sizes": plot_segment_sizes(profiles),
+               "daily_kwh": outputs.plot_daily_kwh(segments, profiles)}
+    plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png")) for name, fig in figures.items()}
+    return {**{k: str(v) for k, v in files.items()}, "plots": plots, "segmentation": seg}
+
+
+@task(name="collect-meter-quarantine", cache_policy=NO_CACHE, **IO_RETRIES)
+def collect_quarantine(dataset_dir: str, shards: list[dict], out: str) -> dict:
+    """Rejected readings of every ingested file plus the shard step's duplicates, in one file."""
+    store = ReadingsStore(Path(dataset_dir))
+    parts = [str(store.quarantine_dir / f"part-{sha[:16]}.parquet") for sha in store.ledger()]
+    rows = outputs.write_quarantine(parts, [s["duplicates"] for s in shards], Path(out))
+    return {"quarantine": out, "rows": rows}

@@ -1,0 +1,201 @@
+"""Ingestion of every format into the store, DST handling and bad inputs."""
+
+from __future__ import annotations
+
+import gzip
+
+import pandas as pd
+import pytest
+
+from segmentation.errors import InputError, ValidationFailed
+from segmentation.meters.store import ingest_file
+from tests.meters.conftest import quarantined, run_store, stored, write_text
+
+
+def long_csv(rows: list[tuple], header: str = "meter_id,timestamp,kwh") -> str:
+    return "\n".join([header] + [",".join(map(str, r)) for r in rows]) + "\n"
+
+
+def day_rows(meter: str, day: str, kwh: float = 0.5, freq: str = "30min") -> list[tuple]:
+    times = pd.date_range(day, periods=pd.Timedelta("1D") // pd.Timedelta(freq), freq=freq)
+    return [(meter, t.strftime("%Y-%m-%d %H:%M:%S"), kwh) for t in times]
+
+
+def test_lcl_format_with_null_and_trailing_space_header(tmp_path, store):
+    text = ("LCLid,stdorToU,DateTime,KWH/hh (per half hour) \n"
+            "MAC000002,Std,2012-10-12 00:30:00.0000000, 0 \n"
+            "MAC000002,Std,2012-10-12 01:00:00.0000000, 0.257 \n"
+            "MAC000002,Std,2012-10-12 01:30:00.0000000,Null\n"
+            "MAC000002,Std,2012-10-12 02:00:00.0000000, 0.161 \n"
+            "MAC000003,ToU,2012-10-12 00:30:00.0000000, 1.1 \n"
+            "MAC000003,ToU,2012-10-12 01:00:00.0000000, 1.2 \n")
+    entry = ingest_file(write_text(tmp_path, "lcl.csv", text), store)
+    assert entry["format"] == "lcl" and entry["resolution_min"] == 30
+    readings = stored(store)
+    assert list(readings["kwh"]) == [0.0, 0.257, 0.161, 1.1, 1.2]
+    # 2012-10-12 is summer time: 00:30 local is 23:30 UTC the day before
+    assert readings["timestamp"].iloc[0] == pd.Timestamp("2012-10-11 23:30", tz="UTC")
+    bad = quarantined(store)
+    assert list(bad["source_row"]) == [4] and list(bad["kwh_raw"]) == ["Null"]
+    assert bad["reason"].iloc[0] == "kwh missing or not a number"
+    assert entry["rows_in"] == 6 == entry["rows_stored"] + entry["rows_quarantined"]
+
+
+def test_wide_and_gzip_long_formats(tmp_path, store):
+    wide = ("timestamp,A,B\n2024-01-01 00:00,0.1,0.2\n2024-01-01 01:00,0.3,\n"
+            "2024-01-01 02:00,0.5,0.6\n")
+    entry = ingest_file(write_text(tmp_path, "wide.csv", wide), store)
+    assert entry["format"] == "wide" and entry["resolution_min"] == 60 and entry["rows_in"] == 6
+    gz = long_csv(day_rows("C", "2024-01-01", freq="15min"))
+    entry = ingest_file(write_text(tmp_path, "long.csv.gz", gz), store)
+    assert entry["kind"] == "csv.gz" and entry["resolution_min"] == 15 and entry["rows_stored"] == 96
+    readings = stored(store)
+    assert sorted(readings["meter_id"].unique()) == ["A", "B", "C"]
+    assert quarantined(store)["meter_id"].tolist() == ["B"]  # the empty cell
+
+
+def test_parquet_input_and_rerun_skips_by_content_hash(tmp_path, store):
+    frame = pd.DataFrame(day_rows("P", "2024-02-01"), columns=["meter_id", "timestamp", "kwh"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    path = tmp_path / "p.parquet"
+    frame.to_parquet(path)
+    first = ingest_file(path, store)
+    again = ingest_file(path, store)
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(path.read_bytes())
+    third = ingest_file(copy, store)
+    assert not first["skipped"] and again["skipped"] and third["skipped"]
+    assert len(stored(store)) == 48
+
+
+def test_dst_autumn_repeated_hour_and_spring_gap_are_not_errors(tmp_path, store):
+    autumn = pd.date_range("2024-10-27", "2024-10-28", freq="30min", tz="Europe/London",
+                           inclusive="left")
+    spring = pd.date_range("2024-03-31", "2024-04-01", freq="30min", tz="Europe/London",
+                           inclusive="left")
+    rows = [("M", t.strftime("%Y-%m-%d %H:%M:%S"), 0.25 + i / 1000) for i, t in enumerate(autumn)]
+    rows += [("M", t.strftime("%Y-%m-%d %H:%M:%S"), 0.25) for t in spring]
+    assert len(autumn) == 50 and len(spring) == 46
+    entry = ingest_file(write_text(tmp_path, "dst.csv", long_csv(rows)), store)
+    assert entry["rows_quarantined"] == 0 and entry["rows_stored"] == 96
+    readings = stored(store)
+    autumn_utc = readings[readings["timestamp"] >= pd.Timestamp("2024-10-01", tz="UTC")]["timestamp"]
+    assert list(autumn_utc) == list(autumn.tz_convert("UTC"))  # repeated hour: summer first
+    result = run_store(store, window_days=400)
+    q = result["quarantined_meters"]
+    # both DST days (50 and 46 intervals) count as complete days: no gap, no duplicate
+    assert q.set_index("meter_id").loc["M", "complete_days"] == 2
+    assert result["duplicates"].empty
+
+
+def test_dst_spring_gap_timestamp_is_quarantined_with_reason(tmp_path, store):
+    rows = day_rows("M", "2024-03-30") + [("M", "2024-03-31 01:30:00", 0.3)]
+    ingest_file(write_text(tmp_path, "gap.csv", long_csv(rows)), store)
+    assert quarantined(store)["reason"].tolist() == [
+        "local time does not exist (inside the spring DST gap)"]
+
+
+@pytest.mark.parametrize("case", ["negative", "implausible", "text", "timestamp", "offgrid"])
+def test_bad_rows_are_quarantined_with_reason_and_row(tmp_path, store, case):
+    rows = day_rows("M", "2024-01-10")
+    bad = {"negative": ("M", "2024-01-11 00:00:00", -1.5),
+           "implausible": ("M", "2024-01-11 00:00:00", 99),
+           "text": ("M", "2024-01-11 00:00:00", "abc"),
+           "timestamp": ("M", "yesterday", 0.5),
+           "offgrid": ("M", "2024-01-11 00:10:00", 0.5)}[case]
+    reason = {"negative": "negative reading",
+              "implausible": "implausible reading (above the maximum per interval)",
+              "text": "kwh missing or not a number", "timestamp": "timestamp missing or unparseable",
+              "offgrid": "timestamp off the interval grid"}[case]
+    entry = ingest_file(write_text(tmp_path, "bad.csv", long_csv(rows + [bad])), store)
+    q = quarantined(store)
+    assert q["reason"].tolist() == [reason]
+    assert q["source_row"].tolist() == [50]  # header is line 1, 48 readings, then the bad one
+    assert entry["rows_stored"] == 48
+
+
+def test_duplicates_exact_and_conflicting(tmp_path, store):
+    rows = day_rows("M", "2024-01-10")
+    rows = rows + [rows[3], ("M", rows[5][1], 9.0)]
+    ingest_file(write_text(tmp_path, "dups.csv", long_csv(rows)), store)
+    q = quarantined(store).sort_values("source_row")
+    assert q["reason"].tolist() == ["exact duplicate",
+                                    "conflicting duplicate (superseded by a later reading)"]
+    readings = stored(store)
+    assert len(readings) == 48 and readings["kwh"].iloc[5] == 9.0  # the later value wins
+
+
+def test_duplicate_across_files_resolved_in_shard_step(tmp_path, store):
+    ingest_file(write_text(tmp_path, "a.csv", long_csv(day_rows("M", "2024-01-10", 0.5))), store)
+    ingest_file(write_text(tmp_path, "b.csv", long_csv(day_rows("M", "2024-01-10", 0.7)[:10])), store)
+    result = run_store(store)
+    assert result["duplicates"]["reason"].unique().tolist() == [
+        "conflicting duplicate (superseded by a later reading)"]
+    assert len(result["duplicates"]) == 10
+    assert result["counts"]["reconciles"]
+    assert result["counts"]["readings_in"] == 58
+
+
+def test_bad_files_give_clear_input_errors(tmp_path, store):
+    cases = {
+        "empty.csv": b"",
+        "header.csv": b"meter_id,timestamp,kwh\n",
+        "nokwh.csv": b"meter_id,timestamp\nM,2024-01-01 00:00,0.1\n",
+        "other.csv": b"a,b,c\n1,2,3\n",
+    }
+    messages = {}
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(InputError) as err:
+            ingest_file(path, store)
+        assert err.value.file == str(path.resolve()) or err.value.file == str(path)
+        messages[name] = err.value
+    assert "empty" in str(messages["empty.csv"])
+    assert "no readings" in str(messages["header.csv"])
+    assert messages["nokwh.csv"].column == "kwh" and messages["nokwh.csv"].row == 1
+    assert "cannot tell the format" in str(messages["other.csv"])
+    with pytest.raises(InputError, match="unknown format 'xml'"):
+        ingest_file(write_text(tmp_path, "x.csv", long_csv(day_rows("M", "2024-01-01"))), store,
+                    fmt="xml")
+    assert not list(store.root.glob("shard=*/*.parquet"))  # nothing half-written
+
+
+def test_truncated_gzip_is_an_input_error_and_leaves_no_parts(tmp_path, store):
+    rows = [r for d in pd.date_range("2024-01-01", periods=60) for r in day_rows("M", str(d.date()))]
+    data = gzip.compress(long_csv(rows).encode())
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated or corrupt") as err:
+        ingest_file(path, store)
+    assert err.value.file == str(path.resolve())
+    assert not store.root.exists() or not list(store.root.glob("shard=*/*.parquet"))
+    assert not list(store.dataset_dir.glob(".ingest-*"))
+
+
+def test_file_mixing_15_and_30_minute_readings_is_rejected(tmp_path, store):
+    rows = day_rows("A", "2024-01-01", freq="30min") + day_rows("B", "2024-01-01", freq="15min")
+    with pytest.raises(InputError, match="mixes resolutions") as err:
+        ingest_file(write_text(tmp_path, "mixed.csv", long_csv(rows)), store)
+    # B has more readings, so 15 minutes is the file's resolution and A is named,
+    # at its first step (line 3: header, A's first reading, then 30 minutes later)
+    assert err.value.column == "timestamp" and err.value.row == 3
+    assert "meter A has readings 30 minutes apart" in str(err.value)
+
+
+def test_kwh_column_of_text_fails_validation_naming_the_column(tmp_path, store):
+    rows = [(m, t, "n/a-" + str(i)) for i, (m, t, _) in enumerate(day_rows("M", "2024-01-01"))]
+    with pytest.raises(ValidationFailed) as err:
+        ingest_file(write_text(tmp_path, "text.csv", long_csv(rows)), store)
+    assert "kwh_raw" in str(err.value) and "text.csv" in str(err.value)
+
+
+def test_meter_with_one_reading_is_quarantined_as_meter(tmp_path, store):
+    rows = [r for d in pd.date_range("2024-01-01", periods=10)
+            for r in day_rows("GOOD", str(d.date()))] + [("ONE", "2024-01-05 10:00:00", 0.4)]
+    ingest_file(write_text(tmp_path, "one.csv", long_csv(rows)), store)
+    result = run_store(store)
+    q = result["quarantined_meters"].set_index("meter_id")
+    assert q.loc["ONE", "reason"] == "only 1 reading in the window"
+    assert result["features"]["meter_id"].tolist() == ["GOOD"]
+    assert result["counts"]["readings_of_quarantined_meters"] == 1
