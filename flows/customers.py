@@ -53,7 +53,23 @@ def customer_flow(
     missing: Literal["quarantine", "impute"] = "quarantine",
     outliers: Literal["flag", "winsorize"] = "flag",
 ) -> dict:
-    """Ingest, validate, clean, segment and publish a customer table for one run date."""
+    """Ingest, validate, clean, segment and publish a customer table for one run date.
+
+    Args:
+        input_path: Customer CSV; default: the one CSV in <data_root>/raw/customers/
+        dataset: Output dataset name: the folder under processed/ and outputs/
+        id_column: Id column, as in the file or in snake_case; default customer_id
+        features: Numeric columns to cluster on; default (Mall table) income and spending score
+        categorical: Categorical columns to one-hot encode and cluster on as well
+        k: Fixed number of segments (2-30); empty: chosen by the k-selection rule
+        k_min: Smallest k to evaluate (2-30)
+        k_max: Largest k to evaluate (2-30)
+        run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
+        data_root: Data root; empty: the project's data/
+        outputs_root: Outputs root; empty: the project's outputs/
+        missing: Rows with a missing feature value: quarantine them, or impute the median
+        outliers: Values beyond 3 x IQR: flag them, or winsorize to the fences
+    """
     if k_min > k_max:
         raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
     logger = get_run_logger()

@@ -65,7 +65,22 @@ def meter_flow(
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: outputs/")] = None,
     max_kwh_per_interval: MaxKwh = 10.0,
 ) -> dict:
-    """Ingest new reading files, clean and featurise per shard, segment, name and publish."""
+    """Ingest new reading files, clean and featurise per shard, segment, name and publish.
+
+    Args:
+        inputs: Reading files (CSV, CSV.gz or Parquet); empty: every file under <data_root>/raw/meters/
+        dataset: Output dataset name: the folder under processed/ and outputs/
+        format: File layout: auto-detect, long (meter_id,timestamp,kwh), lcl (London trial) or wide
+        timezone: IANA zone in which naive timestamps are read, e.g. Europe/London
+        window_days: Days of data to use, counted back from the last reading (1-3660)
+        k: Fixed number of segments (2-30); empty: chosen by the k-selection rule
+        k_min: Smallest k to evaluate (2-30)
+        k_max: Largest k to evaluate (2-30)
+        run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
+        data_root: Data root; empty: the project's data/
+        outputs_root: Outputs root; empty: the project's outputs/
+        max_kwh_per_interval: Plausible maximum kWh per interval; readings above are quarantined
+    """
     if k_min > k_max:
         raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
     check_timezone(timezone)

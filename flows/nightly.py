@@ -23,6 +23,11 @@ def nightly_flow(
     """Run every dataset with raw data for the same date; fail if any of them failed.
 
     One failing dataset does not stop the other: each publishes on its own.
+
+    Args:
+        run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
+        data_root: Data root; empty: the project's data/
+        outputs_root: Outputs root; empty: the project's outputs/
     """
     day = resolve_run_date(run_date).isoformat()
     raw = RunPaths.create("nightly", day, data_root, outputs_root).raw_dir
