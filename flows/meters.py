@@ -139,6 +139,10 @@ def meter_flow(
     planned = {name: str(paths.partition_dir / f"{name}.parquet")
                for name in ("segments", "profiles", "quarantine", "quarantine_meters")}
     planned.update(latest=str(paths.latest_dir), plots=str(paths.report_dir / "plots"))
+    data_docs = {f"data_docs/{Path(e['data_docs']).name}/{page.name}": str(page)
+                 for e in ingested if e.get("data_docs")
+                 for page in sorted(Path(e["data_docs"]).glob("*.html"))}
+    planned["data docs (validation, one page per chunk)"] = str(paths.report_dir / "data_docs")
     policy_text = {
         "duplicates": "exact duplicates dropped (quarantined as 'exact duplicate'); conflicting "
                       "duplicates: the reading ingested last wins",
@@ -164,7 +168,7 @@ def meter_flow(
         paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                 "quarantine": quarantine["quarantine"],
                 "quarantine_meters": segmented["quarantine_meters"]},
-        segmented["plots"], manifest, report)
+        segmented["plots"], manifest, report, data_docs)
     clear_work_dir(paths)
     report_artifacts(dataset, report, profiles.drop(
         columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))

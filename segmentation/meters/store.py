@@ -8,6 +8,7 @@ Layout under ``<data-root>/processed/<dataset>/``::
     readings/_ledger/<sha256>.json            one entry per ingested file: counts, resolution
     readings_quarantine/part-<sha16>.parquet  readings rejected at ingestion, with reasons
     readings_validation/<sha16>.json          Great Expectations results per chunk
+    readings_validation/<sha16>/chunk-NNNN.html   their Data Docs pages
 
 A meter always lands in the same shard (crc32 of its id), so the feature
 step reads one shard at a time, and a nightly increment only adds parts.
@@ -33,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segmentation.errors import InputError
-from segmentation.io import sha256_file, write_json_atomic
+from segmentation.io import sha256_file, write_json_atomic, write_text_atomic
 from segmentation.meters import ingest
 from segmentation.meters.clean import resolve_duplicates
 
@@ -193,7 +194,9 @@ def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
         for raw in ingest.iter_raw_chunks(path, kind, fmt, header, names, chunk_rows):
             rows_in += len(raw)
             chunk = ingest.prepare_chunk(raw, state)
-            outcome = validate_frame(chunk[GE_COLUMNS], suite)
+            outcome = validate_frame(chunk[GE_COLUMNS], suite, data_docs=True)
+            write_text_atomic(outcome.data_docs_html,
+                              stage / "data_docs" / f"chunk-{len(results) + 1:04d}.html")
             results.append({"rows": len(chunk), "statistics": outcome.statistics,
                             "expectations": _compact_results(outcome)})
             raise_for_table_failures(outcome, file)
@@ -235,11 +238,15 @@ def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
     os.replace(stage / part, store.quarantine_dir / part)
     write_json_atomic({"sha256": sha, "file": file, "chunks": results},
                       store.validation_dir / f"{sha[:16]}.json")
+    docs = store.validation_dir / sha[:16]
+    shutil.rmtree(docs, ignore_errors=True)
+    os.replace(stage / "data_docs", docs)
     entry = {"sha256": sha, "path": file, "format": fmt, "kind": kind, "timezone": timezone,
              "resolution_min": state.resolution, "seq": seq, "rows_in": rows_in,
              "rows_stored": stored, "rows_quarantined": rows_in - stored,
              "quarantined_by_reason": dict(sorted(reasons.items())), "max_kwh": max_kwh,
              "validation": str(store.validation_dir / f"{sha[:16]}.json"),
+             "data_docs": str(docs),
              "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if entry["rows_in"] != stored + sum(reasons.values()):
         raise AssertionError(f"ingest accounting does not reconcile for {file}: {entry}")

@@ -34,6 +34,10 @@ def test_meter_flow_publishes_and_reruns_idempotently(prefect_harness, roots):
     assert {"archetypes.png", "seasonal_heatmap.png", "k_selection.png", "segment_sizes.png",
             "daily_kwh.png"} <= plots
     assert (Path(published["latest"]) / "segments.parquet").exists()
+    report_dir = Path(published["report"]).parent
+    pages = sorted((report_dir / "data_docs").rglob("chunk-*.html"))
+    assert pages and "kwh" in pages[0].read_text()
+    assert str(report_dir / "data_docs") in Path(published["report"]).read_text()
 
     second = meter_flow(run_date="2025-01-02", **roots)
     assert second["counts"] == counts  # the file was skipped: no reading counted twice
