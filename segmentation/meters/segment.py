@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import silhouette_score
 
-from segmentation.clustering import SegmentModel, scale_features
-from segmentation.kselect import SILHOUETTE_SAMPLE, KSelection, fixed_k, select_k
+from segmentation.clustering import scale_features, segment
+from segmentation.errors import InputError
+from segmentation.kselect import KSelection
 from segmentation.meters.naming import name_segments
 from segmentation.settings import SEED
 
@@ -75,14 +75,9 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
     frame, weights, note = clustering_frame(features)
     X = scale_features(frame, weights)
     if len(X) < 3:
-        from segmentation.errors import InputError
         raise InputError(f"only {len(X)} meters can be segmented; need at least 3 "
                          "(see quarantine_meters for the others)")
-    selection = fixed_k(X, k, seed=seed) if k else select_k(X, k_min, k_max, seed=seed)
-    model = SegmentModel(selection.k, seed=seed).fit(X)
-    labels = model.labels_
-    sample = SILHOUETTE_SAMPLE if len(X) > SILHOUETTE_SAMPLE else None
-    silhouette = float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
-    names = name_segments(features.reset_index(drop=True), labels)
-    return Segmentation(labels=labels, names=names, distance=model.distance_to_centroid(X),
-                        selection=selection, silhouette=silhouette, weighting=note)
+    result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    names = name_segments(features.reset_index(drop=True), result.labels)
+    return Segmentation(labels=result.labels, names=names, distance=result.distance,
+                        selection=result.selection, silhouette=result.silhouette, weighting=note)
