@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,7 +15,8 @@ from segmentation.errors import InputError
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import SEED, RunPaths
 from tasks import customers as steps
-from tasks.shared import clear_work_dir, publish_outputs, report_artifacts, resolve_run_date
+from tasks.shared import (StepTimer, clear_work_dir, publish_outputs, report_artifacts,
+                          resolve_run_date)
 
 DatasetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$",
                                    description="Name of the output dataset (folder under processed/)")]
@@ -75,21 +75,21 @@ def customer_flow(
     logger = get_run_logger()
     paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
     input_path = str(Path(input_path).resolve()) if input_path else default_customer_input(paths)
-    clock, timings = time.perf_counter(), {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        timings[step], clock = time.perf_counter() - clock, time.perf_counter()
+    timer = StepTimer()
 
     clear_work_dir(paths)
-    ingested = steps.ingest_customers(input_path, paths); lap("ingest")
+    ingested = steps.ingest_customers(input_path, paths)
+    timer.lap("ingest")
     header = list(pd.read_parquet(ingested["rows"]).columns)
     config = resolve_config(header, id_column=id_column, features=features,
                             categorical=categorical, missing=missing, outliers=outliers,
                             file=input_path)
-    validated = steps.validate_customers(ingested, config, paths); lap("validate")
-    cleaned = steps.clean_customers(validated, config, paths); lap("clean")
-    segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED); lap("segment")
+    validated = steps.validate_customers(ingested, config, paths)
+    timer.lap("validate")
+    cleaned = steps.clean_customers(validated, config, paths)
+    timer.lap("clean")
+    segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED)
+    timer.lap("segment")
 
     profiles = pd.read_parquet(segmented["profiles"])
     quarantine = pd.read_parquet(validated["quarantine"])
@@ -113,7 +113,7 @@ def customer_flow(
         dataset=dataset, run_date=paths.run_date,
         inputs=[{"path": input_path, "sha256": ingested["sha256"], "rows": ingested["data_lines"]}],
         counts=counts, parameters=parameters, selection=segmented["selection"],
-        silhouette=segmented["silhouette"], timings=timings, segments=segment_sizes,
+        silhouette=segmented["silhouette"], timings=timer.timings, segments=segment_sizes,
         cleaning=cleaned["cleaning"], expectations=validated["expectations"])
     published = publish_outputs(
         paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],

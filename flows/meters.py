@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +21,7 @@ from segmentation.meters.store import ReadingsStore
 from segmentation.report import build_manifest
 from segmentation.settings import SEED, RunPaths
 from tasks import meters as steps
-from tasks.shared import (artifact_key, clear_work_dir, publish_outputs, report_artifacts,
+from tasks.shared import (StepTimer, artifact_key, clear_work_dir, publish_outputs, report_artifacts,
                           resolve_run_date)
 
 WindowDays = Annotated[int, Field(ge=1, le=3660, description="Days of data to use, counted back "
@@ -89,11 +88,7 @@ def meter_flow(
     files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
     dataset_dir = str(paths.dataset_dir)
     policy = CleaningPolicy()
-    clock, timings = time.perf_counter(), {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        timings[step], clock = time.perf_counter() - clock, time.perf_counter()
+    timer = StepTimer()
 
     clear_work_dir(paths)
     progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
@@ -104,18 +99,18 @@ def meter_flow(
                                                 max_kwh_per_interval))
         update_progress_artifact(progress, 100.0 * i / len(files),
                                  description=f"{i} of {len(files)} files: {Path(path).name}")
-    lap("ingest")
+    timer.lap("ingest")
 
     plan = steps.plan_meter_window(dataset_dir, window_days, timezone)
     shard_dir = str(paths.work_dir / "shards")
     futures = steps.meter_shard_features.map(dataset_dir, plan["shards"], unmapped(plan["window"]),
                                              unmapped(policy.__dict__), unmapped(shard_dir))
     shards = [f.result() for f in futures]
-    lap("features")
+    timer.lap("features")
 
     segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED)
     seg = segmented["segmentation"]
-    lap("segment")
+    timer.lap("segment")
     quarantine = steps.collect_quarantine(dataset_dir, shards, str(paths.work_dir / "quarantine.parquet"))
     duplicate_reasons = (pd.concat([pd.read_parquet(s["duplicates"], columns=["reason"]) for s in shards])
                          ["reason"].value_counts().to_dict())
@@ -159,7 +154,7 @@ def meter_flow(
         quarantined_meters=quarantined_meters, policy=policy_text, outputs=planned)
     manifest = build_manifest(
         dataset=dataset, run_date=paths.run_date, inputs=input_rows, counts=counts,
-        parameters=parameters, selection=seg.selection, silhouette=seg.silhouette, timings=timings,
+        parameters=parameters, selection=seg.selection, silhouette=seg.silhouette, timings=timer.timings,
         segments=segment_sizes, window=plan["window"], weighting=seg.weighting, policies=policy_text,
         store={"files": len(ledger), "shards": plan["shards"], "root": str(store.root)},
         quarantined_meters=quarantined_meters.groupby("reason").size().astype(int).to_dict(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -49,6 +50,18 @@ def resolve_run_date(run_date: str | date | None) -> date:
     if isinstance(scheduled, datetime):
         return scheduled.astimezone(SCHEDULE_TZ).date()
     return datetime.now(SCHEDULE_TZ).date()
+
+
+class StepTimer:
+    """Wall time per flow step, for the manifest."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step], self._start = now - self._start, now
 
 
 def artifact_key(dataset: str, kind: str) -> str:
