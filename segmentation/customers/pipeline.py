@@ -15,7 +15,7 @@ from segmentation.clustering import Segmentation, centroids_in_units, profiles_t
     scale_features, segment
 from segmentation.customers import clean as cleaning
 from segmentation.customers.config import CustomerConfig, select_columns
-from segmentation.customers.ingest import SOURCE_ROW, normalise_gender, normalise_ids, \
+from segmentation.customers.ingest import normalise_gender, normalise_ids, \
     read_customer_csv
 from segmentation.customers.naming import name_customer_segments
 from segmentation.validation import (ValidationOutcome, coerce_numeric, load_suite,
@@ -115,4 +115,3 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     return CustomerSegments(segments, profiles_table(result.labels, names, centroids), result)
 
 
-__all__ = ["ingest", "validate", "clean", "segment_customers", "feature_frame", "SOURCE_ROW"]
