@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from segmentation.kselect import KSelection, fixed_k, select_k
+from segmentation.kselect import KSelection, fixed_k, sampled_silhouette, select_k
 from segmentation.settings import SEED
 
 
@@ -90,13 +90,8 @@ def segment(X: np.ndarray, *, k: int | None = None, k_min: int = 2, k_max: int =
     model = SegmentModel(selection.k, seed=seed).fit(X)
     labels = model.labels_
     silhouette = float(selection.metrics.set_index("k").loc[selection.k, "silhouette"]) \
-        if k is None else _final_silhouette(X, labels, seed)
+        if k is None else sampled_silhouette(X, labels, seed)
     return Segmentation(selection, model, labels, model.distance_to_centroid(X), silhouette)
-
-
-def _final_silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    from segmentation.kselect import _silhouette
-    return _silhouette(X, labels, seed)
 
 
 def centroids_in_units(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:

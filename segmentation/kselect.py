@@ -48,7 +48,8 @@ def find_knee(k_values: list[int], inertia: list[float]) -> int | None:
     return int(locator.knee) if locator.knee is not None else None
 
 
-def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
+def sampled_silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    """Silhouette, on a seeded sample beyond SILHOUETTE_SAMPLE rows."""
     sample = SILHOUETTE_SAMPLE if len(X) > SILHOUETTE_SAMPLE else None
     return float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
 
@@ -75,7 +76,7 @@ def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED,
         rows.append({
             "k": k,
             "inertia": float(model.inertia_),
-            "silhouette": _silhouette(X, labels, seed),
+            "silhouette": sampled_silhouette(X, labels, seed),
             "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
             "davies_bouldin": float(davies_bouldin_score(X, labels)),
             "stability": bootstrap_stability(X, k, labels, n_boot=n_boot, seed=seed),
