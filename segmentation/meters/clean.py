@@ -103,32 +103,30 @@ def make_window(first: pd.Timestamp, last: pd.Timestamp, window_days: int, resol
     return Window(start=start, end=end, resolution=resolution, timezone=timezone)
 
 
-def to_grid(readings: pd.DataFrame, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Place readings on the window's grid.
+def place_on_grid(meter_index: np.ndarray, cell: np.ndarray, kwh: np.ndarray, n_meters: int,
+                  n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Readings -> (values, counts), both meters x cells.
 
-    Returns
-    -------
-    meters : ndarray of str
-        Meter ids, sorted; row i of the matrices.
-    values : ndarray (meters x cells)
-        kWh per interval, NaN where no reading. Finer readings in one cell
-        (a store mixing resolutions) are summed.
-    n_readings : ndarray of int
-        Readings per meter.
+    ``values`` holds a reading's kWh, NaN where there is none; where a cell
+    has several readings (``counts`` > 1, duplicates) it holds an arbitrary
+    one, for the duplicate policy to overwrite. Counting on the grid makes
+    the uniqueness check O(readings) instead of a sort or hash of all keys.
     """
-    codes, meters = pd.factorize(readings["meter_id"], sort=True)
-    step_us = window.resolution * 60 * 1_000_000
-    start_us = window.start.value // 1000  # Timestamp.value is in ns
-    ts_us = readings["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
-    cell = (ts_us - start_us) // step_us
-    n_cells = window.n_cells
-    flat = codes.astype(np.int64) * n_cells + cell
-    size = len(meters) * n_cells
-    total = np.bincount(flat, weights=readings["kwh"].to_numpy(), minlength=size)
-    count = np.bincount(flat, minlength=size)
-    values = np.where(count > 0, total, np.nan).reshape(len(meters), n_cells)
-    n_readings = np.bincount(codes, minlength=len(meters))
-    return np.asarray(meters, dtype=object), values, n_readings
+    flat = meter_index.astype(np.int64) * n_cells + cell.astype(np.int64)
+    counts = np.bincount(flat, minlength=n_meters * n_cells).reshape(n_meters, n_cells)
+    values = np.full(n_meters * n_cells, np.nan)
+    values[flat] = kwh
+    return values.reshape(n_meters, n_cells), counts
+
+
+def coarsen(values: np.ndarray, factor: int) -> np.ndarray:
+    """Sum each run of ``factor`` cells (a store mixing resolutions is read at the coarsest);
+    NaN where none of them has a reading."""
+    if factor == 1:
+        return values
+    m, t = values.shape
+    blocks = values.reshape(m, t // factor, factor)
+    return np.where(np.isnan(blocks).all(axis=2), np.nan, np.nansum(blocks, axis=2))
 
 
 def interpolate_short_gaps(values: np.ndarray, max_gap_cells: int

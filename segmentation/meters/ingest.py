@@ -10,17 +10,19 @@ Formats (``format="auto"`` decides from the header):
 - ``wide``: a timestamp column and one column per meter.
 
 Files may be CSV, gzip-compressed CSV or Parquet (recognised by content, not
-name). Every chunk comes out as the same canonical long frame
-(``RAW_COLUMNS``) with the raw text kept for quarantine, then
-``prepare_chunk`` parses it: naive timestamps are local time in ``timezone``.
+name). Every file becomes the same canonical long relation for DuckDB
+(``source_row, meter_raw, ts_raw, kwh_raw``): long Parquet is read in place;
+CSV and wide files are first streamed, batch by batch, into a staged long
+Parquet file (``stage_long_parquet``). ``parsed_sql`` then types it in SQL:
+naive timestamps are local time in ``timezone``.
 
 Time-zone rule (documented in the README too):
 
 - naive timestamps are local wall-clock time in ``timezone``; timestamps with
   an offset (``...+01:00``, ``Z``) or typed as UTC in Parquet are used as they are;
 - autumn, repeated hour: for each meter the first reading at an ambiguous
-  local time (in file order) is summer time, the second is winter time;
-  further repeats are treated as winter time and handled by the duplicate policy;
+  local time (in file order) is summer time, the later ones winter time
+  (a third one is then a duplicate, for the duplicate policy);
 - spring, missing hour: a reading stamped inside the skipped hour does not
   exist; it is quarantined with that reason.
 """
@@ -29,10 +31,10 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
+import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +47,11 @@ from segmentation.errors import InputError
 
 FORMATS = ("auto", "long", "lcl", "wide")
 RESOLUTIONS = (15, 30, 60)
-CHUNK_ROWS = 1_000_000
+BATCH_ROWS = 1_000_000  # rows per batch when staging CSV and wide files
 LCL_METER, LCL_TIME, LCL_KWH = "LCLid", "DateTime", "KWH/hh (per half hour) "
-RAW_COLUMNS = ["source_row", "meter_id", "timestamp_raw", "kwh_raw", "kwh"]
-MISSING_TEXT = {"", "null", "na", "nan", "none", "n/a", "-"}
-_OFFSET_RE = r"(?:Z|[+-]\d\d:?\d\d)\s*$"
-_RESOLUTION_BLOCK = 1000  # rows per (meter, block) when looking for mixed resolutions
+CANONICAL = ["source_row", "meter_raw", "ts_raw", "kwh_raw"]
+MISSING_TEXT = ("", "null", "na", "nan", "none", "n/a", "-")
+_OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,6 @@ class ColumnNames:
     meter: str = "meter_id"
     timestamp: str = "timestamp"
     kwh: str = "kwh"
-
-
-@dataclass
-class FileState:
-    """What one file's chunks share: resolution and the ambiguous-hour counts."""
-
-    path: str
-    timezone: str
-    resolution: int | None = None
-    resolution_row: int | None = None
-    ambiguous_seen: dict = field(default_factory=dict)  # (meter, local ts) -> readings so far
 
 
 # ---------------------------------------------------------------- file type and format
@@ -141,22 +131,23 @@ def detect_format(header: list[str], requested: str, names: ColumnNames, file: s
                      file=file, row=1)
 
 
-# ---------------------------------------------------------------- chunked reading
+# ---------------------------------------------------------------- the canonical long relation
 
 def _column_map(fmt: str, header: list[str], names: ColumnNames) -> dict[str, str]:
     """Source column -> canonical name for long and LCL files."""
     if fmt == "lcl":
         by_stripped = {h.strip(): h for h in header}
-        return {by_stripped[LCL_METER.strip()]: "meter_id", by_stripped[LCL_TIME]: "timestamp_raw",
+        return {by_stripped[LCL_METER.strip()]: "meter_raw", by_stripped[LCL_TIME]: "ts_raw",
                 by_stripped[LCL_KWH.strip()]: "kwh_raw"}
-    return {names.meter: "meter_id", names.timestamp: "timestamp_raw", names.kwh: "kwh_raw"}
+    return {names.meter: "meter_raw", names.timestamp: "ts_raw", names.kwh: "kwh_raw"}
 
 
-def _batches(path: Path, kind: str, columns: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """Batches of ``columns``; CSV cells as text. InputError for unreadable files."""
     file = str(path)
     try:
         if kind == "parquet":
-            yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns)
+            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
             return
         stream = pa.input_stream(path, compression="gzip" if kind == "csv.gz" else None)
         reader = pacsv.open_csv(
@@ -166,10 +157,7 @@ def _batches(path: Path, kind: str, columns: list[str], chunk_rows: int) -> Iter
             convert_options=pacsv.ConvertOptions(
                 include_columns=columns, column_types={c: pa.string() for c in columns},
                 strings_can_be_null=False))
-        for batch in reader:
-            yield batch
-    except InputError:
-        raise
+        yield from reader
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as err:
         text = str(err).splitlines()[0]
         hint = ("the gzip stream is truncated or corrupt" if kind == "csv.gz" and
@@ -177,144 +165,183 @@ def _batches(path: Path, kind: str, columns: list[str], chunk_rows: int) -> Iter
         raise InputError(f"{hint}: {text}", file=file) from None
 
 
-def iter_raw_chunks(path: Path, kind: str, fmt: str, header: list[str], names: ColumnNames,
-                    chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """Canonical long chunks (``RAW_COLUMNS``); ``source_row`` is the CSV line (header = 1)
-    or the 1-based Parquet row."""
-    first_row = 2 if kind != "parquet" else 1
-    if fmt == "wide":
-        columns, mapping = header, None
-    else:
-        mapping = _column_map(fmt, header, names)
-        columns = list(mapping)
-    offset = 0
-    for batch in _batches(path, kind, columns, chunk_rows):
-        frame = batch.to_pandas()
-        rows = np.arange(offset, offset + len(frame), dtype=np.int64) + first_row
-        offset += len(frame)
-        if fmt == "wide":
-            yield _melt_wide(frame, rows, names.timestamp)
-        else:
-            frame = frame.rename(columns=mapping)
-            frame["source_row"] = rows
-            yield _normalise_values(frame)
-
-
-def _melt_wide(frame: pd.DataFrame, rows: np.ndarray, ts_column: str) -> pd.DataFrame:
-    meters = [c for c in frame.columns if c != ts_column]
-    n = len(frame)
-    long = pd.DataFrame({
-        "source_row": np.repeat(rows, len(meters)),
-        "meter_id": np.tile(np.array(meters, dtype=object), n),
-        "timestamp_raw": np.repeat(frame[ts_column].to_numpy(), len(meters)),
-        "kwh_raw": frame[meters].to_numpy().reshape(-1),
+def _long_batch(batch: pa.RecordBatch, first_row: int, fmt: str, mapping: dict | None,
+                ts_column: str) -> pa.Table:
+    """One batch in canonical long form; wide batches are melted meter by meter."""
+    rows = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+    if fmt != "wide":
+        table = pa.Table.from_batches([batch]).rename_columns([mapping[c] for c in batch.schema.names])
+        return table.append_column("source_row", rows).select(CANONICAL)
+    meters = [c for c in batch.schema.names if c != ts_column]
+    n = batch.num_rows
+    return pa.table({
+        "source_row": pa.concat_arrays([rows] * len(meters)),
+        "meter_raw": pa.array(np.repeat(np.array(meters, dtype=object), n), pa.string()),
+        "ts_raw": pa.concat_arrays([batch.column(ts_column)] * len(meters)),
+        "kwh_raw": pa.concat_arrays([batch.column(m).cast(pa.string()) for m in meters]),
     })
-    return _normalise_values(long)
 
 
-def _normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
-    """meter_id as stripped text; kwh as float with the raw text kept when it was text."""
-    meter = frame["meter_id"].astype("string").str.strip()
-    frame["meter_id"] = meter.mask(meter == "")
-    raw = frame["kwh_raw"]
-    if pd.api.types.is_numeric_dtype(raw):
-        frame["kwh"] = raw.astype("float64")
-        frame["kwh_raw"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+def needs_staging(kind: str, fmt: str) -> bool:
+    """Long and LCL Parquet is read in place; CSV and wide files are staged first."""
+    return kind != "parquet" or fmt == "wide"
+
+
+def stage_long_parquet(path: Path, kind: str, fmt: str, header: list[str], names: ColumnNames,
+                       out: Path) -> int:
+    """Stream ``path`` into ``out``, a long Parquet file with the canonical columns.
+
+    ``source_row`` is the CSV line (header = 1) or the 1-based Parquet row.
+    Returns the number of readings written.
+    """
+    mapping = None if fmt == "wide" else _column_map(fmt, header, names)
+    columns = header if fmt == "wide" else list(mapping)
+    offset, writer = (2 if kind != "parquet" else 1), None
+    try:
+        for batch in _batches(path, kind, columns):
+            table = _long_batch(batch, offset, fmt, mapping, names.timestamp)
+            offset += batch.num_rows
+            if writer is None:
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+    return offset - (2 if kind != "parquet" else 1)
+
+
+def source_sql(path: Path, kind: str, fmt: str, header: list[str], names: ColumnNames,
+               staged: Path | None) -> str:
+    """A DuckDB query returning the canonical columns of the file (or its staged copy)."""
+    if staged is not None:
+        return f"SELECT {', '.join(CANONICAL)} FROM read_parquet({_quote(staged)})"
+    mapping = _column_map(fmt, header, names)
+    cols = ", ".join(f'{_ident(src)} AS {dst}' for src, dst in mapping.items())
+    return (f"SELECT file_row_number + 1 AS source_row, {cols} "
+            f"FROM read_parquet({_quote(path)}, file_row_number = true)")
+
+
+def _quote(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------- typing, time zones
+
+@dataclass(frozen=True)
+class SourceTypes:
+    """How the canonical columns are typed in the file: decides the parsing SQL."""
+
+    ts: str        # "local" (naive timestamps), "instant" (with a time zone) or "text"
+    ts_offsets: bool  # text timestamps carry an offset or Z
+    kwh_numeric: bool
+
+
+def source_types(con, source: str) -> SourceTypes:
+    """Inspect the canonical relation's column types and a sample of its timestamps."""
+    types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {source}").fetchall()}
+    ts_type, kwh_type = types["ts_raw"].upper(), types["kwh_raw"].upper()
+    offsets = False
+    if ts_type in ("VARCHAR", "STRING"):
+        sample = [r[0] for r in con.execute(
+            f"SELECT trim(ts_raw) FROM ({source}) WHERE nullif(trim(ts_raw), '') IS NOT NULL "
+            f"LIMIT 20").fetchall()]
+        offsets = bool(sample) and all(_OFFSET_RE.search(s) for s in sample)
+        ts = "text"
+    elif "TIME ZONE" in ts_type:
+        ts = "instant"
+    elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
+        ts = "local"
     else:
-        text = raw.astype("string").str.strip()
-        missing = text.str.lower().isin(MISSING_TEXT) | text.isna()
-        frame["kwh_raw"] = text.mask(text == "")
-        frame["kwh"] = pd.to_numeric(text.mask(missing), errors="coerce").astype("float64")
-    return frame[RAW_COLUMNS]
+        ts = "text"
+    numeric = any(kwh_type.startswith(t) for t in ("DOUBLE", "FLOAT", "DECIMAL", "INTEGER", "BIGINT",
+                                                    "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT",
+                                                    "UINTEGER", "REAL"))
+    return SourceTypes(ts=ts, ts_offsets=offsets, kwh_numeric=numeric)
 
 
-# ---------------------------------------------------------------- timestamps and resolution
+def zone_transitions(timezone: str, years: list[int]) -> list[tuple[pd.Timestamp, int, int]]:
+    """(UTC instant, offset before, offset after, in minutes) of each offset change in ``years``."""
+    found = []
+    for year in sorted(set(years)):
+        instants = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="15min", tz="UTC",
+                                 inclusive="left")
+        offset = ((instants.tz_convert(timezone).tz_localize(None) - instants.tz_localize(None))
+                  // pd.Timedelta(minutes=1)).to_numpy()
+        for i in np.flatnonzero(np.diff(offset)) + 1:
+            found.append((instants[i].tz_localize(None), int(offset[i - 1]), int(offset[i])))
+    return found
 
-def parse_timestamps(raw: pd.Series, timezone: str, meters: pd.Series,
-                     state: FileState) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Raw timestamps -> (local naive, UTC, nonexistent flag), by the module's time-zone rule."""
-    if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        utc = raw.dt.tz_convert("UTC")
-        return utc.dt.tz_convert(timezone).dt.tz_localize(None), utc, pd.Series(False, index=raw.index)
-    if pd.api.types.is_datetime64_dtype(raw):
-        local = raw
+
+def _local_literal(ts: pd.Timestamp) -> str:
+    return f"TIMESTAMP '{ts.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def local_time_sql(timezone: str, years: list[int], column: str = "local") -> dict[str, str]:
+    """SQL for the module's time-zone rule over a naive local ``column``.
+
+    Returns expressions ``offset`` (minutes east of UTC; summer time inside an
+    ambiguous hour), ``winter_offset`` (inside an ambiguous hour), ``ambiguous``
+    and ``nonexistent``. Built from the zone's transitions in ``years``, so no
+    per-row time-zone library call is needed.
+    """
+    transitions = zone_transitions(timezone, years)
+    if not transitions:
+        constant = int((pd.Timestamp(f"{min(years or [2000])}-01-01", tz=timezone).utcoffset()
+                        // pd.Timedelta(minutes=1)))
+        return {"offset": str(constant), "winter_offset": str(constant), "ambiguous": "FALSE",
+                "nonexistent": "FALSE"}
+    offset = ["CASE"]
+    ambiguous, nonexistent, winter = [], [], ["CASE"]
+    for instant, before, after in transitions:
+        low = _local_literal(instant + pd.Timedelta(minutes=min(before, after)))
+        high = _local_literal(instant + pd.Timedelta(minutes=max(before, after)))
+        offset.append(f"WHEN {column} < {high} THEN {before}")
+        in_range = f"({column} >= {low} AND {column} < {high})"
+        if after < before:
+            ambiguous.append(in_range)
+            winter.append(f"WHEN {in_range} THEN {after}")
+        else:
+            nonexistent.append(in_range)
+    offset.append(f"ELSE {transitions[-1][2]} END")
+    winter.append("END")
+    return {"offset": " ".join(offset),
+            "winter_offset": " ".join(winter) if ambiguous else "NULL",
+            "ambiguous": " OR ".join(ambiguous) or "FALSE",
+            "nonexistent": " OR ".join(nonexistent) or "FALSE"}
+
+
+def typed_sql(source: str, types: SourceTypes, timezone: str) -> str:
+    """Canonical relation -> ``source_row, meter_id, ts_text, kwh_text, kwh, local, instant``.
+
+    ``local`` is the naive local time; ``instant`` the UTC time when the file
+    gives it (offsets, or a time-zone-aware type), else NULL (decided later by
+    the time-zone rule). ``kwh`` is NULL for missing values and text that is not a number.
+    """
+    missing = ", ".join(_quote(m) for m in MISSING_TEXT)
+    if types.kwh_numeric:
+        kwh, kwh_text = "CAST(kwh_raw AS DOUBLE)", "CAST(NULL AS VARCHAR)"
     else:
-        text = raw.astype("string").str.strip()
-        sample = text.dropna().head(20)
-        if len(sample) and sample.str.contains(_OFFSET_RE, regex=True).all():
-            utc = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-            local = utc.dt.tz_convert(timezone).dt.tz_localize(None)
-            return local, utc, pd.Series(False, index=raw.index)
-        local = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    local = local.astype("datetime64[us]")
-    as_summer = local.dt.tz_localize(timezone, ambiguous=np.ones(len(local), bool), nonexistent="NaT")
-    as_winter = local.dt.tz_localize(timezone, ambiguous=np.zeros(len(local), bool), nonexistent="NaT")
-    nonexistent = local.notna() & as_summer.isna()
-    ambiguous = as_summer.notna() & (as_summer != as_winter)
-    winter = pd.Series(False, index=local.index)
-    if ambiguous.any():
-        keys = pd.DataFrame({"m": meters[ambiguous].astype(str), "t": local[ambiguous]})
-        occurrence = keys.groupby(["m", "t"], sort=False).cumcount().to_numpy()
-        prior = np.array([state.ambiguous_seen.get(k, 0) for k in zip(keys["m"], keys["t"])])
-        occurrence = occurrence + prior
-        winter[ambiguous] = occurrence >= 1
-        for key, count in keys.value_counts(sort=False).items():
-            state.ambiguous_seen[key] = state.ambiguous_seen.get(key, 0) + int(count)
-    utc = as_summer.where(~winter, as_winter).dt.tz_convert("UTC")
-    return local, utc, nonexistent
-
-
-def modal_resolutions(meters: pd.Series, utc: pd.Series, rows: pd.Series) -> pd.DataFrame:
-    """Modal step in minutes per (meter, block of rows): ``meter_id, first_row, minutes, n``."""
-    frame = pd.DataFrame({"m": meters, "t": utc, "row": rows}).dropna()
-    if frame.empty:
-        return pd.DataFrame(columns=["meter_id", "first_row", "minutes", "n"])
-    frame = frame.sort_values(["m", "t"], kind="stable")
-    step = frame["t"].diff().dt.total_seconds() / 60
-    same = frame["m"].eq(frame["m"].shift())
-    frame = frame.assign(step=step.where(same), block=frame["row"] // _RESOLUTION_BLOCK)
-    frame = frame[frame["step"] > 0]
-    counts = frame.groupby(["m", "block", "step"], sort=True).agg(
-        n=("row", "size"), first_row=("row", "min")).reset_index()
-    counts = counts.sort_values(["m", "block", "n"], ascending=[True, True, False], kind="stable")
-    modal = counts.drop_duplicates(["m", "block"])
-    totals = counts.groupby(["m", "block"])["n"].sum()
-    modal = modal.assign(n=totals.loc[list(zip(modal["m"], modal["block"]))].to_numpy())
-    return modal.rename(columns={"m": "meter_id", "step": "minutes"})[
-        ["meter_id", "first_row", "minutes", "n"]].reset_index(drop=True)
-
-
-def check_resolution(modal: pd.DataFrame, state: FileState) -> None:
-    """Set the file's resolution from its first chunk; InputError if blocks disagree."""
-    if modal.empty:
-        return
-    reliable = modal[modal["n"] >= 8]
-    votes = (reliable if len(reliable) else modal).groupby("minutes")["n"].sum()
-    if state.resolution is None:
-        minutes = float(votes.idxmax())
-        if minutes not in RESOLUTIONS:
-            raise InputError(f"readings are {minutes:g} minutes apart; supported resolutions "
-                             f"are {RESOLUTIONS} minutes", file=state.path, column="timestamp",
-                             row=int(modal["first_row"].min()))
-        state.resolution = int(minutes)
-    odd = reliable[reliable["minutes"] != state.resolution]
-    if len(odd):
-        first = odd.sort_values("first_row").iloc[0]
-        raise InputError(
-            f"the file mixes resolutions: meter {first['meter_id']} has readings "
-            f"{first['minutes']:g} minutes apart where the file's resolution is "
-            f"{state.resolution} minutes; split the file by resolution",
-            file=state.path, column="timestamp", row=int(first["first_row"]))
-
-
-def prepare_chunk(raw: pd.DataFrame, state: FileState) -> pd.DataFrame:
-    """Parse a canonical raw chunk: adds ``timestamp_local``, ``timestamp`` (UTC),
-    ``nonexistent`` and ``grid_offset_s`` (seconds off the interval grid)."""
-    local, utc, nonexistent = parse_timestamps(raw["timestamp_raw"], state.timezone,
-                                               raw["meter_id"], state)
-    check_resolution(modal_resolutions(raw["meter_id"], utc, raw["source_row"]), state)
-    frame = raw.assign(timestamp_local=local, timestamp=utc, nonexistent=nonexistent)
-    step_us = (state.resolution or 1) * 60 * 1_000_000
-    micros = local.astype("datetime64[us]").astype("int64")
-    frame["grid_offset_s"] = ((micros % step_us) / 1e6).where(local.notna())
-    return frame.reset_index(drop=True)
+        kwh_text = "nullif(trim(CAST(kwh_raw AS VARCHAR)), '')"
+        kwh = (f"CASE WHEN lower({kwh_text}) IN ({missing}) THEN NULL "
+               f"ELSE TRY_CAST({kwh_text} AS DOUBLE) END")
+    tz = _quote(timezone)
+    if types.ts == "local":
+        ts_text, local, instant = ("CAST(NULL AS VARCHAR)", "CAST(ts_raw AS TIMESTAMP)",
+                                   "CAST(NULL AS TIMESTAMPTZ)")
+    elif types.ts == "instant":
+        ts_text, instant = "CAST(NULL AS VARCHAR)", "CAST(ts_raw AS TIMESTAMPTZ)"
+        local = f"timezone({tz}, {instant})"
+    else:
+        ts_text = "nullif(trim(CAST(ts_raw AS VARCHAR)), '')"
+        if types.ts_offsets:
+            instant = f"TRY_CAST({ts_text} AS TIMESTAMPTZ)"
+            local = f"timezone({tz}, {instant})"
+        else:
+            local, instant = f"TRY_CAST({ts_text} AS TIMESTAMP)", "CAST(NULL AS TIMESTAMPTZ)"
+    return (f"SELECT source_row, nullif(trim(CAST(meter_raw AS VARCHAR)), '') AS meter_id, "
+            f"{ts_text} AS ts_text, {kwh_text} AS kwh_text, {kwh} AS kwh, {local} AS local, "
+            f"{instant} AS instant FROM ({source})")

@@ -9,6 +9,7 @@ any worker that sees the data root (a Dask or Ray task runner later).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -17,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 
 from segmentation.io import write_json_atomic, write_parquet_atomic
-from segmentation.meters.clean import (CleaningPolicy, Window, interpolate_short_gaps,
-                                       make_window, meter_reason, resolve_duplicates, to_grid)
+from segmentation.meters.clean import (CleaningPolicy, Window, coarsen, interpolate_short_gaps,
+                                       make_window, meter_reason, place_on_grid, resolve_duplicates)
 from segmentation.meters.features import calendar, complete_days, meter_features
 from segmentation.meters.store import ReadingsStore
 
@@ -57,21 +58,80 @@ def plan_window(store: ReadingsStore, window_days: int, timezone: str) -> Window
     return make_window(first, last, window_days, resolution, timezone)
 
 
-def read_shard(store: ReadingsStore, shard: int, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """In-window readings of one shard, and per-meter counts of readings outside the window."""
-    src = f"read_parquet('{store.shard_glob(shard)}', filename=true)"
-    params = [window.start.to_pydatetime(), window.end.to_pydatetime()]
-    readings = _sql(f"SELECT meter_id, timestamp, kwh, seq, source_row, filename AS part FROM {src} "
-                    f"WHERE timestamp >= ? AND timestamp < ?", params)
-    outside = _sql(f"SELECT meter_id, count(*) AS n FROM {src} "
-                   f"WHERE timestamp < ? OR timestamp >= ? GROUP BY meter_id", params)
-    readings["timestamp"] = readings["timestamp"].astype("datetime64[us, UTC]")
-    return readings, outside
+@dataclass
+class ShardReadings:
+    """One shard's in-window readings on the window's grid, duplicates resolved."""
+
+    meters: np.ndarray       # ids of the meters with readings in the window, sorted
+    values: np.ndarray       # meters x cells, kWh; NaN where no reading
+    n_readings: np.ndarray   # readings kept per meter
+    duplicates: pd.DataFrame  # readings dropped by the duplicate policy, with ``reason``
+    outside: pd.Series       # meter id -> readings outside the window (every meter of the shard)
+    readings_in_window: int
 
 
-def clean_and_featurise(readings: pd.DataFrame, outside: pd.DataFrame, window: Window,
-                        policy: CleaningPolicy) -> dict:
-    """Duplicates, grid, gaps, meter quarantine and features for one shard's readings.
+def read_shard(store: ReadingsStore, shard: int, window: Window) -> ShardReadings:
+    """Read one shard's readings in the window onto the grid (DuckDB -> numpy, no frame of readings).
+
+    Duplicates are found by counting readings per cell of the finest grid in
+    the store; only those cells' readings are fetched again, with their file
+    and row, for the duplicate policy.
+    """
+    parts = store.part_entries()
+    fine = min(int(e["resolution_min"]) for e in parts.values())
+    src = f"read_parquet('{store.shard_glob(shard)}', filename = true)"
+    inside = "timestamp >= $start AND timestamp < $end"
+    bounds = {"start": window.start.to_pydatetime(), "end": window.end.to_pydatetime()}
+    n_cells = window.n_cells * (window.resolution // fine)
+    with duckdb.connect() as con:
+        con.execute("SET threads TO 2")
+        counts = con.execute(f"SELECT meter_id, count_if({inside}) AS n_in, count_if(NOT ({inside})) "
+                             f"AS n_out FROM {src} GROUP BY meter_id ORDER BY meter_id", bounds).df()
+        meters = counts.loc[counts["n_in"] > 0, "meter_id"].to_numpy()
+        con.register("meter_index", pd.DataFrame({"meter_id": meters, "i": np.arange(len(meters))}))
+        cells = con.execute(
+            f"SELECT i, (epoch_us(timestamp) - {window.start.value // 1000}) // {fine * 60_000_000} "
+            f"AS cell, kwh FROM {src} JOIN meter_index USING (meter_id) WHERE {inside}",
+            bounds).fetchnumpy()
+        values, per_cell = place_on_grid(cells["i"], cells["cell"], cells["kwh"], len(meters), n_cells)
+        duplicates = _resolve_duplicate_cells(con, src, values, per_cell, meters, window, fine, parts)
+    n_readings = np.minimum(per_cell, 1).sum(axis=1)
+    return ShardReadings(meters=meters.astype(object),
+                         values=coarsen(values, window.resolution // fine), n_readings=n_readings,
+                         duplicates=duplicates, outside=counts.set_index("meter_id")["n_out"],
+                         readings_in_window=int(len(cells["kwh"])))
+
+
+def _resolve_duplicate_cells(con, src: str, values: np.ndarray, per_cell: np.ndarray,
+                             meters: np.ndarray, window: Window, fine: int, parts: dict
+                             ) -> pd.DataFrame:
+    """Apply the duplicate policy to cells with several readings: write each winner's kWh
+    into ``values``; return the losers with their reason and source file."""
+    rows, cols = np.nonzero(per_cell > 1)
+    if not len(rows):
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                             zip(DUPLICATES_SCHEMA.names, ["string", "int64", "string",
+                                                           "datetime64[us, UTC]", "float64", "string"])})
+    keys = pd.DataFrame({"meter_id": meters[rows],
+                         "timestamp": window.start + pd.to_timedelta(cols * fine, unit="min")})
+    con.register("duplicate_keys", keys)
+    readings = con.execute(f"SELECT r.meter_id, r.timestamp, r.kwh, r.source_row, r.filename "
+                           f"FROM {src} r SEMI JOIN duplicate_keys k "
+                           f"ON r.meter_id = k.meter_id AND r.timestamp = k.timestamp").df()
+    entry = readings["filename"].map(lambda f: parts.get(Path(f).name.rsplit("_", 1)[0], {}))
+    readings = readings.assign(timestamp=readings["timestamp"].astype("datetime64[us, UTC]"),
+                               seq=entry.map(lambda e: e.get("seq", 0)),
+                               source_file=entry.map(lambda e: e.get("path")).fillna(readings["filename"]))
+    kept, losers = resolve_duplicates(readings)
+    index = {m: i for i, m in enumerate(meters)}
+    k_rows = kept["meter_id"].map(index).to_numpy()
+    k_cols = ((kept["timestamp"] - window.start) // pd.Timedelta(minutes=fine)).to_numpy()
+    values[k_rows, k_cols] = kept["kwh"].to_numpy()
+    return losers[DUPLICATES_SCHEMA.names].reset_index(drop=True)
+
+
+def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPolicy) -> dict:
+    """Gaps, meter quarantine and features for one shard's readings.
 
     Returns
     -------
@@ -79,14 +139,13 @@ def clean_and_featurise(readings: pd.DataFrame, outside: pd.DataFrame, window: W
         ``features`` (DataFrame, one row per segmentable meter), ``duplicates``
         (quarantined readings), ``quarantined_meters`` (DataFrame) and ``counts``.
     """
-    kept, duplicates = resolve_duplicates(readings)
-    meters, values, n_readings = to_grid(kept, window)
+    meters, values, n_readings = shard.meters, shard.values, shard.n_readings
     filled, interpolated, missing = interpolate_short_gaps(
         values, policy.max_gap_minutes // window.resolution)
     cal = calendar(window)
     n_complete = complete_days(filled, cal).sum(axis=1)
     all_zero = np.nansum(np.abs(values), axis=1) == 0
-    outside_by_meter = outside.set_index("meter_id")["n"]
+    outside_by_meter = shard.outside
     reasons = [meter_reason(int(n), bool(z), int(c), cal.n_days, policy.min_coverage)
                for n, z, c in zip(n_readings, all_zero, n_complete)]
     ok = np.array([r is None for r in reasons], dtype=bool)
@@ -106,9 +165,9 @@ def clean_and_featurise(readings: pd.DataFrame, outside: pd.DataFrame, window: W
     features["interpolated_intervals"] = interpolated[ok]
     features["missing_intervals"] = missing[ok]
     counts = {
-        "readings_in_window": int(len(readings)),
-        "readings_outside_window": int(outside["n"].sum()) if len(outside) else 0,
-        "duplicates_quarantined": int(len(duplicates)),
+        "readings_in_window": shard.readings_in_window,
+        "readings_outside_window": int(outside_by_meter.sum()),
+        "duplicates_quarantined": int(len(shard.duplicates)),
         "readings_used": int(n_readings[ok].sum()),
         "readings_of_quarantined_meters": int(n_readings[~ok].sum()),
         "interpolated_intervals": int(interpolated[ok].sum()),
@@ -119,7 +178,7 @@ def clean_and_featurise(readings: pd.DataFrame, outside: pd.DataFrame, window: W
     if counts["readings_in_window"] != (counts["duplicates_quarantined"] + counts["readings_used"]
                                         + counts["readings_of_quarantined_meters"]):
         raise AssertionError(f"shard accounting does not reconcile: {counts}")
-    return {"features": features, "duplicates": duplicates,
+    return {"features": features, "duplicates": shard.duplicates,
             "quarantined_meters": quarantined_meters, "counts": counts}
 
 
@@ -129,11 +188,8 @@ def process_shard(store: ReadingsStore, shard: int, window: Window, policy: Clea
 
     Returns paths (``features``, ``duplicates``, ``quarantined_meters``) and ``counts``.
     """
-    readings, outside = read_shard(store, shard, window)
-    by_part = {f"part-{e['sha256'][:16]}.parquet": e["path"] for e in store.ledger().values()}
-    result = clean_and_featurise(readings, outside, window, policy)
+    result = clean_and_featurise(read_shard(store, shard, window), window, policy)
     dups = result["duplicates"]
-    dups = dups.assign(source_file=dups["part"].map(lambda p: by_part.get(Path(p).name, p)))
     out_dir = Path(out_dir)
     paths = {
         "features": write_parquet_atomic(result["features"], out_dir / f"features-{shard:02d}.parquet"),

@@ -35,7 +35,7 @@ def test_meter_flow_publishes_and_reruns_idempotently(prefect_harness, roots):
             "daily_kwh.png"} <= plots
     assert (Path(published["latest"]) / "segments.parquet").exists()
     report_dir = Path(published["report"]).parent
-    pages = sorted((report_dir / "data_docs").rglob("chunk-*.html"))
+    pages = sorted((report_dir / "data_docs").rglob("validation.html"))
     assert pages and "kwh" in pages[0].read_text()
     assert str(report_dir / "data_docs") in Path(published["report"]).read_text()
 

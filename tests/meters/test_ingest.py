@@ -117,12 +117,16 @@ def test_bad_rows_are_quarantined_with_reason_and_row(tmp_path, store, case):
 def test_duplicates_exact_and_conflicting(tmp_path, store):
     rows = day_rows("M", "2024-01-10")
     rows = rows + [rows[3], ("M", rows[5][1], 9.0)]
-    ingest_file(write_text(tmp_path, "dups.csv", long_csv(rows)), store)
-    q = quarantined(store).sort_values("source_row")
-    assert q["reason"].tolist() == ["exact duplicate",
-                                    "conflicting duplicate (superseded by a later reading)"]
-    readings = stored(store)
-    assert len(readings) == 48 and readings["kwh"].iloc[5] == 9.0  # the later value wins
+    entry = ingest_file(write_text(tmp_path, "dups.csv", long_csv(rows)), store)
+    assert entry["rows_stored"] == 50  # the duplicate policy runs per shard, on the grid
+    result = run_store(store)
+    dups = result["duplicates"].sort_values("source_row")
+    assert dups["reason"].tolist() == ["exact duplicate",
+                                       "conflicting duplicate (superseded by a later reading)"]
+    assert dups["source_row"].tolist() == [5, 7]  # lines of rows[3] and rows[5]: the earlier ones
+    # the later value (9.0) wins: 47 readings of 0.5 plus 9.0
+    assert result["features"]["mean_daily_kwh"].tolist() == [32.5]
+    assert result["counts"]["reconciles"] and result["counts"]["readings_used"] == 48
 
 
 def test_duplicate_across_files_resolved_in_shard_step(tmp_path, store):
@@ -178,8 +182,8 @@ def test_file_mixing_15_and_30_minute_readings_is_rejected(tmp_path, store):
     with pytest.raises(InputError, match="mixes resolutions") as err:
         ingest_file(write_text(tmp_path, "mixed.csv", long_csv(rows)), store)
     # B has more readings, so 15 minutes is the file's resolution and A is named,
-    # at its first step (line 3: header, A's first reading, then 30 minutes later)
-    assert err.value.column == "timestamp" and err.value.row == 3
+    # at its first reading of the month (line 2, after the header)
+    assert err.value.column == "timestamp" and err.value.row == 2
     assert "meter A has readings 30 minutes apart" in str(err.value)
 
 
@@ -187,7 +191,8 @@ def test_kwh_column_of_text_fails_validation_naming_the_column(tmp_path, store):
     rows = [(m, t, "n/a-" + str(i)) for i, (m, t, _) in enumerate(day_rows("M", "2024-01-01"))]
     with pytest.raises(ValidationFailed) as err:
         ingest_file(write_text(tmp_path, "text.csv", long_csv(rows)), store)
-    assert "kwh_raw" in str(err.value) and "text.csv" in str(err.value)
+    assert "column 'kwh'" in str(err.value) and "text.csv" in str(err.value)
+    assert "most kwh values are not numbers" in str(err.value)
 
 
 def test_meter_with_one_reading_is_quarantined_as_meter(tmp_path, store):
