@@ -2,7 +2,8 @@
 
 For each size (1/4, 1/2 and all of ``--meters``, each ``--days`` of half-hourly
 readings) it generates raw Parquet with the sample generator, then measures,
-each in a fresh child process (wall time and that process's peak RSS):
+each in a fresh child process (wall time, and peak RSS: the largest of that
+process and the processes it waited for, e.g. Prefect's temporary server):
 
 - ``pipeline``: the whole meter flow (``flows.meters.meter_flow``) from raw Parquet;
 - ``duckdb``: the floor, one DuckDB scan of the same files grouping by
@@ -28,10 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 PIPELINE = """
-import sys
+import json, sys
 from flows.meters import meter_flow
 r = meter_flow(data_root=sys.argv[1], outputs_root=sys.argv[2], run_date="2025-01-01")
-print(r["k"], r["counts"]["readings_in"], r["counts"]["reconciles"])
+steps = json.load(open(r["published"]["manifest"]))["timings_seconds"]
+print(r["k"], r["counts"]["readings_in"], r["counts"]["reconciles"], json.dumps(steps))
 """
 DUCKDB = """
 import sys, duckdb

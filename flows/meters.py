@@ -14,11 +14,8 @@ from pydantic import Field
 
 from flows.customers import DatasetName, KMax, KMin, KValue, RunDate
 from segmentation.errors import InputError
-from segmentation.meters import outputs
+from segmentation.meters import record
 from segmentation.meters.clean import CleaningPolicy
-from segmentation.meters.pipeline import reading_accounting
-from segmentation.meters.store import ReadingsStore
-from segmentation.report import build_manifest
 from segmentation.settings import SEED, RunPaths
 from tasks import meters as steps
 from tasks.shared import (StepTimer, artifact_key, clear_work_dir, publish_outputs, report_artifacts,
@@ -110,61 +107,25 @@ def meter_flow(
 
     segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED)
     seg = segmented["segmentation"]
+    profiles = pd.read_parquet(segmented["profiles"])
     timer.lap("segment")
     quarantine = steps.collect_quarantine(dataset_dir, shards, str(paths.work_dir / "quarantine.parquet"))
-    duplicate_reasons = (pd.concat([pd.read_parquet(s["duplicates"], columns=["reason"]) for s in shards])
-                         ["reason"].value_counts().to_dict())
-    store = ReadingsStore(Path(dataset_dir))
-    quarantined_meters = pd.read_parquet(segmented["quarantine_meters"])
-    counts = reading_accounting(store, [s["counts"] for s in shards], quarantined_meters,
-                                duplicate_reasons)
-    if counts["readings_quarantined"] != quarantine["rows"]:
-        raise AssertionError(f"quarantine.parquet has {quarantine['rows']} rows, the accounting "
-                             f"{counts['readings_quarantined']}")
-    profiles = pd.read_parquet(segmented["profiles"])
-    segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
-    ledger = store.ledger()
-    input_rows = [{k: e[k] for k in ("path", "sha256", "format", "resolution_min", "rows_in",
-                                     "rows_quarantined")} | {"skipped": e["skipped"]}
-                  for e in ingested]
+    counts = record.run_accounting(dataset_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
     parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
                   "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
                   "run_date": paths.run_date.isoformat(),
                   "max_kwh_per_interval": max_kwh_per_interval, **policy.__dict__}
-    planned = {name: str(paths.partition_dir / f"{name}.parquet")
-               for name in ("segments", "profiles", "quarantine", "quarantine_meters")}
-    planned.update(latest=str(paths.latest_dir), plots=str(paths.report_dir / "plots"))
-    data_docs = {f"data_docs/{Path(e['data_docs']).name}/{page.name}": str(page)
-                 for e in ingested if e.get("data_docs")
-                 for page in sorted(Path(e["data_docs"]).glob("*.html"))}
-    planned["data docs (validation, one page per chunk)"] = str(paths.report_dir / "data_docs")
-    policy_text = {
-        "duplicates": "exact duplicates dropped (quarantined as 'exact duplicate'); conflicting "
-                      "duplicates: the reading ingested last wins",
-        "DST": "naive local times read in the time zone; repeated autumn hour: first reading "
-               "summer time, second winter time; times inside the spring gap quarantined",
-        "gaps": f"gaps <= {policy.max_gap_minutes} min interpolated linearly; longer left missing",
-        "meters": f"quarantined with < 2 readings, all zero, or complete days < "
-                  f"{policy.min_coverage:.0%} of the window's days (window clipped to the data span)",
-        "plausible maximum": f"{max_kwh_per_interval} kWh per interval (not scaled by resolution)",
-    }
-    report = outputs.meter_report(
-        dataset=dataset, run_date=paths.run_date, inputs=[e for e in ingested],
-        window=plan["window"], profiles=profiles, seg=seg, counts=counts,
-        quarantined_meters=quarantined_meters, policy=policy_text, outputs=planned)
-    manifest = build_manifest(
-        dataset=dataset, run_date=paths.run_date, inputs=input_rows, counts=counts,
-        parameters=parameters, selection=seg.selection, silhouette=seg.silhouette, timings=timer.timings,
-        segments=segment_sizes, window=plan["window"], weighting=seg.weighting, policies=policy_text,
-        store={"files": len(ledger), "shards": plan["shards"], "root": str(store.root)},
-        quarantined_meters=quarantined_meters.groupby("reason").size().astype(int).to_dict(),
-        expectations={e["sha256"][:16]: e["validation"] for e in ledger.values()})
+    manifest, report = record.manifest_and_report(
+        paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
+        counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
+        timings=timer.timings, store_dir=dataset_dir)
     published = publish_outputs(
         paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                 "quarantine": quarantine["quarantine"],
                 "quarantine_meters": segmented["quarantine_meters"]},
-        segmented["plots"], manifest, report, data_docs)
+        segmented["plots"], manifest, report, record.data_docs_pages(ingested))
     clear_work_dir(paths)
+    segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
     report_artifacts(dataset, report, profiles.drop(
         columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
     logger.info("k=%s silhouette=%.3f segments=%s quarantined readings=%s meters=%s",

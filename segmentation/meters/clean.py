@@ -6,7 +6,7 @@
   meter that sent two values or a file re-sent with corrections): the reading
   ingested last wins (later file, then later row of the file); the others are
   quarantined as ``conflicting duplicate (superseded by a later reading)``.
-  The repeated autumn hour is *not* a duplicate: ``ingest.parse_timestamps``
+  The repeated autumn hour is *not* a duplicate: the time-zone rule (``ingest``)
   gives its two readings different UTC instants.
 - **Gaps**: readings are placed on the UTC interval grid of the window. A gap
   of at most ``max_gap_minutes`` (default 120) between two readings is filled

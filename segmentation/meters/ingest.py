@@ -1,4 +1,4 @@
-"""Read interval readings from long, London (LCL) or wide files, in chunks.
+"""Read interval readings from long, London (LCL) or wide files as one relation for DuckDB.
 
 Formats (``format="auto"`` decides from the header):
 
