@@ -204,3 +204,19 @@ def test_meter_with_one_reading_is_quarantined_as_meter(tmp_path, store):
     assert q.loc["ONE", "reason"] == "only 1 reading in the window"
     assert result["features"]["meter_id"].tolist() == ["GOOD"]
     assert result["counts"]["readings_of_quarantined_meters"] == 1
+
+
+def test_time_zone_rule_in_the_southern_hemisphere(tmp_path, store):
+    # Sydney: clocks go back on 2024-04-07 (02:00-03:00 twice) and forward on 2024-10-06
+    autumn = pd.date_range("2024-04-07", "2024-04-08", freq="30min", tz="Australia/Sydney",
+                           inclusive="left")
+    spring = pd.date_range("2024-10-06", "2024-10-07", freq="30min", tz="Australia/Sydney",
+                           inclusive="left")
+    rows = [("S", t.strftime("%Y-%m-%d %H:%M:%S"), 0.2) for t in autumn.append(spring)]
+    rows.append(("S", "2024-10-06 02:30:00", 0.2))  # inside the spring gap
+    entry = ingest_file(write_text(tmp_path, "syd.csv", long_csv(rows)), store,
+                        timezone="Australia/Sydney")
+    assert len(autumn) == 50 and len(spring) == 46
+    assert entry["rows_stored"] == 96 and entry["quarantined_by_reason"] == {
+        "local time does not exist (inside the spring DST gap)": 1}
+    assert list(stored(store)["timestamp"]) == list(autumn.append(spring).tz_convert("UTC"))
