@@ -214,14 +214,15 @@ def source_sql(path: Path, kind: str, fmt: str, header: list[str], names: Column
                staged: Path | None) -> str:
     """A DuckDB query returning the canonical columns of the file (or its staged copy)."""
     if staged is not None:
-        return f"SELECT {', '.join(CANONICAL)} FROM read_parquet({_quote(staged)})"
+        return f"SELECT {', '.join(CANONICAL)} FROM read_parquet({sql_literal(staged)})"
     mapping = _column_map(fmt, header, names)
     cols = ", ".join(f'{_ident(src)} AS {dst}' for src, dst in mapping.items())
     return (f"SELECT file_row_number + 1 AS source_row, {cols} "
-            f"FROM read_parquet({_quote(path)}, file_row_number = true)")
+            f"FROM read_parquet({sql_literal(path)}, file_row_number = true)")
 
 
-def _quote(value) -> str:
+def sql_literal(value) -> str:
+    """A SQL string literal."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -321,14 +322,14 @@ def typed_sql(source: str, types: SourceTypes, timezone: str) -> str:
     gives it (offsets, or a time-zone-aware type), else NULL (decided later by
     the time-zone rule). ``kwh`` is NULL for missing values and text that is not a number.
     """
-    missing = ", ".join(_quote(m) for m in MISSING_TEXT)
+    missing = ", ".join(sql_literal(m) for m in MISSING_TEXT)
     if types.kwh_numeric:
         kwh, kwh_text = "CAST(kwh_raw AS DOUBLE)", "CAST(NULL AS VARCHAR)"
     else:
         kwh_text = "nullif(trim(CAST(kwh_raw AS VARCHAR)), '')"
         kwh = (f"CASE WHEN lower({kwh_text}) IN ({missing}) THEN NULL "
                f"ELSE TRY_CAST({kwh_text} AS DOUBLE) END")
-    tz = _quote(timezone)
+    tz = sql_literal(timezone)
     if types.ts == "local":
         ts_text, local, instant = ("CAST(NULL AS VARCHAR)", "CAST(ts_raw AS TIMESTAMP)",
                                    "CAST(NULL AS TIMESTAMPTZ)")

@@ -109,9 +109,7 @@ def _resolve_duplicate_cells(con, src: str, values: np.ndarray, per_cell: np.nda
     into ``values``; return the losers with their reason and source file."""
     rows, cols = np.nonzero(per_cell > 1)
     if not len(rows):
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                             zip(DUPLICATES_SCHEMA.names, ["string", "int64", "string",
-                                                           "datetime64[us, UTC]", "float64", "string"])})
+        return DUPLICATES_SCHEMA.empty_table().to_pandas()
     keys = pd.DataFrame({"meter_id": meters[rows],
                          "timestamp": window.start + pd.to_timedelta(cols * fine, unit="min")})
     con.register("duplicate_keys", keys)

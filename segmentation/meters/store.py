@@ -269,7 +269,7 @@ def _ingest_staged(path, kind, fmt, header, names, timezone, max_kwh, store, sta
         con.execute(f"CREATE TEMP VIEW readings AS SELECT *, {tz['nonexistent']} AS nonexistent, "
                     f"{tz['ambiguous']} AS ambiguous, epoch_us(local) % 900000000 = 0 AS on15 "
                     f"FROM typed")
-        missing = ", ".join(ingest._quote(m) for m in ingest.MISSING_TEXT)
+        missing = ", ".join(ingest.sql_literal(m) for m in ingest.MISSING_TEXT)
         summary = con.execute(SUMMARY_SQL.format(missing=missing)).df()
         if summary.empty or int(summary["n_readings"].sum()) == 0:
             raise InputError("the file has a header but no readings", file=file, row=2)
@@ -294,21 +294,26 @@ def _ingest_staged(path, kind, fmt, header, names, timezone, max_kwh, store, sta
                    outcome, counts)
 
 
-def _utc_sql(con, tz: dict, utc_given: bool, ambiguous_rows: int) -> str:
-    """UTC instant of a reading by the time-zone rule (see ``ingest``)."""
-    if utc_given:
+def _offset_sql(con, tz: dict, ambiguous_rows: int) -> str:
+    """Minutes east of UTC of a reading's local time, by the time-zone rule (see ``ingest``)."""
+    if not ambiguous_rows:
+        return tz["offset"]
+    # Per meter, the first reading at an ambiguous local time is summer time, later ones winter.
+    con.execute("CREATE TEMP TABLE winter_rows AS SELECT source_row FROM (SELECT source_row, "
+                "row_number() OVER (PARTITION BY meter_id, local ORDER BY source_row) AS k "
+                "FROM readings WHERE ambiguous) WHERE k > 1")
+    return (f"CASE WHEN ambiguous AND source_row IN (SELECT source_row FROM winter_rows) "
+            f"THEN {tz['winter_offset']} ELSE {tz['offset']} END")
+
+
+def _utc_sql(offset: str | None, *, whole_seconds: bool) -> str:
+    """UTC instant of a reading: ``instant`` when the file gives it (``offset`` None), else
+    local time minus the offset. On-grid readings are whole seconds, where ``to_timestamp``
+    is exact and avoids a per-row time-zone library call, the costliest step of the write."""
+    if offset is None:
         return "instant"
-    offset = tz["offset"]
-    if ambiguous_rows:
-        # Per meter, the first reading at an ambiguous local time is summer time, later ones winter.
-        con.execute("CREATE TEMP TABLE winter_rows AS SELECT source_row FROM (SELECT source_row, "
-                    "row_number() OVER (PARTITION BY meter_id, local ORDER BY source_row) AS k "
-                    "FROM readings WHERE ambiguous) WHERE k > 1")
-        offset = (f"CASE WHEN ambiguous AND source_row IN (SELECT source_row FROM winter_rows) "
-                  f"THEN {tz['winter_offset']} ELSE {offset} END")
-    # Whole seconds (readings on the grid are whole minutes): to_timestamp is exact and
-    # avoids a per-row time-zone library call, the costliest step of the write.
-    return f"to_timestamp(epoch_us(local) // 1000000 - 60 * CAST({offset} AS BIGINT))"
+    seconds = "epoch_us(local) // 1000000" if whole_seconds else "epoch_us(local) / 1e6"
+    return f"to_timestamp({seconds} - 60 * CAST({offset} AS BIGINT))"
 
 
 def _write_parts(con, store: ReadingsStore, stage: Path, sha: str, file: str, summary: pd.DataFrame,
@@ -319,14 +324,13 @@ def _write_parts(con, store: ReadingsStore, stage: Path, sha: str, file: str, su
     flags = [f"coalesce(({sql}), FALSE)" for _, _, sql in rules]
     failed = " OR ".join(flags)
     reason = "concat_ws('; ', " + ", ".join(
-        f"CASE WHEN {flag} THEN {ingest._quote(r)} END" for flag, (_, r, _) in zip(flags, rules)) + ")"
-    utc = _utc_sql(con, tz, utc_given, int(summary["n_ambiguous"].sum()))
+        f"CASE WHEN {flag} THEN {ingest.sql_literal(r)} END" for flag, (_, r, _) in zip(flags, rules)) + ")"
+    offset = None if utc_given else _offset_sql(con, tz, int(summary["n_ambiguous"].sum()))
     rejected = stage / "rejected.parquet"
-    exact_utc = utc if utc_given else utc.replace("epoch_us(local) // 1000000", "epoch_us(local) / 1e6")
     con.execute(
-        f"COPY (SELECT {ingest._quote(file)} AS source_file, source_row, meter_id, "
+        f"COPY (SELECT {ingest.sql_literal(file)} AS source_file, source_row, meter_id, "
         f"coalesce(ts_text, strftime(local, '%Y-%m-%d %H:%M:%S')) AS timestamp_raw, "
-        f"kwh_text AS kwh_raw, CASE WHEN local IS NULL OR nonexistent THEN NULL ELSE {exact_utc} END "
+        f"kwh_text AS kwh_raw, CASE WHEN local IS NULL OR nonexistent THEN NULL ELSE {_utc_sql(offset, whole_seconds=False)} END "
         f"AS timestamp, kwh, {reason} AS reason, "
         f"coalesce(meter_id, '?') || '|' || coalesce(CAST(date_trunc('month', local) AS VARCHAR), '?') "
         f"AS month_key, {', '.join(f'{f} AS f{i}' for i, f in enumerate(flags))} "
@@ -335,7 +339,7 @@ def _write_parts(con, store: ReadingsStore, stage: Path, sha: str, file: str, su
     con.register("meter_shards", pd.DataFrame({"meter_id": meters, "shard": store.shard_of(meters)}))
     stored = con.execute(
         f"COPY (SELECT meter_id, timestamp, kwh, source_row, shard FROM (SELECT meter_id, "
-        f"{utc} AS timestamp, kwh, source_row FROM checked WHERE NOT ({failed})) "
+        f"{_utc_sql(offset, whole_seconds=True)} AS timestamp, kwh, source_row FROM checked WHERE NOT ({failed})) "
         f"JOIN meter_shards USING (meter_id)) "
         f"TO '{stage / 'readings'}' (FORMAT parquet, PARTITION_BY (shard), "
         f"FILENAME_PATTERN 'part-{sha[:16]}_{{i}}')").fetchall()[0][0]

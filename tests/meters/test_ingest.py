@@ -220,3 +220,18 @@ def test_time_zone_rule_in_the_southern_hemisphere(tmp_path, store):
     assert entry["rows_stored"] == 96 and entry["quarantined_by_reason"] == {
         "local time does not exist (inside the spring DST gap)": 1}
     assert list(stored(store)["timestamp"]) == list(autumn.append(spring).tz_convert("UTC"))
+
+
+def test_timestamps_with_offsets_and_utc_typed_parquet_are_used_as_given(tmp_path, store):
+    instants = pd.date_range("2024-06-01", periods=48, freq="30min", tz="Europe/London")
+    rows = [("O", t.isoformat(), 0.3) for t in instants]  # e.g. 2024-06-01T00:00:00+01:00
+    entry = ingest_file(write_text(tmp_path, "offsets.csv", long_csv(rows)), store)
+    frame = pd.DataFrame({"meter_id": "U", "timestamp": instants.tz_convert("UTC"), "kwh": 0.3})
+    frame.to_parquet(tmp_path / "utc.parquet")
+    typed = ingest_file(tmp_path / "utc.parquet", store)
+    assert entry["resolution_min"] == typed["resolution_min"] == 30
+    assert entry["rows_stored"] == typed["rows_stored"] == 48
+    readings = stored(store)
+    for meter in ("O", "U"):
+        assert list(readings.loc[readings["meter_id"] == meter, "timestamp"]) == list(
+            instants.tz_convert("UTC"))
