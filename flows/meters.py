@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -12,21 +12,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import Field
 
-from flows.customers import DatasetName, KMax, KMin, KValue, RunDate
 from segmentation.errors import InputError
+from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax, KMin, KValue,
+                                     KwhBands, MaxKwh, MeterFormat, RunDate, Shape, Timezone,
+                                     WindowDays)
 from segmentation.meters import record
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import SEED, RunPaths
 from tasks import meters as steps
 from tasks.shared import (StepTimer, artifact_key, clear_work_dir, publish_outputs, report_artifacts,
                           resolve_run_date)
-
-WindowDays = Annotated[int, Field(ge=1, le=3660, description="Days of data to use, counted back "
-                                                             "from the last reading")]
-MaxKwh = Annotated[float, Field(gt=0, le=1000, description="Plausible maximum kWh per interval; "
-                                                           "readings above are quarantined")]
-Timezone = Annotated[str, Field(min_length=1, description="IANA zone of naive timestamps, "
-                                                          "e.g. Europe/London")]
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -50,16 +45,19 @@ def meter_flow(
     inputs: Annotated[list[str] | None, Field(description="Reading files; default: every file "
                                                           "under data/raw/meters/")] = None,
     dataset: DatasetName = "meters",
-    format: Literal["auto", "long", "lcl", "wide"] = "auto",
+    format: MeterFormat = "auto",
     timezone: Timezone = "Europe/London",
     window_days: WindowDays = 365,
     k: KValue = None,
-    k_min: KMin = 2,
+    k_min: KMin = METER_K_MIN,
     k_max: KMax = 10,
     run_date: RunDate = None,
     data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: outputs/")] = None,
     max_kwh_per_interval: MaxKwh = 10.0,
+    hemisphere: Hemisphere | None = None,
+    kwh_bands: KwhBands = None,
+    shape: Shape = "daily",
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 
@@ -70,15 +68,20 @@ def meter_flow(
         timezone: IANA zone in which naive timestamps are read, e.g. Europe/London
         window_days: Days of data to use, counted back from the last reading (1-3660)
         k: Fixed number of segments (2-30); empty: chosen by the k-selection rule
-        k_min: Smallest k to evaluate (2-30)
+        k_min: Smallest k to evaluate (2-30; default 3 for load shapes)
         k_max: Largest k to evaluate (2-30)
         run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
         data_root: Data root; empty: the project's data/
         outputs_root: Outputs root; empty: the project's outputs/
         max_kwh_per_interval: Plausible maximum kWh per interval; readings above are quarantined
+        hemisphere: north or south, for winter and summer months; empty: from the time zone
+        kwh_bands: Two mean-daily-kWh thresholds for Low/Medium/High Energy Users; empty: tertiles
+        shape: Cluster on the daily shape, or on the weekday and weekend shapes side by side
     """
     if k_min > k_max:
         raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
+    if kwh_bands and not 0 <= kwh_bands[0] < kwh_bands[1]:
+        raise InputError(f"kwh_bands needs two increasing thresholds >= 0, got {kwh_bands}")
     check_timezone(timezone)
     logger = get_run_logger()
     paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
@@ -98,14 +101,14 @@ def meter_flow(
                                  description=f"{i} of {len(files)} files: {Path(path).name}")
     timer.lap("ingest")
 
-    plan = steps.plan_meter_window(dataset_dir, window_days, timezone)
+    plan = steps.plan_meter_window(dataset_dir, window_days, timezone, hemisphere)
     shard_dir = str(paths.work_dir / "shards")
     futures = steps.meter_shard_features.map(dataset_dir, plan["shards"], unmapped(plan["window"]),
                                              unmapped(policy.__dict__), unmapped(shard_dir))
     shards = [f.result() for f in futures]
     timer.lap("features")
 
-    segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED)
+    segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands)
     seg = segmented["segmentation"]
     profiles = pd.read_parquet(segmented["profiles"])
     timer.lap("segment")
@@ -114,7 +117,8 @@ def meter_flow(
     parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
                   "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
                   "run_date": paths.run_date.isoformat(),
-                  "max_kwh_per_interval": max_kwh_per_interval, **policy.__dict__}
+                  "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
+                  "kwh_bands": kwh_bands, "shape": shape, **policy.__dict__}
     manifest, report = record.manifest_and_report(
         paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
         counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
@@ -128,9 +132,13 @@ def meter_flow(
     segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
     report_artifacts(dataset, report, profiles.drop(
         columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
-    logger.info("k=%s silhouette=%.3f segments=%s quarantined readings=%s meters=%s",
-                seg.selection.k, seg.silhouette, segment_sizes, counts["readings_quarantined"],
-                counts["meters_quarantined"])
+    logger.info("k=%s stability=%.2f silhouette=%.3f archetypes=%s bands=%s quarantined "
+                "readings=%s meters=%s", seg.selection.k, seg.selection.stability, seg.silhouette,
+                segment_sizes, manifest["consumption_bands"]["meters"],
+                counts["readings_quarantined"], counts["meters_quarantined"])
+    for warning in segmented["quality"]["warnings"]:
+        logger.warning(warning)
     return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
             "segments": segment_sizes, "counts": counts, "window": plan["window"],
-            "resolution_min": plan["window"]["resolution_min"]}
+            "resolution_min": plan["window"]["resolution_min"], "quality": segmented["quality"],
+            "consumption_bands": manifest["consumption_bands"]["meters"]}

@@ -7,9 +7,10 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows.customers import RunDate, customer_flow
+from flows.customers import customer_flow
 from flows.meters import meter_flow
 from segmentation.errors import SegmentationError
+from segmentation.parameters import RunDate
 from segmentation.settings import RunPaths
 from tasks.shared import resolve_run_date
 

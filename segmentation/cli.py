@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from segmentation.errors import SegmentationError
+from segmentation.parameters import (METER_K_MIN, Hemisphere, MeterFormat, Missing, Outliers,
+                                     Shape, Transform, choices)
 from segmentation.settings import SEED, default_data_root
 
 EXIT_BAD_INPUT = 2
@@ -33,11 +35,22 @@ def _k(text: str) -> int:
     return value
 
 
-def _common(parser: argparse.ArgumentParser, dataset: str) -> None:
+def _kwh_bands(text: str) -> list[float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not two thresholds like 8,15") from None
+    if not 0 <= low < high:
+        raise argparse.ArgumentTypeError(f"'{text}': thresholds must be >= 0 and increasing")
+    return [low, high]
+
+
+def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> None:
     parser.add_argument("--dataset", default=dataset, help=f"output dataset name (default {dataset})")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--k", type=_k, help="fixed number of segments (skips k selection)")
-    group.add_argument("--k-min", type=_k, default=2, help="smallest k to evaluate (default 2)")
+    group.add_argument("--k-min", type=_k, default=k_min,
+                       help=f"smallest k to evaluate (default {k_min})")
     parser.add_argument("--k-max", type=_k, default=10, help="largest k to evaluate (default 10)")
     parser.add_argument("--run-date", type=_run_date, help="partition date YYYY-MM-DD (default today)")
     parser.add_argument("--data-root", help="data root (default: the project's data/)")
@@ -54,17 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
     customers.add_argument("--input", help="customer CSV (default: the CSV in data/raw/customers/)")
     customers.add_argument("--id-column", help="id column (default customer_id / CustomerID)")
     customers.add_argument("--features", nargs="+", help="numeric columns to cluster on")
-    customers.add_argument("--categorical", nargs="+", help="categorical columns to one-hot encode")
-    customers.add_argument("--missing", choices=["quarantine", "impute"], default="quarantine")
-    customers.add_argument("--outliers", choices=["flag", "winsorize"], default="flag")
+    customers.add_argument("--categorical", nargs="+",
+                           help="categorical columns, profiled per segment (share of each category)")
+    customers.add_argument("--cluster-categorical", action="store_true",
+                           help="cluster on the categorical columns too (one-hot)")
+    customers.add_argument("--transform", choices=choices(Transform), default="auto",
+                           help="log right-skewed features: auto (skewness > 1), log (all "
+                                "non-negative), none (default auto)")
+    customers.add_argument("--missing", choices=choices(Missing), default="quarantine")
+    customers.add_argument("--outliers", choices=choices(Outliers), default="flag")
     _common(customers, "customers")
 
     meters = run.add_parser("meters", help="segment smart-meter load profiles")
     meters.add_argument("--input", nargs="+", help="reading files (default: data/raw/meters/)")
-    meters.add_argument("--format", choices=["auto", "long", "lcl", "wide"], default="auto")
+    meters.add_argument("--format", choices=choices(MeterFormat), default="auto")
     meters.add_argument("--timezone", default="Europe/London", help="zone of naive timestamps")
+    meters.add_argument("--hemisphere", choices=choices(Hemisphere),
+                        help="for winter/summer months (default: from the time zone)")
     meters.add_argument("--window-days", type=int, default=365, help="days of data to use (default 365)")
-    _common(meters, "meters")
+    meters.add_argument("--kwh-bands", type=_kwh_bands,
+                        help="Low/Medium/High thresholds in kWh/day, e.g. 8,15 (default: tertiles)")
+    meters.add_argument("--shape", choices=choices(Shape), default="daily",
+                        help="cluster on the daily shape or the weekday and weekend shapes")
+    _common(meters, "meters", k_min=METER_K_MIN)
 
     nightly = run.add_parser("nightly", help="customers and meters, as the nightly schedule does")
     nightly.add_argument("--run-date", type=_run_date)
@@ -78,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--customers", type=int, default=400, help="customers to generate")
     sample.add_argument("--meters", type=int, default=120, help="meters to generate")
     sample.add_argument("--days", type=int, default=400, help="days of meter readings")
+    sample.add_argument("--kind", choices=["realistic", "planted"], default="realistic",
+                        help="meters like real ones (overlapping shapes, odd meters) or "
+                             "well-separated planted groups (default realistic)")
+    sample.add_argument("--hemisphere", choices=choices(Hemisphere), default="north",
+                        help="north: Europe/London local time; south: Australia/Sydney")
     sample.add_argument("--debug", action="store_true")
     return parser
 
@@ -96,11 +126,14 @@ def run_flow(args) -> dict:
         return customer_flow(input_path=args.input, dataset=args.dataset,
                              id_column=args.id_column, features=args.features,
                              categorical=args.categorical, missing=args.missing,
-                             outliers=args.outliers, **_k_args(args), **roots)
+                             outliers=args.outliers, transform=args.transform,
+                             cluster_categorical=args.cluster_categorical,
+                             **_k_args(args), **roots)
     if args.flow == "meters":
         from flows.meters import meter_flow
         return meter_flow(inputs=args.input, dataset=args.dataset, format=args.format,
                           timezone=args.timezone, window_days=args.window_days,
+                          hemisphere=args.hemisphere, kwh_bands=args.kwh_bands, shape=args.shape,
                           **_k_args(args), **roots)
     from flows.nightly import nightly_flow
     return nightly_flow(**roots)
@@ -112,7 +145,8 @@ def write_samples(args) -> dict:
 
     raw = Path(args.out) if args.out else default_data_root() / "raw"
     customers = write_sample_customers(raw / "customers", n=args.customers, seed=args.seed)
-    meters = write_sample_meters(raw / "meters", n_meters=args.meters, days=args.days, seed=args.seed)
+    meters = write_sample_meters(raw / "meters", n_meters=args.meters, days=args.days,
+                                 seed=args.seed, kind=args.kind, hemisphere=args.hemisphere)
     return {"customers": str(customers), "meters": [str(p) for p in meters]}
 
 
@@ -135,7 +169,8 @@ def _summary(result: dict) -> dict:
     """What a person needs after a run: where the outputs went and the headline numbers."""
     if "published" not in result:
         return result
-    return {key: result[key] for key in ("published", "k", "silhouette", "segments", "counts")
+    return {key: result[key] for key in ("published", "k", "silhouette", "segments",
+                                         "consumption_bands", "quality", "counts")
             if key in result}
 
 

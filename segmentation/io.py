@@ -35,8 +35,14 @@ def _temp_sibling(path: Path) -> Path:
 
 def write_parquet_atomic(frame: pd.DataFrame | pa.Table, path: Path,
                          schema: pa.Schema | None = None) -> Path:
-    """Write Parquet to a temp sibling, then rename over ``path``."""
+    """Write Parquet to a temp sibling, then rename over ``path``.
+
+    With a ``schema``, the frame must have every schema column (KeyError
+    otherwise); they are written in the schema's order and types.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if schema is not None and not isinstance(frame, pa.Table):
+        frame = frame[schema.names]
     table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
         frame, schema=schema, preserve_index=False)
     tmp = _temp_sibling(path)

@@ -1,15 +1,35 @@
-"""Choosing k: elbow, silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability.
+"""Choosing k on data that is often only weakly clustered.
 
-The rule (also in the README):
+Real customer and meter data rarely has clean gaps: silhouette is 0.1-0.25 at
+every k and falls as k grows, so "highest silhouette" picks the smallest k in
+range, and it rewards isolating a few odd rows. The rule therefore leans on
+reproducibility and on diminishing returns, not on silhouette. Per k in
+``k_min..k_max``:
 
-1. A k is *stable* when the mean adjusted Rand index between the full-data
-   clustering and clusterings of bootstrap resamples is >= ``min_stability``.
-   If no k is stable, every k stays a candidate.
-2. Among stable k, the best silhouette ``s*`` is found; every stable k whose
-   silhouette is within ``tolerance`` of ``s*`` is a near-best candidate.
-3. If the inertia elbow (kneed's Kneedle) is a near-best candidate it is
-   chosen: the two criteria agree. Otherwise the candidate with the highest
-   silhouette is chosen (ties: the smaller k).
+1. **Fit the model that would be published** (``model.SegmentModel``):
+   k-means whose segments all have at least ``min_segment_size`` members; rows
+   that would form a smaller segment are *atypical* and join their nearest
+   segment. Why: k is judged by the segments it would really produce, and an
+   outlier can never be a segment. A k whose segments cannot all reach the
+   floor is *infeasible* and never chosen.
+2. **Stability**: the mean adjusted Rand index between the model's labels and
+   k-means refitted on ``n_boot`` bootstrap resamples (on a seeded sample of at
+   most ``STABILITY_SAMPLE`` rows). A k is *stable* when it is >= ``MIN_STABILITY``
+   (0.75, the usual bar for "good agreement"). Why: a segment an analyst acts on
+   must come back when the data are resampled. When no feasible k is stable the
+   data has *weak structure*: every feasible k stays a candidate and the report
+   says so plainly.
+3. **Elbow**: if the inertia curve's elbow (Kneedle, ``kneed``) is a candidate,
+   it is chosen. Why: the elbow is where one more segment stops explaining much
+   more variance, a criterion that does not shrink with k.
+4. If the elbow is not a candidate, the candidate **nearest the elbow** (ties:
+   the smaller k). Why: the closest granularity that is reproducible.
+5. **No elbow** (a straight or flat curve, or fewer than three k): the candidate
+   with the highest silhouette (ties: the smaller k). Why: without a knee there
+   is no diminishing-returns point; silhouette is the remaining tie-breaker.
+
+Silhouette (sampled beyond ``SILHOUETTE_SAMPLE`` rows), Calinski-Harabasz and
+Davies-Bouldin are reported for every k, with the stability.
 """
 
 from __future__ import annotations
@@ -22,19 +42,31 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import (adjusted_rand_score, calinski_harabasz_score,
                              davies_bouldin_score, silhouette_score)
 
+from segmentation.model import InfeasibleK, SegmentModel
 from segmentation.settings import SEED
 
 SILHOUETTE_SAMPLE = 10_000  # silhouette is O(n^2): sample beyond this many rows
+STABILITY_SAMPLE = 5_000    # bootstrap refits on a seeded sample beyond this many rows
+MIN_STABILITY = 0.75
 
 
 @dataclass(frozen=True)
 class KSelection:
-    """The chosen k, why, and the per-k metrics it was chosen from."""
+    """The chosen k, why, and the per-k metrics it was chosen from.
+
+    ``weak_structure`` is True when no feasible k reached ``MIN_STABILITY``.
+    """
 
     k: int
     rule: str
     knee: int | None
     metrics: pd.DataFrame
+    weak_structure: bool = False
+
+    @property
+    def stability(self) -> float:
+        """Bootstrap stability (mean ARI) of the chosen k."""
+        return float(self.metrics.set_index("k").loc[self.k, "stability"])
 
 
 def find_knee(k_values: list[int], inertia: list[float]) -> int | None:
@@ -50,14 +82,25 @@ def find_knee(k_values: list[int], inertia: list[float]) -> int | None:
 
 def sampled_silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
     """Silhouette, on a seeded sample beyond SILHOUETTE_SAMPLE rows."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
     sample = SILHOUETTE_SAMPLE if len(X) > SILHOUETTE_SAMPLE else None
     return float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
 
 
 def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: int = 10,
-                        seed: int = SEED, n_init: int = 4) -> float:
-    """Mean ARI between ``labels`` and k-means fitted on bootstrap resamples, predicted on all of X."""
+                        seed: int = SEED, n_init: int = 4,
+                        sample: int = STABILITY_SAMPLE) -> float:
+    """Mean ARI between ``labels`` and k-means fitted on bootstrap resamples.
+
+    Each resample's model predicts every row of the (sampled) data; beyond
+    ``sample`` rows a seeded subsample stands for the data, so the cost does
+    not grow with the table.
+    """
     rng = np.random.default_rng(seed)
+    if len(X) > sample:
+        keep = np.sort(rng.choice(len(X), size=sample, replace=False))
+        X, labels = X[keep], labels[keep]
     scores = []
     for _ in range(n_boot):
         idx = rng.choice(len(X), size=len(X), replace=True)
@@ -66,59 +109,90 @@ def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: in
     return float(np.mean(scores))
 
 
-def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED,
-                     n_init: int = 10, n_boot: int = 10) -> pd.DataFrame:
-    """One row per k: inertia, silhouette, calinski_harabasz, davies_bouldin, stability."""
-    rows = []
-    for k in k_values:
-        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
-        labels = model.labels_
-        rows.append({
-            "k": k,
-            "inertia": float(model.inertia_),
-            "silhouette": sampled_silhouette(X, labels, seed),
-            "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
-            "davies_bouldin": float(davies_bouldin_score(X, labels)),
-            "stability": bootstrap_stability(X, k, labels, n_boot=n_boot, seed=seed),
-        })
-    return pd.DataFrame(rows)
+def k_metrics(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
+              min_size: int | None = None) -> dict:
+    """Fit the published model for one k and measure it (see the module docstring)."""
+    try:
+        model = SegmentModel(k, seed=seed, min_size=min_size).fit(X)
+    except InfeasibleK as err:
+        return {"k": k, "feasible": False, "note": str(err)}
+    labels = model.labels_
+    sizes = np.bincount(labels, minlength=k)
+    return {
+        "k": k, "feasible": True,
+        "inertia": model.inertia_,
+        "silhouette": sampled_silhouette(X, labels, seed),
+        "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
+        "davies_bouldin": float(davies_bouldin_score(X, labels)),
+        "stability": bootstrap_stability(X, k, labels, n_boot=n_boot, seed=seed),
+        "smallest_share": float(sizes.min() / len(X)),
+        "atypical": int(model.atypical_.sum()),
+        "note": "",
+    }
 
 
-def choose_k(metrics: pd.DataFrame, knee: int | None, *, min_stability: float = 0.75,
-             tolerance: float = 0.02) -> tuple[int, str]:
-    """Apply the documented rule to a metrics table; return k and a sentence saying why."""
-    stable = metrics[metrics["stability"] >= min_stability]
-    note = f"{len(stable)} of {len(metrics)} k values stable (bootstrap ARI >= {min_stability})"
-    if stable.empty:
-        stable, note = metrics, f"no k reached bootstrap ARI {min_stability}; all k considered"
-    best = stable["silhouette"].max()
-    near = stable[stable["silhouette"] >= best - tolerance].sort_values(
-        ["silhouette", "k"], ascending=[False, True])
-    near_ks = sorted(int(k) for k in near["k"])
-    if knee is not None and knee in near_ks:
-        row = near[near["k"] == knee].iloc[0]
-        return knee, (f"{note}; elbow at k={knee} is within {tolerance} of the best silhouette "
-                      f"({row['silhouette']:.3f} vs {best:.3f}) among k={near_ks}")
-    row = near.iloc[0]
-    knee_text = "no elbow found" if knee is None else f"elbow k={knee} is not near-best"
-    return int(row["k"]), (f"{note}; {knee_text}; highest silhouette "
-                           f"{row['silhouette']:.3f} at k={int(row['k'])}")
+METRIC_COLUMNS = ["k", "feasible", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin",
+                  "stability", "smallest_share", "atypical", "note"]
+
+
+def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED, n_boot: int = 10,
+                     min_size: int | None = None) -> pd.DataFrame:
+    """One row per k: ``METRIC_COLUMNS`` (infeasible k have NaN metrics and a note)."""
+    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot, min_size=min_size) for k in k_values]
+    frame = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
+    frame["feasible"] = frame["feasible"].astype(bool)
+    frame["note"] = frame["note"].fillna("")
+    return frame
+
+
+def choose_k(metrics: pd.DataFrame, knee: int | None, *,
+             min_stability: float = MIN_STABILITY) -> tuple[int, str, bool]:
+    """Apply the documented rule; return k, a sentence saying why, and weak structure."""
+    feasible = metrics[metrics["feasible"].astype(bool)]
+    if feasible.empty:
+        raise ValueError("no k in range gives segments that all reach the minimum size")
+    stable = feasible[feasible["stability"] >= min_stability]
+    weak = stable.empty
+    if weak:
+        candidates = feasible
+        note = (f"weak structure: no k reached bootstrap stability {min_stability} "
+                f"(best {feasible['stability'].max():.2f}), so every k was a candidate and "
+                "segments will move between runs more than usual")
+    else:
+        candidates = stable
+        note = (f"{len(stable)} of {len(feasible)} k values stable (bootstrap ARI >= "
+                f"{min_stability}): k={sorted(int(k) for k in stable['k'])}")
+    ks = sorted(int(k) for k in candidates["k"])
+    if knee is not None and knee in ks:
+        return knee, f"{note}; the inertia elbow k={knee} is a candidate, chosen", weak
+    if knee is not None:
+        k = min(ks, key=lambda c: (abs(c - knee), c))
+        return k, f"{note}; the inertia elbow k={knee} is not a candidate; nearest candidate k={k}", weak
+    best = candidates.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
+    k = int(best["k"])
+    return k, f"{note}; no elbow found; highest silhouette {best['silhouette']:.3f} at k={k}", weak
 
 
 def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED,
-             n_boot: int = 10) -> KSelection:
+             n_boot: int = 10, min_size: int | None = None) -> KSelection:
     """Evaluate k_min..k_max (capped below the number of rows) and choose k."""
     k_max = min(k_max, len(X) - 1)
     if k_max < k_min:
         raise ValueError(f"need more than {k_min} rows to choose k, got {len(X)}")
     k_values = list(range(k_min, k_max + 1))
-    metrics = evaluate_k_range(X, k_values, seed=seed, n_boot=n_boot)
-    knee = find_knee(k_values, metrics["inertia"].tolist())
-    k, rule = choose_k(metrics, knee)
-    return KSelection(k=k, rule=rule, knee=knee, metrics=metrics)
+    metrics = evaluate_k_range(X, k_values, seed=seed, n_boot=n_boot, min_size=min_size)
+    feasible = metrics[metrics["feasible"]]
+    knee = find_knee(feasible["k"].astype(int).tolist(), feasible["inertia"].tolist())
+    k, rule, weak = choose_k(metrics, knee)
+    return KSelection(k=k, rule=rule, knee=knee, metrics=metrics, weak_structure=weak)
 
 
-def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10) -> KSelection:
+def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
+            min_size: int | None = None) -> KSelection:
     """A user-given k, with its metrics still recorded."""
-    metrics = evaluate_k_range(X, [k], seed=seed, n_boot=n_boot)
-    return KSelection(k=k, rule=f"k={k} given by the user (--k)", knee=None, metrics=metrics)
+    metrics = evaluate_k_range(X, [k], seed=seed, n_boot=n_boot, min_size=min_size)
+    if not metrics["feasible"].iloc[0]:
+        raise ValueError(f"k={k} cannot be used: {metrics['note'].iloc[0]}")
+    weak = bool(metrics["stability"].iloc[0] < MIN_STABILITY)
+    return KSelection(k=k, rule=f"k={k} given by the user (--k)", knee=None, metrics=metrics,
+                      weak_structure=weak)

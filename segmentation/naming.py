@@ -1,9 +1,20 @@
 """Naming scaffolding shared by all datasets.
 
-A dataset supplies a score per (segment, candidate name): > 0 means the name
-fits, higher fits better. Names are then assigned one-to-one so that the total
-fit is maximal (Hungarian algorithm); a segment no name fits gets a
-descriptive fallback. Names are unique within a run.
+A name on a segment is a claim about its members, so naming has three steps:
+
+1. **Candidates**: a dataset scores each (segment, name); > 0 means the name
+   fits, higher fits better (``assign_names`` picks one name per segment,
+   one-to-one, maximising the total fit with the Hungarian algorithm), or it
+   builds names from features itself; either way it checks each name's claim
+   against the population with ``median_claim`` before using it.
+2. **Fallback**: a segment no name fits gets a descriptive name from the
+   dataset, and is counted as fallback-named in the run's quality figures.
+3. **Distinct**: segments left with the same name are told apart by what
+   separates them (``distinguish``): the statistic whose segment means differ
+   most (in population standard deviations) orders them, and each gets that
+   statistic's low or high word, e.g. "Night Users (moderate)" and "Night
+   Users (strong)". Groups of three or more are split at the largest gap and
+   split again, so the words stay true for every pair. Never "(2)".
 """
 
 from __future__ import annotations
@@ -22,8 +33,14 @@ def zscores(centroids: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
     return (centroids - population[cols].mean()) / std
 
 
-def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> dict:
-    """Map each segment (index of ``scores``) to a unique name.
+def median_claim(members: pd.Series, population: pd.Series, direction: str) -> bool:
+    """True when the members' median is strictly above ('high') or below ('low') the population's."""
+    seg, pop = float(members.median()), float(population.median())
+    return seg > pop if direction == "high" else seg < pop
+
+
+def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> tuple[dict, set]:
+    """Map each segment (index of ``scores``) to a candidate name, one-to-one, or its fallback.
 
     Parameters
     ----------
@@ -31,6 +48,13 @@ def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> dic
         Index: segment ids; columns: candidate names; values: fit (> 0 fits).
     fallback : callable
         Segment id -> descriptive name, used when no candidate fits.
+
+    Returns
+    -------
+    names : dict
+        Segment id -> name (fallback names may repeat; see ``distinguish``).
+    fallbacks : set
+        Segment ids named by ``fallback``.
     """
     values = scores.to_numpy(dtype=float)
     names: dict = {}
@@ -39,18 +63,63 @@ def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> dic
         for r, c in zip(rows, cols):
             if values[r, c] > 0:
                 names[scores.index[r]] = scores.columns[c]
-    for segment in scores.index:
-        if segment not in names:
-            names[segment] = fallback(segment)
-    return _dedupe(names)
+    fallbacks = {segment for segment in scores.index if segment not in names}
+    for segment in fallbacks:
+        names[segment] = fallback(segment)
+    return names, fallbacks
 
 
-def _dedupe(names: dict) -> dict:
-    """Suffix ' (2)', ' (3)' to repeated names, in segment order."""
-    seen: dict[str, int] = {}
-    unique = {}
-    for segment in sorted(names):
-        name = names[segment]
-        seen[name] = seen.get(name, 0) + 1
-        unique[segment] = name if seen[name] == 1 else f"{name} ({seen[name]})"
-    return unique
+def distinguish(names: dict, means: pd.DataFrame, scale: pd.Series,
+                words: Callable[[str, str], tuple[str, str]]) -> dict:
+    """Make names unique by qualifying segments that share one.
+
+    Parameters
+    ----------
+    names : dict
+        Segment id -> name.
+    means : DataFrame
+        Segment id x statistic: the segments' mean of each separating statistic.
+    scale : Series
+        Statistic -> population standard deviation (to compare statistics).
+    words : callable
+        (name, statistic) -> (low word, high word), e.g. ("moderate", "strong").
+    """
+    out = dict(names)
+    groups: dict[str, list] = {}
+    for segment, name in names.items():
+        groups.setdefault(name, []).append(segment)
+    for name, members in groups.items():
+        if len(members) > 1:
+            for segment, qualifiers in _split(members, means, scale, name, words).items():
+                out[segment] = f"{name} ({', '.join(qualifiers)})" if qualifiers else name
+    if len(set(out.values())) < len(out):  # identical statistics: only the id tells them apart
+        seen: dict[str, int] = {}
+        for segment in sorted(out):
+            seen[out[segment]] = seen.get(out[segment], 0) + 1
+        out = {s: (f"{n} (segment {s})" if seen[n] > 1 else n) for s, n in out.items()}
+    return out
+
+
+def _split(members: list, means: pd.DataFrame, scale: pd.Series, name: str,
+           words: Callable[[str, str], tuple[str, str]], used: frozenset = frozenset()) -> dict:
+    """Segment -> list of qualifier words separating ``members`` (recursive halving).
+
+    A sub-group is split on a statistic not used above it when one separates
+    it, so the words of one name are about different things.
+    """
+    if len(members) < 2:
+        return {m: [] for m in members}
+    spread = (means.loc[members].max() - means.loc[members].min()) / scale.replace(0, 1.0)
+    fresh = spread.drop(index=list(used & set(spread.index)))
+    stat = fresh.idxmax() if len(fresh) and fresh.max() > 0 else spread.idxmax()
+    if not spread[stat] > 0:
+        return {m: [] for m in members}
+    ordered = means.loc[members, stat].sort_values(kind="stable")
+    gaps = np.diff(ordered.to_numpy())
+    cut = int(np.argmax(gaps)) + 1
+    low_word, high_word = words(name, stat)
+    result = {}
+    for part, word in ((list(ordered.index[:cut]), low_word), (list(ordered.index[cut:]), high_word)):
+        for segment, rest in _split(part, means, scale, name, words, used | {stat}).items():
+            result[segment] = [word, *rest]
+    return result

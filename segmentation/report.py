@@ -40,10 +40,15 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 def kselection_section(selection: KSelection, final_silhouette: float) -> str:
     """Markdown: chosen k, the rule's reason, and the per-k metrics."""
+    plain = ("- **The data has weak structure**: no k gave segments that come back reliably "
+             "when the data are resampled; read the segments as a summary of a continuum."
+             if selection.weak_structure else
+             f"- the chosen k is stable: bootstrap ARI {selection.stability:.2f}")
     return "\n".join([
         "## Choice of k",
         f"- chosen k: **{selection.k}** (elbow: {selection.knee})",
         f"- why: {selection.rule}",
+        plain,
         f"- silhouette of the final model: {final_silhouette:.3f}",
         "",
         markdown_table(selection.metrics),
@@ -85,7 +90,10 @@ def build_manifest(*, dataset: str, run_date, inputs: list[dict], counts: dict, 
         "parameters": parameters,
         "packages": package_versions(),
         "k": {"chosen": selection.k, "rule": selection.rule, "knee": selection.knee,
-              "metrics": selection.metrics.round(6).to_dict(orient="records")},
+              "stability": round(selection.stability, 6),
+              "weak_structure": bool(selection.weak_structure),
+              "metrics": selection.metrics.round(6).astype(object)
+              .where(selection.metrics.notna(), None).to_dict(orient="records")},
         "silhouette": round(float(silhouette), 6),
         "segments": segments,
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},

@@ -14,6 +14,7 @@ from segmentation.customers.ingest import SOURCE_ROW
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sha256_file, write_parquet_atomic, write_text_atomic
 from segmentation.publish import save_figure
+from segmentation.quality import quality
 from segmentation.settings import RunPaths
 from tasks.shared import IO_RETRIES, validation_failure_artifact
 
@@ -89,12 +90,17 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
     profiles = outputs.with_run_date(result.profiles, paths.run_date)
     work = paths.work_dir
     write_parquet_atomic(segments, work / "segments.parquet", outputs.segments_schema(config))
-    write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema(config))
+    shares = [c for c in profiles.columns if c.startswith("share_")]
+    write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema(config, shares))
     (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.customer_figures(result.segments, result.profiles,
                                        result.result.selection, config)
     plot_files = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
                   for name, fig in figures.items()}
+    figures_of_quality = quality(result.result.selection, result.result.silhouette,
+                                 result.result.labels, result.result.atypical,
+                                 result.fallback_segments)
     return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
             "plots": plot_files, "selection": result.result.selection,
-            "silhouette": result.result.silhouette}
+            "silhouette": result.result.silhouette, "transforms": result.transforms,
+            "quality": figures_of_quality}

@@ -12,10 +12,12 @@ from segmentation.errors import ValidationFailed
 from segmentation.io import write_parquet_atomic
 from segmentation.meters import outputs, pipeline
 from segmentation.meters.clean import CleaningPolicy, Window
+from segmentation.meters.seasons import resolve_hemisphere
 from segmentation.meters.segment import segment_meters
 from segmentation.meters.store import ReadingsStore, ingest_file
 from segmentation.plots import plot_k_selection, plot_segment_sizes
 from segmentation.publish import save_figure
+from segmentation.quality import quality
 from segmentation.settings import RunPaths
 from tasks.shared import IO_RETRIES, validation_failure_artifact
 
@@ -23,12 +25,13 @@ from tasks.shared import IO_RETRIES, validation_failure_artifact
 def window_to_dict(window: Window) -> dict:
     return {"start": window.start.isoformat(), "end": window.end.isoformat(),
             "resolution_min": window.resolution, "timezone": window.timezone,
-            "days": window.n_days}
+            "days": window.n_days, "hemisphere": window.hemisphere}
 
 
 def window_from_dict(data: dict) -> Window:
     return Window(start=pd.Timestamp(data["start"]), end=pd.Timestamp(data["end"]),
-                  resolution=int(data["resolution_min"]), timezone=data["timezone"])
+                  resolution=int(data["resolution_min"]), timezone=data["timezone"],
+                  hemisphere=data.get("hemisphere", "north"))
 
 
 @task(name="ingest-meter-file", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -43,11 +46,14 @@ def ingest_meter_file(path: str, dataset_dir: str, fmt: str, timezone: str, max_
 
 
 @task(name="plan-meter-window", cache_policy=NO_CACHE)
-def plan_meter_window(dataset_dir: str, window_days: int, timezone: str) -> dict:
-    """The window (last ``window_days`` of data) and the shards to process."""
+def plan_meter_window(dataset_dir: str, window_days: int, timezone: str,
+                      hemisphere: str | None = None) -> dict:
+    """The window (last ``window_days`` of data, seasons of the hemisphere) and the shards."""
     store = ReadingsStore(Path(dataset_dir))
-    window = pipeline.plan_window(store, window_days, timezone)
-    return {"window": window_to_dict(window), "shards": store.shards()}
+    window = pipeline.plan_window(store, window_days, timezone, hemisphere)
+    _, source = resolve_hemisphere(timezone, hemisphere)
+    return {"window": window_to_dict(window) | {"hemisphere_source": source},
+            "shards": store.shards()}
 
 
 @task(name="meter-shard-features", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -60,21 +66,25 @@ def meter_shard_features(dataset_dir: str, shard: int, window: dict, policy: dic
 
 @task(name="segment-meters", cache_policy=NO_CACHE)
 def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min: int, k_max: int,
-                      seed: int) -> dict:
-    """Choose k, cluster, name; write tables and plots to the run's work dir."""
+                      seed: int, shape: str = "daily",
+                      kwh_bands: list[float] | None = None) -> dict:
+    """Archetypes, bands, seasonal flags and names; write tables and plots to the work dir."""
     features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
     features = features.sort_values("meter_id", kind="stable").reset_index(drop=True)
     quarantined_meters = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
                                    ignore_index=True).sort_values("meter_id", kind="stable")
-    seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed, shape=shape,
+                         kwh_bands=tuple(kwh_bands) if kwh_bands else None)
     segments = outputs.segments_table(features, seg)
     profiles = outputs.profiles_table(segments)
+    figures_of_quality = quality(seg.selection, seg.silhouette, seg.labels, seg.atypical,
+                                 seg.fallback_segments)
     work = paths.work_dir
     files = {
         "segments": write_parquet_atomic(segments.assign(run_date=paths.run_date),
-                                         work / "segments.parquet"),
+                                         work / "segments.parquet", outputs.segments_schema()),
         "profiles": write_parquet_atomic(profiles.assign(run_date=paths.run_date),
-                                         work / "profiles.parquet"),
+                                         work / "profiles.parquet", outputs.profiles_schema()),
         "quarantine_meters": write_parquet_atomic(quarantined_meters, work / "quarantine_meters.parquet",
                                                   pipeline.QUARANTINE_METERS_SCHEMA),
     }
@@ -83,9 +93,10 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                "seasonal_heatmap": outputs.plot_seasonal_heatmap(profiles),
                "k_selection": plot_k_selection(seg.selection),
                "segment_sizes": plot_segment_sizes(profiles),
-               "daily_kwh": outputs.plot_daily_kwh(segments, profiles)}
+               "daily_kwh": outputs.plot_daily_kwh(segments, profiles, seg.band_rule)}
     plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png")) for name, fig in figures.items()}
-    return {**{k: str(v) for k, v in files.items()}, "plots": plots, "segmentation": seg}
+    return {**{k: str(v) for k, v in files.items()}, "plots": plots, "segmentation": seg,
+            "quality": figures_of_quality}
 
 
 @task(name="collect-meter-quarantine", cache_policy=NO_CACHE, **IO_RETRIES)

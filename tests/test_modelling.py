@@ -1,13 +1,15 @@
-"""Shared modelling pieces: k selection, the k-means model, naming."""
+"""Shared modelling pieces: the k-selection rule, the model's size floor, naming scaffolding."""
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
-from segmentation.clustering import SegmentModel, segment
-from segmentation.kselect import choose_k, find_knee
-from segmentation.naming import assign_names
+from segmentation.clustering import segment
+from segmentation.kselect import MIN_STABILITY, bootstrap_stability, choose_k, find_knee
+from segmentation.model import InfeasibleK, SegmentModel, min_segment_size
+from segmentation.naming import assign_names, distinguish, median_claim
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +21,10 @@ def blobs():
 def test_segment_finds_planted_k_and_is_deterministic(blobs):
     X, _ = blobs
     first, second = segment(X, k_max=8), segment(X, k_max=8)
-    assert first.selection.k == 4
+    assert first.selection.k == 4 and "elbow k=4 is a candidate" in first.selection.rule
     assert np.array_equal(first.labels, second.labels)
     assert first.selection.metrics["k"].tolist() == list(range(2, 9))
+    assert not first.selection.weak_structure and first.selection.stability >= MIN_STABILITY
 
 
 def test_segment_zero_is_the_largest(blobs):
@@ -36,36 +39,129 @@ def test_model_needs_restarts():
         SegmentModel(3, n_init=1)
 
 
+def test_floor_is_two_percent_or_five_members():
+    assert [min_segment_size(n) for n in (10, 250, 251, 1000)] == [5, 5, 6, 20]
+
+
+def test_an_isolated_outlier_is_atypical_not_a_segment(blobs):
+    X, _ = blobs
+    X = np.vstack([X, [[60.0, 60.0]]])                      # one row far from everything
+    model = SegmentModel(4).fit(X)
+    assert sorted(np.bincount(model.labels_)) == [75, 75, 75, 76]   # the four real groups
+    assert model.atypical_[-1] and model.atypical_.sum() == 1
+    assert "segment of 1 member(s), below the minimum of 7" in model.atypical_reason_[-1]
+    assert model.labels_[-1] == model.predict(X[-1:])[0]    # joined its nearest segment
+    plain = KMeans(4, n_init=10, random_state=42).fit(X).labels_
+    assert sorted(np.bincount(plain)) == [1, 75, 75, 150]  # what the floor prevents
+
+
+def test_a_far_member_of_a_segment_is_flagged_with_its_distance(blobs):
+    X, _ = blobs
+    centre = X[:50].mean(axis=0)
+    X = np.vstack([X] + [X[i] + 0.01 * i for i in range(10)] + [[centre + [9.0, 0.0]]])
+    model = SegmentModel(4).fit(X)
+    assert model.atypical_[-1] and "far from every segment" in model.atypical_reason_[-1]
+    assert model.atypical_.sum() == 1
+
+
+def test_infeasible_k_is_refused():
+    X = np.arange(12, dtype=float).reshape(-1, 1)
+    with pytest.raises(InfeasibleK):
+        SegmentModel(3).fit(X)                              # 3 segments of >= 5 need 15 rows
+    assert np.bincount(SegmentModel(2).fit(X).labels_).tolist() == [6, 6]
+
+
+def test_infeasible_k_is_never_chosen():
+    X = np.r_[np.zeros(8), np.ones(8), np.full(8, 5.0)].reshape(-1, 1) \
+        + np.linspace(0, 0.01, 24)[:, None]
+    result = segment(X, k_min=2, k_max=6)
+    metrics = result.selection.metrics.set_index("k")
+    assert not metrics.loc[5, "feasible"] and metrics.loc[5, "note"]
+    assert result.selection.k in metrics.index[metrics["feasible"]]
+
+
+def metrics(stab, sil=None, feasible=None):
+    n = len(stab)
+    return pd.DataFrame({"k": range(3, 3 + n), "stability": stab,
+                         "silhouette": sil if sil is not None else [0.2] * n,
+                         "feasible": feasible if feasible is not None else [True] * n})
+
+
+def test_choose_k_takes_the_elbow_when_it_is_stable():
+    k, why, weak = choose_k(metrics([0.9, 0.9, 0.9, 0.9], sil=[0.5, 0.3, 0.2, 0.1]), knee=5)
+    assert (k, weak) == (5, False) and "elbow k=5 is a candidate" in why
+
+
+def test_stability_threshold_is_075_inclusive():
+    assert choose_k(metrics([0.9, 0.75, 0.9]), knee=4)[0] == 4
+    assert choose_k(metrics([0.9, 0.7499, 0.9]), knee=4)[0] == 3   # nearest stable, smaller on ties
+
+
+def test_choose_k_takes_the_stable_k_nearest_the_elbow():
+    k, why, _ = choose_k(metrics([0.9, 0.5, 0.5, 0.8, 0.9]), knee=5)   # k=3..7
+    assert k == 6 and "nearest candidate k=6" in why
+    assert choose_k(metrics([0.5, 0.9, 0.5, 0.9]), knee=5)[0] == 4     # tie 4/6: the smaller
+
+
+def test_choose_k_without_an_elbow_takes_the_best_silhouette_among_stable():
+    k, why, _ = choose_k(metrics([0.9, 0.9, 0.6], sil=[0.2, 0.3, 0.4]), knee=None)
+    assert k == 4 and "highest silhouette" in why
+    assert choose_k(metrics([0.9, 0.9], sil=[0.3, 0.3]), knee=None)[0] == 3
+
+
+def test_choose_k_says_weak_structure_when_nothing_is_stable():
+    k, why, weak = choose_k(metrics([0.5, 0.6, 0.7]), knee=4)
+    assert (k, weak) == (4, True) and "weak structure" in why
+
+
+def test_choose_k_skips_infeasible_k():
+    k, _, _ = choose_k(metrics([0.9, 0.9, 0.9], feasible=[True, True, False]), knee=5)
+    assert k == 4
+
+
 def test_knee_none_for_a_straight_line():
     assert find_knee([2, 3, 4, 5], [10.0, 8.0, 6.0, 4.0]) is None
     assert find_knee([2, 3, 4, 5, 6], [100, 40, 20, 18, 17]) == 3
 
 
-def metrics(sil, stab):
-    return pd.DataFrame({"k": range(2, 2 + len(sil)), "silhouette": sil, "stability": stab})
-
-
-def test_choose_k_prefers_the_elbow_when_near_best():
-    k, why = choose_k(metrics([0.5, 0.6, 0.61], [0.9, 0.9, 0.9]), knee=3)
-    assert k == 3 and "elbow" in why
-
-
-def test_choose_k_ignores_unstable_k():
-    k, why = choose_k(metrics([0.5, 0.6, 0.7], [0.9, 0.9, 0.3]), knee=None)
-    assert k == 3 and "highest silhouette" in why
-
-
-def test_choose_k_falls_back_when_nothing_is_stable():
-    k, why = choose_k(metrics([0.5, 0.7], [0.1, 0.2]), knee=None)
-    assert k == 3 and "all k considered" in why
+def test_stability_is_high_for_clear_groups_and_low_for_noise(blobs):
+    X, truth = blobs
+    labels = SegmentModel(4).fit(X).labels_
+    assert bootstrap_stability(X, 4, labels) > 0.95
+    noise = np.random.default_rng(0).normal(size=(300, 2))
+    assert bootstrap_stability(noise, 6, SegmentModel(6).fit(noise).labels_) < 0.75
+    # A sample stands in for a big table: the same figure within a few hundredths.
+    assert abs(bootstrap_stability(X, 4, labels, sample=150) - 1.0) < 0.05
 
 
 def test_assign_names_is_one_to_one_with_fallback():
     scores = pd.DataFrame({"A": [1.0, 0.9, -1], "B": [0.2, 0.8, -1]}, index=[0, 1, 2])
-    names = assign_names(scores, lambda s: "Other")
-    assert names == {0: "A", 1: "B", 2: "Other"}
+    names, fallbacks = assign_names(scores, lambda s: "Other")
+    assert names == {0: "A", 1: "B", 2: "Other"} and fallbacks == {2}
 
 
-def test_assign_names_suffixes_repeated_fallbacks():
-    names = assign_names(pd.DataFrame(index=[0, 1]), lambda s: "Average")
-    assert names == {0: "Average", 1: "Average (2)"}
+def test_distinguish_qualifies_by_the_separating_statistic():
+    means = pd.DataFrame({"x": [1.0, 5.0, 1.1], "y": [0.0, 0.1, 9.0]}, index=[0, 1, 2])
+    words = lambda name, stat: (f"low {stat}", f"high {stat}")  # noqa: E731
+    names = distinguish({0: "A", 1: "A", 2: "B"}, means, pd.Series({"x": 1.0, "y": 1.0}), words)
+    assert names == {0: "A (low x)", 1: "A (high x)", 2: "B"}
+
+
+def test_distinguish_splits_three_at_the_largest_gap_on_different_statistics():
+    means = pd.DataFrame({"x": [0.0, 0.2, 5.0], "y": [1.0, 3.0, 2.0]}, index=[0, 1, 2])
+    words = lambda name, stat: (f"low {stat}", f"high {stat}")  # noqa: E731
+    names = distinguish({0: "A", 1: "A", 2: "A"}, means, pd.Series({"x": 1.0, "y": 1.0}), words)
+    assert names == {0: "A (low x, low y)", 1: "A (low x, high y)", 2: "A (high x)"}
+
+
+def test_distinguish_never_suffixes_numbers_and_falls_back_to_ids_only_for_identical_segments():
+    means = pd.DataFrame({"x": [1.0, 1.0]}, index=[0, 1])
+    names = distinguish({0: "A", 1: "A"}, means, pd.Series({"x": 1.0}), lambda n, s: ("lo", "hi"))
+    assert names == {0: "A (segment 0)", 1: "A (segment 1)"}
+
+
+def test_median_claim_is_strict():
+    population = pd.Series([1.0, 2, 3, 4, 5])
+    assert median_claim(pd.Series([4.0, 5]), population, "high")
+    assert not median_claim(pd.Series([2.0, 4]), population, "high")     # median 3 = population's
+    assert median_claim(pd.Series([1.0, 2]), population, "low")

@@ -11,16 +11,21 @@ from segmentation.customers.ingest import SOURCE_ROW, canonical_name
 from segmentation.errors import InputError
 
 MALL_FEATURES = ("annual_income_k", "spending_score")
+LINE_ID = "customer_id"  # the data line number stands in when a table has no id column
 ROLE_PATTERNS = {"age": r"age", "income": r".*income.*", "spending": r".*(spending|score).*",
                  "gender": r"gender"}
 
 
 @dataclass(frozen=True)
 class CustomerConfig:
-    """Columns (canonical names) and cleaning policies for one customer table.
+    """Columns (canonical names) and policies for one customer table.
 
     ``roles`` maps age/income/spending/gender to a column when the table has
-    one; they drive range checks and segment names.
+    one; they drive range checks and segment names. ``id_from_line``: the table
+    has no id column, so ``customer_id`` is the data line number.
+    ``transform``: auto (log of right-skewed non-negative features), log or
+    none (``transform.choose_transforms``). Categorical columns are profiled
+    per segment, and clustered only with ``cluster_categorical``.
     """
 
     id_column: str
@@ -29,6 +34,9 @@ class CustomerConfig:
     roles: dict[str, str] = field(default_factory=dict)
     missing: str = "quarantine"  # or "impute" (median)
     outliers: str = "flag"  # or "winsorize"
+    id_from_line: bool = False
+    transform: str = "auto"  # or "log", "none"
+    cluster_categorical: bool = False
 
     @property
     def numeric(self) -> list[str]:
@@ -44,11 +52,13 @@ class CustomerConfig:
 
 def resolve_config(columns: list[str], *, id_column: str | None = None,
                    features: list[str] | None = None, categorical: list[str] | None = None,
-                   missing: str = "quarantine", outliers: str = "flag",
-                   file: str | None = None) -> CustomerConfig:
+                   missing: str = "quarantine", outliers: str = "flag", transform: str = "auto",
+                   cluster_categorical: bool = False, file: str | None = None) -> CustomerConfig:
     """Build a CustomerConfig from the header and the user's (original or canonical) names."""
     present = [c for c in columns if c != SOURCE_ROW]
-    id_col = canonical_name(id_column) if id_column else _default_id(present, file)
+    id_col = canonical_name(id_column) if id_column else _default_id(present)
+    id_from_line = id_col is None
+    id_col = id_col or LINE_ID
     if features:
         feats = tuple(canonical_name(f) for f in features)
     elif {"customer_id", *MALL_FEATURES} & set(present):
@@ -61,16 +71,21 @@ def resolve_config(columns: list[str], *, id_column: str | None = None,
     roles = {role: next(c for c in present if re.fullmatch(p, c))
              for role, p in ROLE_PATTERNS.items() if any(re.fullmatch(p, c) for c in present)}
     roles = {r: c for r, c in roles.items() if c != id_col}
-    return CustomerConfig(id_col, feats, cats, roles, missing, outliers)
+    for column in (*feats, *cats):
+        if column == id_col and not id_from_line:
+            raise InputError(f"'{column}' is the id column; it cannot also be clustered on "
+                             "(drop it from --features/--categorical or pass another --id-column)",
+                             file=file, column=column)
+    return CustomerConfig(id_col, feats, cats, roles, missing, outliers, id_from_line,
+                          transform, cluster_categorical)
 
 
-def _default_id(columns: list[str], file: str | None) -> str:
+def _default_id(columns: list[str]) -> str | None:
+    """``customer_id``, else a column called ``id`` or ending in ``_id``; None: no id column."""
     if "customer_id" in columns:
         return "customer_id"
     candidates = [c for c in columns if c == "id" or c.endswith("_id")]
-    if not candidates:
-        raise InputError("no id column found; pass --id-column", file=file)
-    return candidates[0]
+    return candidates[0] if candidates else None
 
 
 def select_columns(rows: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
@@ -78,3 +93,10 @@ def select_columns(rows: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
     wanted = [config.id_column, *config.features, *config.categorical, *config.roles.values()]
     keep = [c for c in dict.fromkeys(wanted) if c in rows.columns]
     return rows[keep + [SOURCE_ROW]]
+
+
+def with_line_ids(rows: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
+    """A table without an id column gets ``customer_id`` = its data line number (as text)."""
+    if not config.id_from_line:
+        return rows
+    return rows.assign(**{config.id_column: rows[SOURCE_ROW].astype(str).astype(object)})

@@ -13,28 +13,26 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
+from segmentation import contract  # noqa: E402
 from segmentation.customers.config import CustomerConfig  # noqa: E402
 from segmentation.customers.ingest import SOURCE_ROW  # noqa: E402
 from segmentation.plots import plot_k_selection, plot_segment_sizes  # noqa: E402
+from segmentation.quality import quality_section  # noqa: E402
 from segmentation.report import accounting_section, kselection_section, markdown_table  # noqa: E402
 
 
 def segments_schema(config: CustomerConfig) -> pa.Schema:
-    """segments.parquet: one row per customer."""
-    return pa.schema(
-        [("customer_id", pa.string()), ("segment_id", pa.int32()), ("segment_name", pa.string())]
-        + [(c, pa.float64()) for c in config.numeric]
-        + [(c, pa.string()) for c in _text_columns(config)]
-        + [("is_outlier", pa.bool_()), ("distance_to_centroid", pa.float64()),
-           (SOURCE_ROW, pa.int64()), ("run_date", pa.date32())])
+    """segments.parquet: one row per customer (shared columns: ``segmentation.contract``)."""
+    return contract.segments_schema("customer_id", [(c, pa.float64()) for c in config.numeric]
+                                    + [(c, pa.string()) for c in _text_columns(config)]
+                                    + [("is_outlier", pa.bool_()), (SOURCE_ROW, pa.int64())])
 
 
-def profiles_schema(config: CustomerConfig) -> pa.Schema:
-    """profiles.parquet: one row per segment, centroid in original units."""
-    return pa.schema(
-        [("segment_id", pa.int32()), ("segment_name", pa.string()), ("size", pa.int64()),
-         ("share", pa.float64())] + [(c, pa.float64()) for c in config.numeric]
-        + [("run_date", pa.date32())])
+def profiles_schema(config: CustomerConfig, share_columns: list[str]) -> pa.Schema:
+    """profiles.parquet: one row per segment, centroid (mean) in original units, then the
+    share of members in each category of each categorical column."""
+    return contract.profiles_schema([(c, pa.float64()) for c in config.numeric]
+                                    + [(c, pa.float64()) for c in share_columns])
 
 
 def quarantine_schema(columns: list[str]) -> pa.Schema:
@@ -114,14 +112,36 @@ def customer_figures(segments, profiles, selection, config) -> dict[str, plt.Fig
 
 def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: pd.DataFrame,
                     selection, silhouette: float, counts: dict, cleaning: dict,
-                    paths: dict[str, str]) -> str:
-    """The run's markdown report: segments, k and why, row accounting, where things are."""
+                    paths: dict[str, str], quality: dict, transforms: dict, identity: str,
+                    config: CustomerConfig) -> str:
+    """The run's markdown report: segments, quality, k and why, row accounting, where things are."""
     table = profiles.drop(columns=["run_date"], errors="ignore").copy()
-    table["share"] = (table["share"] * 100).round(1).astype(str) + "%"
-    return "\n\n".join([
+    shares = [c for c in table.columns if c.startswith("share_")]
+    categories = table[["segment_name", *shares]].copy()
+    table = table.drop(columns=shares)
+    table["share"] = (table["share"] * 100).map(lambda v: f"{v:.1f}%")
+    for column in shares:
+        categories[column] = (categories[column] * 100).map(lambda v: f"{v:.0f}%")
+    logged = [c for c, t in transforms.items() if t["transform"] == "log1p"]
+    sections = [
         f"# Segmentation report: {dataset}, {run_date.isoformat()}",
-        f"Input: `{input_path}`",
-        "## Segments\n" + markdown_table(table, floatfmt=".1f"),
+        f"Input: `{input_path}`; {identity}.",
+        "## Segments\nCentroids are members' means in original units.\n\n"
+        + markdown_table(table, floatfmt=".1f"),
+    ]
+    if shares:
+        sections.append("## Categories per segment\nShare of each segment's members in each "
+                        "category" + ("" if config.cluster_categorical else
+                                      " (profiled only: not clustered on)") + ".\n\n"
+                        + markdown_table(categories))
+    sections.append("## Features and transforms\n" + "\n".join(
+        [f"- clustered on: {', '.join(config.features)}"
+         + (f" and one-hot {', '.join(config.categorical)}" if config.cluster_categorical
+            and config.categorical else ""),
+         f"- log-transformed (log1p) before scaling: {', '.join(logged) if logged else 'none'}"]
+        + [f"  - {c}: {t['transform']} ({t['why']})" for c, t in transforms.items()]))
+    return "\n\n".join(sections + [
+        quality_section(quality),
         kselection_section(selection, silhouette),
         accounting_section(counts),
         "## Cleaning\n" + "\n".join(f"- {k}: {v}" for k, v in cleaning.items()),

@@ -14,10 +14,11 @@ import pandas as pd
 from segmentation.clustering import Segmentation, centroids_in_units, profiles_table, \
     scale_features, segment
 from segmentation.customers import clean as cleaning
-from segmentation.customers.config import CustomerConfig, select_columns
-from segmentation.customers.ingest import normalise_gender, normalise_ids, \
+from segmentation.customers.config import CustomerConfig, select_columns, with_line_ids
+from segmentation.customers.ingest import canonical_name, normalise_gender, normalise_ids, \
     read_customer_csv
 from segmentation.customers.naming import name_customer_segments
+from segmentation.customers.transform import apply_transforms, choose_transforms
 from segmentation.validation import (ValidationOutcome, coerce_numeric, load_suite,
                                      raise_for_table_failures, split_row_failures, validate_frame)
 
@@ -31,8 +32,9 @@ def ingest(path: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def normalise(rows: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
-    """Zero-padded ids unpadded, gender codes spelled out (M/f/MALE -> Male)."""
-    rows = rows.copy()
+    """Line numbers as ids for a table without one; zero-padded ids unpadded;
+    gender codes spelled out (M/f/MALE -> Male)."""
+    rows = with_line_ids(rows, config)
     if config.id_column in rows.columns:
         rows[config.id_column] = normalise_ids(rows[config.id_column]).astype(object)
     if "gender" in config.roles:
@@ -54,7 +56,9 @@ def validate(rows: pd.DataFrame, config: CustomerConfig, file: str
     """
     rows = normalise(rows, config)
     working = select_columns(rows, config)
-    duplicates = cleaning.exact_duplicates(working)
+    # Without an id column each line is a customer: identical lines are not duplicates.
+    duplicates = (cleaning.exact_duplicates(working) if not config.id_from_line
+                  else cleaning.exact_duplicates(working.iloc[0:0]))
     deduped = working.drop(index=duplicates["row"])
     typed, parse_failures = coerce_numeric(deduped, config.numeric)
     outcome = validate_frame(typed, load_suite("customers", config.suite_columns()), data_docs=True)
@@ -82,13 +86,25 @@ def clean(valid: pd.DataFrame, config: CustomerConfig) -> tuple[pd.DataFrame, di
                    "outlier_policy": config.outliers, "missing_policy": config.missing}
 
 
-def feature_frame(frame: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
-    """Numeric features plus one-hot categorical columns, ready for scaling."""
-    numeric = frame[list(config.features)].astype(float)
-    if not config.categorical:
+def feature_frame(frame: pd.DataFrame, config: CustomerConfig,
+                  transforms: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Numeric features (transformed), plus one-hot categorical columns when they are clustered."""
+    numeric = apply_transforms(frame[list(config.features)].astype(float), transforms or {})
+    if not (config.categorical and config.cluster_categorical):
         return numeric
     dummies = pd.get_dummies(frame[list(config.categorical)].astype("string"), dtype=float)
     return pd.concat([numeric, dummies], axis=1)
+
+
+def categorical_shares(frame: pd.DataFrame, labels: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """Per segment (index) the share of members in each category: ``share_<column>_<value>``."""
+    parts = []
+    for column in columns:
+        values = frame[column].astype("string").fillna("missing").reset_index(drop=True)
+        table = pd.crosstab(pd.Series(labels, name="segment_id"), values, normalize="index")
+        table.columns = [f"share_{column}_{canonical_name(str(v)) or 'blank'}" for v in table.columns]
+        parts.append(table)
+    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=np.unique(labels))
 
 
 @dataclass(frozen=True)
@@ -98,20 +114,32 @@ class CustomerSegments:
     segments: pd.DataFrame
     profiles: pd.DataFrame
     result: Segmentation
+    transforms: dict
+    fallback_segments: set
 
 
 def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | None = None,
                       k_min: int = 2, k_max: int = 10, seed: int = 42) -> CustomerSegments:
-    """Scale, choose k, cluster, name; one row per customer and one per segment."""
-    X = scale_features(feature_frame(frame, config))
+    """Transform, scale, choose k, cluster, name; one row per customer and one per segment."""
+    transforms = choose_transforms(frame, list(config.features), config.transform)
+    features = feature_frame(frame, config, transforms)
+    X = scale_features(features)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)
-    described = frame[config.numeric].astype(float)
+    described = frame[config.numeric].astype(float).reset_index(drop=True)
+    numeric = pd.DataFrame(X[:, :len(config.features)], columns=list(config.features))
+    names, fallbacks = name_customer_segments(result.labels, described, numeric, config.roles,
+                                              ~result.atypical)
     centroids = centroids_in_units(described, result.labels)
-    names = name_customer_segments(centroids, described, config.roles)
     segments = frame.reset_index(drop=True).rename(columns={config.id_column: "customer_id"})
+    segment_names = [names[s] for s in result.labels]
     segments = segments.assign(segment_id=result.labels.astype(np.int32),
-                               segment_name=[names[s] for s in result.labels],
+                               segment_name=segment_names, segment_label=segment_names,
+                               is_atypical=result.atypical,
+                               atypical_reason=pd.Series(result.atypical_reason, dtype="string"),
                                distance_to_centroid=result.distance)
-    return CustomerSegments(segments, profiles_table(result.labels, names, centroids), result)
+    profiles = profiles_table(result.labels, names, centroids, result.atypical)
+    shares = categorical_shares(frame, result.labels, list(config.categorical))
+    profiles = profiles.merge(shares, left_on="segment_id", right_index=True, how="left")
+    return CustomerSegments(segments, profiles, result, transforms, fallbacks)
 
 

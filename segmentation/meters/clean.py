@@ -69,12 +69,16 @@ def resolve_duplicates(frame: pd.DataFrame, order: list[str] | None = None
 
 @dataclass(frozen=True)
 class Window:
-    """The run's window: UTC interval grid ``[start, end)`` at ``resolution`` minutes."""
+    """The run's window: UTC interval grid ``[start, end)`` at ``resolution`` minutes.
+
+    ``hemisphere`` decides which months are winter and summer (``seasons``).
+    """
 
     start: pd.Timestamp
     end: pd.Timestamp
     resolution: int
     timezone: str
+    hemisphere: str = "north"
 
     @property
     def n_cells(self) -> int:
@@ -90,7 +94,7 @@ class Window:
 
 
 def make_window(first: pd.Timestamp, last: pd.Timestamp, window_days: int, resolution: int,
-                timezone: str) -> Window:
+                timezone: str, hemisphere: str = "north") -> Window:
     """The last ``window_days`` local days of data, clipped to the data's first day.
 
     ``first``/``last`` are the UTC instants of the first and last reading in the store.
@@ -100,7 +104,8 @@ def make_window(first: pd.Timestamp, last: pd.Timestamp, window_days: int, resol
     start_day = max(first_day, last_day - pd.Timedelta(days=window_days - 1))
     start = start_day.tz_localize(timezone).tz_convert("UTC")
     end = (last_day + pd.Timedelta(days=1)).tz_localize(timezone).tz_convert("UTC")
-    return Window(start=start, end=end, resolution=resolution, timezone=timezone)
+    return Window(start=start, end=end, resolution=resolution, timezone=timezone,
+                  hemisphere=hemisphere)
 
 
 def place_on_grid(meter_index: np.ndarray, cell: np.ndarray, kwh: np.ndarray, n_meters: int,
@@ -152,12 +157,18 @@ def interpolate_short_gaps(values: np.ndarray, max_gap_cells: int
 
 
 def meter_reason(n_readings: int, all_zero: bool, complete_days: int, window_days: int,
-                 min_coverage: float) -> str | None:
-    """Why a meter cannot be segmented, or None."""
+                 min_coverage: float, constant: bool = False) -> str | None:
+    """Why a meter cannot be segmented, or None.
+
+    ``constant``: every reading has the same non-zero value, which no household
+    draws for days on end: a stuck register, not a flat load.
+    """
     if n_readings < 2:
         return f"only {n_readings} reading{'s' if n_readings != 1 else ''} in the window"
     if all_zero:
         return "all readings are zero"
+    if constant:
+        return "all readings identical (stuck register)"
     coverage = complete_days / window_days
     if coverage < min_coverage:
         return (f"too little data: {complete_days} of {window_days} days complete "

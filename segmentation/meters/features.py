@@ -16,10 +16,13 @@ reading after short-gap interpolation); local time is the run's time zone.
   ``weekday_weekend_ratio`` (mean weekday / mean weekend daily kWh).
 - ``monthly_index``: per calendar month (1..12) the month's mean daily kWh
   divided by the mean over covered months (>= 7 complete days); NaN when not covered.
-- ``winter_summer_ratio``: mean daily kWh in Dec-Feb / Jun-Aug, when each has
-  >= 14 complete days (``seasonal_available``); NaN otherwise.
-- ``night_share`` (00-06 h), ``morning_share`` (06-10 h), ``daytime_share``
-  (10-16 h), ``evening_share`` (16-22 h): shares of the profile.
+- ``winter_summer_ratio``: mean daily kWh in winter / in summer, when each has
+  >= 14 complete days (``seasonal_available``); NaN otherwise. Winter is
+  Dec-Feb and summer Jun-Aug in the northern hemisphere, the reverse in the
+  southern (``window.hemisphere``, see ``seasons``).
+- ``night_share`` (22-06 h), ``morning_share`` (06-10 h), ``daytime_share``
+  (10-16 h), ``evening_share`` (16-22 h): shares of the profile; the four
+  dayparts cover the whole day, so the shares sum to 1.
 - ``coverage``: complete days / days in the window; ``complete_days``.
 """
 
@@ -32,10 +35,11 @@ import pandas as pd
 from scipy import sparse
 
 from segmentation.meters.clean import Window
+from segmentation.meters.seasons import summer_months, winter_months
 
-DAYPARTS = {"night_share": (0, 6), "morning_share": (6, 10), "daytime_share": (10, 16),
-            "evening_share": (16, 22)}
-WINTER, SUMMER = (12, 1, 2), (6, 7, 8)
+# Local hours [from, to) of each daypart; night wraps midnight.
+DAYPARTS = {"night_share": ((22, 24), (0, 6)), "morning_share": ((6, 10),),
+            "daytime_share": ((10, 16),), "evening_share": ((16, 22),)}
 MIN_MONTH_DAYS, MIN_SEASON_DAYS = 7, 14
 SCALAR_FEATURES = ["mean_daily_kwh", "peak_hour", "peak_to_mean", "load_factor", "base_load_kw",
                    "base_load_share", "cv_daily", "weekday_weekend_ratio", "winter_summer_ratio",
@@ -141,8 +145,8 @@ def meter_features(meters: np.ndarray, values: np.ndarray, window: Window,
         month_index = monthly / np.nanmean(np.where(month_days >= MIN_MONTH_DAYS, monthly, np.nan),
                                            axis=1, keepdims=True)
         month_index = np.where(month_days >= MIN_MONTH_DAYS, month_index, np.nan)
-        winter, winter_days = _season(daily, complete, cal, WINTER)
-        summer, summer_days = _season(daily, complete, cal, SUMMER)
+        winter, winter_days = _season(daily, complete, cal, winter_months(window.hemisphere))
+        summer, summer_days = _season(daily, complete, cal, summer_months(window.hemisphere))
     seasonal = (winter_days >= MIN_SEASON_DAYS) & (summer_days >= MIN_SEASON_DAYS)
     cells_per_day = 1440 // window.resolution
     hours = np.arange(cal.points) * 24 / cal.points
@@ -159,8 +163,8 @@ def meter_features(meters: np.ndarray, values: np.ndarray, window: Window,
         "weekday_weekend_ratio": _ratio(weekday_mean, weekend_mean),
         "winter_summer_ratio": np.where(seasonal, _ratio(winter, summer), np.nan),
         "seasonal_available": seasonal,
-        **{name: np.nansum(np.where((hours >= lo) & (hours < hi), profile, 0), axis=1)
-           for name, (lo, hi) in DAYPARTS.items()},
+        **{name: np.nansum(np.where(in_daypart(hours, spans), profile, 0), axis=1)
+           for name, spans in DAYPARTS.items()},
         "coverage": n_complete / cal.n_days,
         "complete_days": n_complete,
     })
@@ -168,6 +172,11 @@ def meter_features(meters: np.ndarray, values: np.ndarray, window: Window,
                          ("profile_weekend", weekend_profile), ("monthly_index", month_index)):
         frame[name] = list(np.round(matrix, 6))
     return frame
+
+
+def in_daypart(hours: np.ndarray, spans: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """True for the profile points (start hours) inside any of the daypart's spans."""
+    return np.logical_or.reduce([(hours >= lo) & (hours < hi) for lo, hi in spans])
 
 
 def _monthly(daily: np.ndarray, complete: np.ndarray, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:

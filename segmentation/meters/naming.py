@@ -1,25 +1,31 @@
-"""Names of load-profile segments, from centroid statistics by documented rules.
+"""Names of load-shape archetypes, from the members' daily shape against all segmented meters.
 
-Each rule scores a segment from its members' mean features, as z-scores
-against all segmented meters (``segmentation.naming.zscores``); a score > 0
-means the name fits. Names are then assigned one-to-one (Hungarian, shared
-``assign_names``), so they are unique within a run.
+Each name claims something about the segment's members, checked with their
+median against the population median (``segmentation.naming.median_claim``):
 
-=================  ===============================================================
-name               score (z = z-score of the segment's mean vs all meters)
-=================  ===============================================================
-High Energy Users  z(log mean daily kWh) - 1
-Low Energy Users   -z(log mean daily kWh) - 1
-Seasonal Users     z(log winter/summer ratio) - 1, only when the ratio is >= 1.5
-                   and the window covers winter and summer (else no fit)
-Evening Peakers    z(share of energy 16-22 h) - 0.5
-Morning Peakers    z(share of energy 06-10 h) - 0.5
-Daytime Users      z(share of energy 10-16 h) - 0.5
-Night Users        z(share of energy 00-06 h) - 0.5 (e.g. storage heating)
-Flat/Baseload      -z(peak-to-mean ratio of the daily profile) - 0.5
-=================  ===============================================================
+==========================  ========================================================
+name                        claim (segment median vs population median)
+==========================  ========================================================
+Night Users                 night share (22-06 h) above (e.g. storage heating)
+Morning Peakers             morning share (06-10 h) above
+Daytime Users               daytime share (10-16 h) above
+Evening Peakers             evening share (16-22 h) above
+Morning & Evening Peakers   morning and evening shares both above (double peak)
+Flat/Baseload               peak-to-mean ratio of the daily profile below
+==========================  ========================================================
 
-A segment no name fits is called "Mixed profile (peak HH h, X kWh/day)".
+Which name: the single names are ranked by the z-score of the segment's
+mean statistic (for Flat/Baseload, minus the z of peak-to-mean); the
+best-ranked name whose claim holds is used. When it is Morning or Evening
+Peakers and the other of the two has a z-score of at least half of it, the
+segment is a double peak: Morning & Evening Peakers (if that claim holds).
+A segment no name's claim fits is "Mixed profile (peak HH h)", a fallback.
+
+Several segments may earn the same name on weakly clustered data (two kinds of
+night heating, say); ``segmentation.naming.distinguish`` then qualifies them by
+the statistic that separates them most: the name's own statistic gives
+"moderate"/"strong", another gives e.g. "less daytime use"/"more daytime use",
+peak-to-mean gives "flatter"/"peakier".
 """
 
 from __future__ import annotations
@@ -27,51 +33,85 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmentation.naming import assign_names, zscores
+from segmentation.naming import distinguish, median_claim, zscores
 
-NAMES = ["High Energy Users", "Low Energy Users", "Seasonal Users", "Evening Peakers",
-         "Morning Peakers", "Daytime Users", "Night Users", "Flat/Baseload"]
-MIN_SEASONAL_RATIO = 1.5
-
-
-def naming_stats(features: pd.DataFrame) -> pd.DataFrame:
-    """The per-meter statistics the rules read."""
-    return pd.DataFrame({
-        "log_kwh": np.log(features["mean_daily_kwh"].clip(lower=1e-6)),
-        "log_ws": np.log(features["winter_summer_ratio"].clip(lower=1e-6)),
-        "evening_share": features["evening_share"], "morning_share": features["morning_share"],
-        "daytime_share": features["daytime_share"], "night_share": features["night_share"],
-        "peak_to_mean": features["peak_to_mean"],
-    }, index=features.index)
-
-
-def name_scores(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
-    """Segment x name score table (see the module docstring)."""
-    stats = naming_stats(features)
-    centroids = stats.groupby(labels).mean()
-    z = zscores(centroids, stats)
-    ratio = features.groupby(labels)["winter_summer_ratio"].mean()
-    seasonal_ok = ratio.reindex(z.index).fillna(0) >= MIN_SEASONAL_RATIO
-    scores = pd.DataFrame(index=z.index, columns=NAMES, dtype=float)
-    scores["High Energy Users"] = z["log_kwh"] - 1
-    scores["Low Energy Users"] = -z["log_kwh"] - 1
-    scores["Seasonal Users"] = np.where(seasonal_ok & z["log_ws"].notna(), z["log_ws"] - 1, 0.0)
-    scores["Evening Peakers"] = z["evening_share"] - 0.5
-    scores["Morning Peakers"] = z["morning_share"] - 0.5
-    scores["Daytime Users"] = z["daytime_share"] - 0.5
-    scores["Night Users"] = z["night_share"] - 0.5
-    scores["Flat/Baseload"] = -z["peak_to_mean"] - 0.5
-    return scores.fillna(0.0)
+STATS = ["night_share", "morning_share", "daytime_share", "evening_share", "peak_to_mean"]
+# name -> [(statistic, direction)] it claims
+CLAIMS = {
+    "Night Users": [("night_share", "high")],
+    "Morning Peakers": [("morning_share", "high")],
+    "Daytime Users": [("daytime_share", "high")],
+    "Evening Peakers": [("evening_share", "high")],
+    "Flat/Baseload": [("peak_to_mean", "low")],
+    "Morning & Evening Peakers": [("morning_share", "high"), ("evening_share", "high")],
+}
+SINGLE = ["Night Users", "Morning Peakers", "Daytime Users", "Evening Peakers", "Flat/Baseload"]
+DOUBLE = "Morning & Evening Peakers"
+DOUBLE_RATIO = 0.5  # the lesser of the two peaks' z-scores, as a share of the greater
+OWN_STAT = {name: claims[0][0] for name, claims in CLAIMS.items() if name != DOUBLE}
+STAT_WORDS = {"night_share": ("less night use", "more night use"),
+              "morning_share": ("less morning use", "more morning use"),
+              "daytime_share": ("less daytime use", "more daytime use"),
+              "evening_share": ("less evening use", "more evening use"),
+              "peak_to_mean": ("flatter", "peakier")}
+FALLBACK_PREFIX = "Mixed profile"
 
 
-def name_segments(features: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
-    """Segment id -> unique name."""
-    scores = name_scores(features, labels)
-    summary = features.groupby(labels).agg(peak=("peak_hour", "median"),
-                                           kwh=("mean_daily_kwh", "mean"))
+def claim_holds(name: str, members: pd.DataFrame, population: pd.DataFrame) -> bool:
+    """Whether every claim of ``name`` holds for these members (see the module docstring)."""
+    return all(median_claim(members[stat], population[stat], direction)
+               for stat, direction in CLAIMS[name])
 
-    def fallback(segment) -> str:
-        row = summary.loc[segment]
-        return f"Mixed profile (peak {int(row['peak']):02d} h, {row['kwh']:.1f} kWh/day)"
 
-    return {int(k): v for k, v in assign_names(scores, fallback).items()}
+def base_name(z: pd.Series, members: pd.DataFrame, population: pd.DataFrame) -> str | None:
+    """The best-ranked name whose claim holds for one segment, or None."""
+    score = pd.Series({name: (-z["peak_to_mean"] if name == "Flat/Baseload" else z[OWN_STAT[name]])
+                       for name in SINGLE}).sort_values(ascending=False, kind="stable")
+    for name in score.index:
+        if name in ("Morning Peakers", "Evening Peakers"):
+            other = z["evening_share" if name == "Morning Peakers" else "morning_share"]
+            if other > 0 and other >= DOUBLE_RATIO * score[name] \
+                    and claim_holds(DOUBLE, members, population):
+                return DOUBLE
+        if claim_holds(name, members, population):
+            return name
+    return None
+
+
+def _words(name: str, stat: str) -> tuple[str, str]:
+    if OWN_STAT.get(name) == stat and stat != "peak_to_mean":
+        return "moderate", "strong"
+    return STAT_WORDS[stat]
+
+
+def name_segments(features: pd.DataFrame, labels: np.ndarray,
+                  typical: np.ndarray | None = None) -> tuple[dict[int, str], set[int]]:
+    """Segment id -> unique name, and the ids that got the fallback name.
+
+    Parameters
+    ----------
+    features : DataFrame
+        One row per segmented meter with ``STATS`` and ``peak_hour``.
+    labels : ndarray
+        Segment of each row.
+    typical : ndarray of bool, optional
+        Rows that are not atypical: the ranking uses their means, so one odd
+        meter cannot rename its segment; claims are checked on all members.
+    """
+    stats = features[STATS].astype(float).reset_index(drop=True)
+    labels = np.asarray(labels)
+    typical = np.ones(len(labels), bool) if typical is None else np.asarray(typical, bool)
+    means = stats[typical].groupby(labels[typical]).mean().reindex(np.unique(labels))
+    means = means.fillna(stats.groupby(labels).mean())
+    z = zscores(means, stats)
+    names, fallbacks = {}, set()
+    for segment in means.index:
+        members = stats[labels == segment]
+        name = base_name(z.loc[segment], members, stats)
+        if name is None:
+            peak = features["peak_hour"].reset_index(drop=True)[labels == segment].median()
+            name = f"{FALLBACK_PREFIX} (peak {int(peak):02d} h)"
+            fallbacks.add(int(segment))
+        names[int(segment)] = name
+    unique = distinguish(names, means, stats.std(ddof=0), _words)
+    return {int(k): v for k, v in unique.items()}, fallbacks

@@ -13,26 +13,67 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+import pyarrow as pa  # noqa: E402
+
+from segmentation import contract  # noqa: E402
 from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES  # noqa: E402
-from segmentation.meters.segment import Segmentation  # noqa: E402
+from segmentation.meters.segment import BANDS, MeterSegmentation  # noqa: E402
+from segmentation.quality import quality_section  # noqa: E402
 from segmentation.report import kselection_section, markdown_table  # noqa: E402
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def segments_table(features: pd.DataFrame, seg: Segmentation) -> pd.DataFrame:
-    """One row per meter: id, segment, distance to its centroid, features, profiles as lists."""
+SPECIFIC_SEGMENT_COLUMNS = [("consumption_band", pa.string()), ("seasonal_user", pa.bool_())]
+COUNT_COLUMNS = ["complete_days", "n_readings", "interpolated_intervals", "missing_intervals"]
+
+
+def segments_schema() -> pa.Schema:
+    """segments.parquet: one row per meter (shared columns: ``segmentation.contract``)."""
+    scalar = [(c, pa.bool_() if c == "seasonal_available" else
+               pa.int64() if c in COUNT_COLUMNS else pa.float64()) for c in SCALAR_FEATURES]
+    counts = [(c, pa.int64()) for c in COUNT_COLUMNS if c not in SCALAR_FEATURES]
+    lists = [(c, pa.list_(pa.float64())) for c in LIST_FEATURES]
+    return contract.segments_schema("meter_id", SPECIFIC_SEGMENT_COLUMNS + scalar + counts + lists)
+
+
+def profiles_schema() -> pa.Schema:
+    """profiles.parquet: one row per archetype, with the shape x band crosstab as counts."""
+    return contract.profiles_schema(
+        [("mean_daily_kwh", pa.float64()), ("winter_summer_ratio", pa.float64()),
+         ("peak_hour", pa.float64())]
+        + [(band_column(b), pa.int64()) for b in BANDS] + [("seasonal_users", pa.int64())]
+        + [(c, pa.list_(pa.float64())) for c in PROFILE_LISTS])
+
+
+PROFILE_LISTS = ["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]
+
+
+def band_column(band: str) -> str:
+    """'Low Energy Users' -> 'low_energy_users' (a crosstab column of profiles.parquet)."""
+    return band.lower().replace(" ", "_")
+
+
+def segments_table(features: pd.DataFrame, seg: MeterSegmentation) -> pd.DataFrame:
+    """One row per meter: the contract columns, band, seasonal flag, features, profiles as lists."""
     frame = features.reset_index(drop=True)
-    out = pd.DataFrame({"meter_id": frame["meter_id"].astype(str),
-                        "segment_id": seg.labels.astype(np.int64),
-                        "segment_name": [seg.names[int(s)] for s in seg.labels],
-                        "distance": seg.distance})
-    extra = ["n_readings", "interpolated_intervals", "missing_intervals"]
+    out = pd.DataFrame({
+        "meter_id": frame["meter_id"].astype(str),
+        "segment_id": seg.labels.astype(np.int32),
+        "segment_name": [seg.names[int(s)] for s in seg.labels],
+        "segment_label": seg.segment_labels,
+        "is_atypical": seg.atypical.astype(bool),
+        "atypical_reason": pd.Series(seg.atypical_reason, dtype="string"),
+        "distance_to_centroid": seg.distance,
+        "consumption_band": seg.bands.reset_index(drop=True),
+        "seasonal_user": seg.seasonal.reset_index(drop=True).astype(bool),
+    })
+    extra = [c for c in COUNT_COLUMNS if c not in SCALAR_FEATURES]
     return pd.concat([out, frame[SCALAR_FEATURES + extra + LIST_FEATURES]], axis=1)
 
 
 def profiles_table(segments: pd.DataFrame) -> pd.DataFrame:
-    """One row per segment: name, size, share, mean daily kWh, seasonal index, centroid profile."""
+    """One row per archetype: size, share, kWh, seasonality, band and seasonal counts, curves."""
     rows = []
     for sid, members in segments.groupby("segment_id", sort=True):
         profile = np.vstack(members["profile"].to_numpy())
@@ -40,18 +81,33 @@ def profiles_table(segments: pd.DataFrame) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # months no member covers: NaN
             monthly = np.nanmean(months, axis=0)
+            ratio = float(np.nanmean(members["winter_summer_ratio"].to_numpy(dtype=float)))
+        bands = members["consumption_band"].value_counts()
         rows.append({
             "segment_id": int(sid), "segment_name": members["segment_name"].iloc[0],
             "size": int(len(members)), "share": len(members) / len(segments),
+            "atypical": int(members["is_atypical"].sum()),
             "mean_daily_kwh": float(members["mean_daily_kwh"].mean()),
-            "seasonal_index": float(members["winter_summer_ratio"].mean()),
+            "winter_summer_ratio": ratio,
             "peak_hour": float(members["peak_hour"].median()),
+            **{band_column(b): int(bands.get(b, 0)) for b in BANDS},
+            "seasonal_users": int(members["seasonal_user"].sum()),
             "centroid_profile": np.round(profile.mean(axis=0), 6).tolist(),
             "profile_p10": np.round(np.percentile(profile, 10, axis=0), 6).tolist(),
             "profile_p90": np.round(np.percentile(profile, 90, axis=0), 6).tolist(),
             "monthly_index": np.round(monthly, 4).tolist(),
         })
     return pd.DataFrame(rows)
+
+
+def crosstab(segments: pd.DataFrame) -> pd.DataFrame:
+    """Archetype x consumption band, with seasonal users and totals (for the report)."""
+    table = pd.crosstab(segments["segment_name"], segments["consumption_band"])
+    table = table.reindex(columns=list(BANDS), fill_value=0)
+    table["Seasonal Users"] = segments.groupby("segment_name")["seasonal_user"].sum()
+    table["all"] = table[list(BANDS)].sum(axis=1)
+    order = segments.groupby("segment_name")["segment_id"].first().sort_values().index
+    return table.loc[order].reset_index().rename(columns={"segment_name": "archetype"})
 
 
 def write_quarantine(ingest_parts: list[str], duplicate_parts: list[str], target: Path) -> int:
@@ -92,7 +148,8 @@ def plot_archetypes(profiles: pd.DataFrame) -> plt.Figure:
         hours = _hours(len(centre))
         ax.fill_between(hours, seg["profile_p10"], seg["profile_p90"], alpha=0.3, label="members 10-90%")
         ax.plot(hours, centre, color="black", label="centroid")
-        ax.set_title(f"{seg['segment_name']} (n={seg['size']})", fontsize=9)
+        ax.set_title(f"{seg['segment_name']}\n{seg['size']} meters ({seg['share']:.1%}), "
+                     f"{seg['mean_daily_kwh']:.1f} kWh/day", fontsize=9)
         ax.set_xticks([0, 6, 12, 18, 24])
         ax.set_xlabel("local hour")
     for ax in list(axes.flat)[n:]:
@@ -117,16 +174,25 @@ def plot_seasonal_heatmap(profiles: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame) -> plt.Figure:
-    """Distribution of mean daily kWh per segment (box plot, log scale)."""
+def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame, band_rule: dict) -> plt.Figure:
+    """Distribution of mean daily kWh per archetype (box plot, log axis), band thresholds marked."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     data = [segments.loc[segments["segment_id"] == s, "mean_daily_kwh"].to_numpy()
             for s in profiles["segment_id"]]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(profiles) + 1.8))
     ax.boxplot(data, vert=False, tick_labels=list(profiles["segment_name"]))
     ax.set_xscale("log")
-    ax.set_xlabel("mean daily kWh")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    for key, text in (("low_below_kwh_per_day", "Low | Medium"),
+                      ("high_from_kwh_per_day", "Medium | High")):
+        ax.axvline(band_rule[key], color="tab:red", linestyle=":", linewidth=1)
+        ax.text(band_rule[key], 1.0, f" {text}", transform=ax.get_xaxis_transform(),
+                fontsize=7, color="tab:red", va="bottom")
+    ax.set_xlabel("mean daily consumption (kWh/day, log scale)")
     ax.invert_yaxis()
-    ax.set_title("Daily consumption per segment")
+    ax.set_title("Daily consumption per archetype, with the consumption bands", pad=14)
     fig.tight_layout()
     return fig
 
@@ -134,11 +200,15 @@ def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame) -> plt.Figure
 # ---------------------------------------------------------------- report
 
 def meter_report(*, dataset: str, run_date, inputs: list[dict], window: dict, profiles: pd.DataFrame,
-                 seg: Segmentation, counts: dict, quarantined_meters: pd.DataFrame,
-                 policy: dict, outputs: dict) -> str:
+                 segments: pd.DataFrame, seg: MeterSegmentation, quality: dict, counts: dict,
+                 quarantined_meters: pd.DataFrame, policy: dict, outputs: dict) -> str:
     """The run's markdown report."""
-    table = profiles[["segment_id", "segment_name", "size", "share", "mean_daily_kwh",
-                      "seasonal_index", "peak_hour"]]
+    table = profiles[["segment_id", "segment_name", "size", "share", "atypical", "mean_daily_kwh",
+                      "winter_summer_ratio", "peak_hour"]].copy()
+    table["share"] = (table["share"] * 100).map(lambda v: f"{v:.1f}%")
+    seasonal_note = ("winter/summer ratio >= 1.5 where the window covers both seasons; "
+                     f"{window.get('hemisphere', 'north')}ern hemisphere seasons "
+                     f"({window.get('hemisphere_source', 'given')})")
     lines = [f"# Meter segmentation: {dataset}, {run_date}", "",
              "## Inputs",
              *[f"- `{i['path']}` ({i['format']}, {i['resolution_min']} min, {i['rows_in']} readings, "
@@ -146,8 +216,12 @@ def meter_report(*, dataset: str, run_date, inputs: list[dict], window: dict, pr
              "", "## Window",
              f"- {window['start']} to {window['end']} (UTC), {window['days']} local days in "
              f"{window['timezone']}, resolution {window['resolution_min']} min",
-             "", "## Segments", markdown_table(table), "",
-             f"Weighting: {seg.weighting}", "",
+             "", "## Load-shape archetypes (segment_name)", markdown_table(table), "",
+             f"Clustered on: {seg.weighting}", "",
+             "## Archetype x consumption band",
+             f"Bands from mean daily kWh: {seg.band_rule['text']}. Seasonal Users: {seasonal_note}.",
+             "", markdown_table(crosstab(segments)), "",
+             quality_section(quality), "",
              kselection_section(seg.selection, seg.silhouette), "",
              "## Reading accounting",
              f"- readings in (all ingested files): {counts['readings_in']}",

@@ -9,6 +9,7 @@ any worker that sees the data root (a Dask or Ray task runner later).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from segmentation.io import write_json_atomic, write_parquet_atomic
 from segmentation.meters.clean import (CleaningPolicy, Window, coarsen, interpolate_short_gaps,
                                        make_window, meter_reason, place_on_grid, resolve_duplicates)
 from segmentation.meters.features import calendar, complete_days, meter_features
+from segmentation.meters.seasons import resolve_hemisphere
 from segmentation.meters.store import ReadingsStore
 
 QUARANTINE_METERS_SCHEMA = pa.schema([
@@ -42,8 +44,12 @@ def all_parts(store: ReadingsStore) -> str:
     return str(store.root / "shard=*" / "*.parquet")
 
 
-def plan_window(store: ReadingsStore, window_days: int, timezone: str) -> Window:
-    """The run's window from the store's first and last reading and the coarsest resolution."""
+def plan_window(store: ReadingsStore, window_days: int, timezone: str,
+                hemisphere: str | None = None) -> Window:
+    """The run's window from the store's first and last reading and the coarsest resolution.
+
+    ``hemisphere`` (north/south) defaults to the time zone's (``seasons.hemisphere_of``).
+    """
     ledger = store.ledger()
     if not ledger or not store.shards():
         from segmentation.errors import InputError
@@ -55,7 +61,8 @@ def plan_window(store: ReadingsStore, window_days: int, timezone: str) -> Window
     first, last = (pd.Timestamp(span[c]) for c in ("first", "last"))
     first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
     last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
-    return make_window(first, last, window_days, resolution, timezone)
+    side, _ = resolve_hemisphere(timezone, hemisphere)
+    return make_window(first, last, window_days, resolution, timezone, side)
 
 
 @dataclass
@@ -143,9 +150,12 @@ def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPo
     cal = calendar(window)
     n_complete = complete_days(filled, cal).sum(axis=1)
     all_zero = np.nansum(np.abs(values), axis=1) == 0
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # meters without readings: NaN
+        constant = np.nanmax(values, axis=1) == np.nanmin(values, axis=1)
     outside_by_meter = shard.outside
-    reasons = [meter_reason(int(n), bool(z), int(c), cal.n_days, policy.min_coverage)
-               for n, z, c in zip(n_readings, all_zero, n_complete)]
+    reasons = [meter_reason(int(n), bool(z), int(c), cal.n_days, policy.min_coverage, bool(k))
+               for n, z, c, k in zip(n_readings, all_zero, n_complete, constant)]
     ok = np.array([r is None for r in reasons], dtype=bool)
     rows = [{"meter_id": m, "reason": r, "n_readings": int(n),
              "n_readings_outside_window": int(outside_by_meter.get(m, 0)),

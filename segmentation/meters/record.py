@@ -29,7 +29,8 @@ def policy_text(policy: CleaningPolicy, max_kwh: float) -> dict[str, str]:
         "DST": "naive local times read in the time zone; repeated autumn hour: first reading "
                "summer time, second winter time; times inside the spring gap quarantined",
         "gaps": f"gaps <= {policy.max_gap_minutes} min interpolated linearly; longer left missing",
-        "meters": f"quarantined with < 2 readings, all zero, or complete days < "
+        "meters": f"quarantined with < 2 readings, all zero, one identical value throughout "
+                  f"(stuck register), or complete days < "
                   f"{policy.min_coverage:.0%} of the window's days (window clipped to the data span)",
         "plausible maximum": f"{max_kwh} kWh per interval at the file's resolution "
                              f"(10 kWh per half hour is 20 kW)",
@@ -72,17 +73,28 @@ def manifest_and_report(*, paths: RunPaths, parameters: dict, ingested: list[dic
     store = ReadingsStore(Path(store_dir))
     seg = segmented["segmentation"]
     profiles = pd.read_parquet(segmented["profiles"])
+    segments = pd.read_parquet(segmented["segments"], columns=[
+        "segment_id", "segment_name", "consumption_band", "seasonal_user"])
     quarantined_meters = pd.read_parquet(segmented["quarantine_meters"])
     sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
     report = outputs.meter_report(
         dataset=parameters["dataset"], run_date=paths.run_date, inputs=ingested,
-        window=plan["window"], profiles=profiles, seg=seg, counts=counts,
-        quarantined_meters=quarantined_meters, policy=policies, outputs=planned_outputs(paths))
+        window=plan["window"], profiles=profiles, segments=segments, seg=seg,
+        quality=segmented["quality"], counts=counts, quarantined_meters=quarantined_meters,
+        policy=policies, outputs=planned_outputs(paths))
+    bands = segments["consumption_band"].value_counts().astype(int).to_dict()
     manifest = build_manifest(
         dataset=parameters["dataset"], run_date=paths.run_date,
         inputs=[{k: e[k] for k in INPUT_FIELDS} | {"skipped": e["skipped"]} for e in ingested],
         counts=counts, parameters=parameters, selection=seg.selection, silhouette=seg.silhouette,
         timings=timings, segments=sizes, window=plan["window"], weighting=seg.weighting,
+        quality=segmented["quality"],
+        consumption_bands={"rule": seg.band_rule, "meters": bands},
+        seasonal_users={"meters": int(segments["seasonal_user"].sum()),
+                        "rule": "winter/summer ratio >= 1.5, window covers both seasons",
+                        "hemisphere": plan["window"]["hemisphere"],
+                        "hemisphere_source": plan["window"]["hemisphere_source"]},
+        crosstab=outputs.crosstab(segments).to_dict(orient="records"),
         policies=policies,
         store={"files": len(store.ledger()), "shards": plan["shards"], "root": str(store.root)},
         quarantined_meters=quarantined_meters.groupby("reason").size().astype(int).to_dict(),

@@ -1,83 +1,147 @@
-"""Cluster meters on daily shape, magnitude and seasonality with the shared k-means pieces.
+"""Meter segments on two axes that each mean one thing, plus a seasonal flag.
 
-Weighting (each block's total variance after standard scaling, see
-``segmentation.clustering.scale_features``):
-
-- daily shape: the normalised profile (24 or 48 columns), total weight 2
-  (each column weighted sqrt(2 / points));
-- magnitude: log mean daily kWh, weight 1;
-- seasonality: log winter/summer ratio, weight 1, used only when at least
-  half of the meters have a window covering winter and summer (missing values
-  then take the median); otherwise left out and the report says so.
-
-Shape counts double because it is what distinguishes most named segments;
-magnitude and seasonality each separate one pair of names.
+- **Load shape** (``segment_id`` / ``segment_name``): k-means on the daily
+  shape only, k chosen by the shared rule (``segmentation.kselect``; default
+  range 3-10), names from ``naming``. The shape is the hourly profile (share
+  of daily energy per local hour) as centred log-ratios: log(share + floor)
+  minus the meter's mean log share. Why: shares are compositions (they sum to
+  1), and in log-ratio terms "twice the usual share at 3 am" weighs as much as
+  "twice the usual share at 7 pm", so night heating and small-hour standby
+  are not drowned by the evening peak. The floor (1/8 of a flat hour's share)
+  keeps hours with almost no use from dominating. Magnitude and seasonality
+  are left out on purpose: mixed into one k-means they split homes by the size
+  of their bill, which the band below already says. With ``shape=
+  "weekday-weekend"`` the weekday and weekend shapes are used side by side,
+  each with half the weight.
+- **Consumption band** (``consumption_band``): Low / Medium / High Energy
+  Users from mean daily kWh; by default the tertiles of the run's meters,
+  or fixed thresholds (``kwh_bands``, e.g. (8, 15): < 8, 8-15, >= 15 kWh/day).
+- **Seasonal Users** (``seasonal_user``): winter/summer ratio >= 1.5, only
+  where the meter's window covers both seasons (hemisphere: ``seasons``).
+- ``segment_label``: one readable line, e.g. "High Energy Users, Evening
+  Peakers, Seasonal".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from segmentation.clustering import scale_features, segment
+from segmentation.clustering import segment
 from segmentation.errors import InputError
 from segmentation.kselect import KSelection
 from segmentation.meters.naming import name_segments
 from segmentation.settings import SEED
 
-SHAPE_WEIGHT, MAGNITUDE_WEIGHT, SEASONAL_WEIGHT = 2.0, 1.0, 1.0
-MIN_SEASONAL_SHARE = 0.5
+SHAPES = ("daily", "weekday-weekend")
+CLR_FLOOR = 1 / 24 / 8
+BANDS = ("Low Energy Users", "Medium Energy Users", "High Energy Users")
+MIN_SEASONAL_RATIO = 1.5
 
 
 @dataclass
-class Segmentation:
+class MeterSegmentation:
+    """Everything the meter outputs need about one run's segments (row order of the features)."""
+
     labels: np.ndarray
     names: dict[int, str]
+    fallback_segments: set[int]
     distance: np.ndarray
+    atypical: np.ndarray
+    atypical_reason: list[str | None]
     selection: KSelection
     silhouette: float
-    weighting: dict
+    bands: pd.Series
+    band_rule: dict
+    seasonal: pd.Series
+    segment_labels: list[str]
+    weighting: dict = field(default_factory=dict)
 
 
-def clustering_frame(features: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float], dict]:
-    """Columns to cluster on, their weights, and a note on what was used."""
-    profile = np.vstack(features["profile"].to_numpy())
+def hourly(profile: np.ndarray) -> np.ndarray:
+    """Meters x points (24 or 48) -> meters x 24 hourly shares."""
     points = profile.shape[1]
-    frame = pd.DataFrame(profile, columns=[f"p{i:02d}" for i in range(points)], index=features.index)
-    weights = {c: float(np.sqrt(SHAPE_WEIGHT / points)) for c in frame.columns}
-    frame["log_mean_daily_kwh"] = np.log(features["mean_daily_kwh"].clip(lower=1e-6))
-    weights["log_mean_daily_kwh"] = float(np.sqrt(MAGNITUDE_WEIGHT))
-    share = float(features["seasonal_available"].mean()) if len(features) else 0.0
-    used_seasonal = share >= MIN_SEASONAL_SHARE
-    if used_seasonal:
-        ratio = np.log(features["winter_summer_ratio"].clip(lower=1e-6))
-        frame["log_winter_summer_ratio"] = ratio.fillna(ratio.median())
-        weights["log_winter_summer_ratio"] = float(np.sqrt(SEASONAL_WEIGHT))
-    note = {"shape": {"columns": points, "total_weight": SHAPE_WEIGHT},
-            "magnitude": {"column": "log_mean_daily_kwh", "weight": MAGNITUDE_WEIGHT},
-            "seasonality": ({"column": "log_winter_summer_ratio", "weight": SEASONAL_WEIGHT}
-                            if used_seasonal else
-                            f"not used: only {share:.0%} of meters cover winter and summer")}
-    return frame, weights, note
+    return profile.reshape(len(profile), 24, points // 24).sum(axis=2)
 
 
-def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int = 2,
-                   k_max: int = 10, seed: int = SEED) -> Segmentation:
-    """Choose k (or use the given one), fit k-means, name the segments.
+def log_ratio(shares: np.ndarray) -> np.ndarray:
+    """Centred log-ratio of each row of shares (see the module docstring)."""
+    logs = np.log(np.nan_to_num(shares, nan=1 / 24) + CLR_FLOOR)
+    return logs - logs.mean(axis=1, keepdims=True)
+
+
+def shape_matrix(features: pd.DataFrame, shape: str = "daily") -> np.ndarray:
+    """The rows k-means sees: log-ratio hourly shape(s) of every meter."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
+    daily = hourly(np.vstack(features["profile"].to_numpy()))
+    if shape == "daily":
+        return log_ratio(daily)
+    parts = []
+    for column in ("profile_weekday", "profile_weekend"):
+        matrix = hourly(np.vstack(features[column].to_numpy()))
+        missing = np.isnan(matrix).any(axis=1)  # no complete weekend day: use the daily shape
+        matrix[missing] = daily[missing]
+        parts.append(log_ratio(matrix) * np.sqrt(0.5))
+    return np.hstack(parts)
+
+
+def consumption_bands(kwh: pd.Series, thresholds: tuple[float, float] | None = None
+                      ) -> tuple[pd.Series, dict]:
+    """Band of each meter and how the thresholds were set (for the manifest)."""
+    if thresholds is None:
+        low, high = (float(q) for q in np.quantile(kwh, [1 / 3, 2 / 3]))
+        how = "tertiles of this run's meters"
+    else:
+        low, high = (float(t) for t in thresholds)
+        if not 0 <= low < high:
+            raise InputError(f"--kwh-bands needs two increasing thresholds, got {low}, {high}")
+        how = "fixed thresholds (--kwh-bands)"
+    bands = np.where(kwh < low, BANDS[0], np.where(kwh < high, BANDS[1], BANDS[2]))
+    rule = {"rule": how, "low_below_kwh_per_day": round(low, 3),
+            "high_from_kwh_per_day": round(high, 3),
+            "text": f"Low < {low:.1f} <= Medium < {high:.1f} <= High kWh/day ({how})"}
+    return pd.Series(bands, index=kwh.index, dtype="string"), rule
+
+
+def seasonal_users(features: pd.DataFrame, min_ratio: float = MIN_SEASONAL_RATIO) -> pd.Series:
+    """True where winter/summer >= ``min_ratio`` and the window covers both seasons."""
+    ratio = features["winter_summer_ratio"].astype(float)
+    return (features["seasonal_available"].astype(bool) & (ratio >= min_ratio)).fillna(False)
+
+
+def segment_label(band: str, name: str, seasonal: bool) -> str:
+    return f"{band}, {name}" + (", Seasonal" if seasonal else "")
+
+
+def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int = 3,
+                   k_max: int = 10, seed: int = SEED, shape: str = "daily",
+                   kwh_bands: tuple[float, float] | None = None) -> MeterSegmentation:
+    """Shape archetypes by k-means, bands, seasonal flag and labels for every meter.
 
     Parameters
     ----------
     features : DataFrame
         One row per meter from ``features.meter_features``, sorted by meter_id.
     """
-    frame, weights, note = clustering_frame(features)
-    X = scale_features(frame, weights)
-    if len(X) < 3:
-        raise InputError(f"only {len(X)} meters can be segmented; need at least 3 "
+    if len(features) < 3:
+        raise InputError(f"only {len(features)} meters can be segmented; need at least 3 "
                          "(see quarantine_meters for the others)")
+    features = features.reset_index(drop=True)
+    X = shape_matrix(features, shape)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)
-    names = name_segments(features.reset_index(drop=True), result.labels)
-    return Segmentation(labels=result.labels, names=names, distance=result.distance,
-                        selection=result.selection, silhouette=result.silhouette, weighting=note)
+    names, fallbacks = name_segments(features, result.labels, ~result.atypical)
+    bands, band_rule = consumption_bands(features["mean_daily_kwh"].astype(float), kwh_bands)
+    seasonal = seasonal_users(features)
+    labels_text = [segment_label(b, names[int(s)], bool(x))
+                   for b, s, x in zip(bands, result.labels, seasonal)]
+    weighting = {"shape": shape, "representation": "centred log-ratio of hourly shares",
+                 "columns": X.shape[1], "magnitude": "consumption_band (not clustered)",
+                 "seasonality": "seasonal_user (not clustered)"}
+    return MeterSegmentation(
+        labels=result.labels, names=names, fallback_segments=fallbacks, distance=result.distance,
+        atypical=result.atypical, atypical_reason=result.atypical_reason,
+        selection=result.selection, silhouette=result.silhouette, bands=bands,
+        band_rule=band_rule, seasonal=seasonal, segment_labels=labels_text, weighting=weighting)

@@ -197,13 +197,26 @@ def test_kwh_column_of_text_fails_validation_naming_the_column(tmp_path, store):
 
 def test_meter_with_one_reading_is_quarantined_as_meter(tmp_path, store):
     rows = [r for d in pd.date_range("2024-01-01", periods=10)
-            for r in day_rows("GOOD", str(d.date()))] + [("ONE", "2024-01-05 10:00:00", 0.4)]
+            for r in day_rows("GOOD", str(d.date()), kwh=0.5 + d.day / 100)] \
+        + [("ONE", "2024-01-05 10:00:00", 0.4)]
     ingest_file(write_text(tmp_path, "one.csv", long_csv(rows)), store)
     result = run_store(store)
     q = result["quarantined_meters"].set_index("meter_id")
     assert q.loc["ONE", "reason"] == "only 1 reading in the window"
     assert result["features"]["meter_id"].tolist() == ["GOOD"]
     assert result["counts"]["readings_of_quarantined_meters"] == 1
+
+
+def test_a_meter_stuck_on_one_value_is_quarantined_as_a_stuck_register(tmp_path, store):
+    rows = [r for d in pd.date_range("2024-01-01", periods=10)
+            for r in day_rows("STUCK", str(d.date()), kwh=0.25)
+            + day_rows("GOOD", str(d.date()), kwh=0.25 + d.day / 100)]
+    ingest_file(write_text(tmp_path, "stuck.csv", long_csv(rows)), store)
+    result = run_store(store)
+    q = result["quarantined_meters"].set_index("meter_id")
+    assert q.loc["STUCK", "reason"] == "all readings identical (stuck register)"
+    assert result["features"]["meter_id"].tolist() == ["GOOD"]
+    assert result["counts"]["readings_of_quarantined_meters"] == 480 and result["counts"]["reconciles"]
 
 
 def test_time_zone_rule_in_the_southern_hemisphere(tmp_path, store):

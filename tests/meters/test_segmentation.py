@@ -1,43 +1,167 @@
-"""Planted archetypes in generated data are recovered and named."""
+"""Load-shape archetypes, bands and seasonal users: planted data recovered, names true, odd meters flagged."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from segmentation.meters import outputs
-from segmentation.meters.sample import ARCHETYPES, planted_archetypes, write_sample_meters
-from segmentation.meters.segment import segment_meters
-from segmentation.meters.store import ingest_file
+from segmentation.meters.sample import (SHAPES, planted_truth, realistic_truth,
+                                        write_sample_meters)
+from segmentation.meters.segment import (BANDS, consumption_bands, seasonal_users, segment_label,
+                                         segment_meters)
+from segmentation.meters.store import ReadingsStore, ingest_file
+from segmentation.model import min_segment_size
 from tests.meters.conftest import run_store
+from tests.meters.naming_checks import assert_meter_names_true
+
+N_PLANTED = 8 * len(SHAPES)
+
+
+def featurise(tmp_path, name: str, n: int, *, kind: str, hemisphere: str = "north",
+              timezone: str = "Europe/London", hemisphere_override: str | None = None,
+              odd_meter: bool = False) -> pd.DataFrame:
+    """Generate, ingest and featurise one sample set; returns the per-meter features."""
+    store = ReadingsStore(tmp_path / name / "store", n_shards=4)
+    paths = write_sample_meters(tmp_path / name / "raw", n_meters=n, days=370, seed=3, kind=kind,
+                                hemisphere=hemisphere)
+    if odd_meter:
+        paths.append(_odd_meter_file(paths[0], tmp_path / name / "raw" / "odd.parquet"))
+    for path in paths:
+        ingest_file(path, store, timezone=timezone)
+    from segmentation.meters.clean import CleaningPolicy
+    from segmentation.meters.pipeline import plan_window, process_shard
+
+    window = plan_window(store, 365, timezone, hemisphere_override)
+    shards = [process_shard(store, s, window, CleaningPolicy(), tmp_path / name / "work")
+              for s in store.shards()]
+    features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
+    return features.sort_values("meter_id").reset_index(drop=True)
+
+
+def _odd_meter_file(template, target):
+    """One meter that draws all its energy between 11:00 and 12:00, every day: no archetype."""
+    frame = pd.read_parquet(template, columns=["timestamp"]).drop_duplicates().sort_values("timestamp")
+    hour = frame["timestamp"].dt.hour
+    frame = frame.assign(meter_id="ODD00001", kwh=np.where(hour == 11, 2.0, 0.001))
+    frame[["meter_id", "timestamp", "kwh"]].to_parquet(target, index=False)
+    return target
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("planted")
+    features = featurise(tmp, "north", N_PLANTED, kind="planted")
+    return features, segment_meters(features)
 
 
 def test_generator_is_deterministic(tmp_path):
-    a = write_sample_meters(tmp_path / "a", n_meters=8, days=20, seed=7)
-    b = write_sample_meters(tmp_path / "b", n_meters=8, days=20, seed=7)
-    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
-    frame = pd.read_parquet(a[0])
-    assert list(frame.columns) == ["meter_id", "timestamp", "kwh"]
-    assert frame["meter_id"].nunique() == 8
+    for kind in ("planted", "realistic"):
+        a = write_sample_meters(tmp_path / kind / "a", n_meters=8, days=20, seed=7, kind=kind)
+        b = write_sample_meters(tmp_path / kind / "b", n_meters=8, days=20, seed=7, kind=kind)
+        assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+        frame = pd.read_parquet(a[0])
+        assert list(frame.columns) == ["meter_id", "timestamp", "kwh"]
+        assert frame["meter_id"].nunique() == 8
 
 
-def test_planted_archetypes_recovered_and_named(tmp_path, store):
-    n = 8 * len(ARCHETYPES)
-    for path in write_sample_meters(tmp_path / "raw", n_meters=n, days=370, seed=3):
-        ingest_file(path, store)
-    result = run_store(store)
-    features = result["features"]
-    assert len(features) == n and result["counts"]["reconciles"]
-    seg = segment_meters(features)
-    truth = planted_archetypes(n, seed=3).set_index("meter_id").loc[features["meter_id"]]
+def test_planted_shapes_recovered_with_their_names(planted):
+    features, seg = planted
+    truth = planted_truth(N_PLANTED, seed=3).set_index("meter_id").loc[features["meter_id"]]
     assert adjusted_rand_score(truth["group"], seg.labels) >= 0.9
     names = pd.Series([seg.names[int(s)] for s in seg.labels], index=truth.index)
-    for expected, members in names.groupby(truth["expected_name"].to_numpy()):
+    for expected, members in names.groupby(truth["shape"].to_numpy()):
         assert members.mode().iloc[0] == expected
-    assert len(set(seg.names.values())) == len(seg.names)
+    assert sorted(set(seg.names.values())) == sorted(s.name for s in SHAPES)
+    assert not seg.fallback_segments and not seg.atypical.any()
+    assert_meter_names_true(features, seg.labels, seg.names)
+
+
+def test_planted_magnitudes_become_bands_and_swings_seasonal_users(planted):
+    features, seg = planted
+    truth = planted_truth(N_PLANTED, seed=3).set_index("meter_id").loc[features["meter_id"]]
+    assert (seg.bands.to_numpy() == np.array(BANDS)[truth["kwh_tier"].to_numpy()]).all()
+    assert (seg.seasonal.to_numpy() == truth["seasonal"].to_numpy()).all()
+    # Bands and seasonality are not what the archetypes split on: every shape has all three bands.
+    assert pd.crosstab(seg.labels, seg.bands).gt(0).all().all()
+    first = next(i for i, x in enumerate(seg.seasonal) if x)
+    assert seg.segment_labels[first] == f"{seg.bands[first]}, {seg.names[int(seg.labels[first])]}, Seasonal"
+
+
+def test_outputs_carry_the_contract_and_the_crosstab(planted):
+    features, seg = planted
     segments = outputs.segments_table(features, seg)
     profiles = outputs.profiles_table(segments)
-    assert profiles["size"].sum() == n and abs(profiles["share"].sum() - 1) < 1e-9
+    assert segments["segment_id"].dtype == np.int32
+    assert profiles["size"].sum() == N_PLANTED and abs(profiles["share"].sum() - 1) < 1e-9
+    band_counts = profiles[[outputs.band_column(b) for b in BANDS]].sum(axis=1)
+    assert (band_counts == profiles["size"]).all()
+    truth = planted_truth(N_PLANTED, seed=3)
+    assert profiles["seasonal_users"].sum() == segments["seasonal_user"].sum() == truth["seasonal"].sum()
+    table = outputs.crosstab(segments)
+    assert table["all"].sum() == N_PLANTED and list(table.columns[1:4]) == list(BANDS)
     assert all(abs(sum(p) - 1) < 1e-3 for p in profiles["centroid_profile"])
-    seasonal = profiles.set_index("segment_name").loc["Seasonal Users", "seasonal_index"]
-    assert seasonal > 3  # planted winter/summer swing of +-75%
+
+
+def test_southern_hemisphere_july_heating_is_winter(tmp_path):
+    south = featurise(tmp_path, "south", 24, kind="planted", hemisphere="south",
+                      timezone="Australia/Sydney")
+    truth = planted_truth(24, seed=3).set_index("meter_id").loc[south["meter_id"]]
+    heated = south[truth["seasonal"].to_numpy()]
+    assert south["seasonal_available"].all()
+    assert (heated["winter_summer_ratio"] > 3).all()     # July heating counted as winter
+    assert (seasonal_users(south).to_numpy() == truth["seasonal"].to_numpy()).all()
+    # The same readings scored with northern seasons look like summer-peaking homes.
+    wrong = featurise(tmp_path, "south-as-north", 24, kind="planted", hemisphere="south",
+                      timezone="Australia/Sydney", hemisphere_override="north")
+    assert (wrong[truth["seasonal"].to_numpy()]["winter_summer_ratio"] < 1 / 3).all()
+    assert not seasonal_users(wrong).any()
+
+
+def test_an_odd_meter_is_flagged_atypical_not_a_segment(tmp_path):
+    features = featurise(tmp_path, "odd", 48, kind="planted", odd_meter=True)
+    seg = segment_meters(features)
+    odd = features.index[features["meter_id"] == "ODD00001"][0]
+    assert seg.atypical[odd] and seg.atypical_reason[odd]
+    assert seg.atypical.sum() == 1
+    sizes = np.bincount(seg.labels)
+    assert sizes.min() >= min_segment_size(len(features))
+    assert sorted(set(seg.names.values())) == sorted(s.name for s in SHAPES)
+
+
+def test_realistic_sample_is_weakly_clustered_but_named_truthfully(tmp_path):
+    features = featurise(tmp_path, "realistic", 120, kind="realistic")
+    truth = realistic_truth(120, seed=3)
+    stuck = set(truth.loc[truth["odd"] == "stuck", "meter_id"])
+    assert stuck and not stuck & set(features["meter_id"])  # quarantined as a stuck register
+    seg = segment_meters(features)
+    assert seg.silhouette < 0.45  # overlapping shapes, unlike the planted set (> 0.9)
+    assert np.bincount(seg.labels).min() >= min_segment_size(len(features))
+    assert_meter_names_true(features, seg.labels, seg.names)
+    assert len(set(seg.names.values())) == seg.selection.k
+    assert not any("(2)" in n for n in seg.names.values())
+
+
+def test_consumption_bands_tertiles_and_fixed_thresholds():
+    kwh = pd.Series([1.0, 2, 3, 4, 5, 6, 7, 8, 9])
+    bands, rule = consumption_bands(kwh)
+    assert bands.value_counts().to_dict() == {b: 3 for b in BANDS}
+    assert rule["rule"].startswith("tertiles")
+    fixed, rule = consumption_bands(pd.Series([7.99, 8.0, 14.99, 15.0]), (8, 15))
+    assert list(fixed) == [BANDS[0], BANDS[1], BANDS[1], BANDS[2]]
+    assert rule["low_below_kwh_per_day"] == 8 and rule["high_from_kwh_per_day"] == 15
+    from segmentation.errors import InputError
+    with pytest.raises(InputError, match="increasing"):
+        consumption_bands(kwh, (15, 8))
+
+
+def test_seasonal_user_needs_both_seasons_and_ratio_at_least_one_and_a_half():
+    frame = pd.DataFrame({"winter_summer_ratio": [1.5, 1.49, 3.0, np.nan],
+                          "seasonal_available": [True, True, False, False]})
+    assert list(seasonal_users(frame)) == [True, False, False, False]
+    assert segment_label("Low Energy Users", "Night Users", True) == \
+        "Low Energy Users, Night Users, Seasonal"
+    assert segment_label("High Energy Users", "Evening Peakers", False) == \
+        "High Energy Users, Evening Peakers"

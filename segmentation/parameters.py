@@ -1,0 +1,45 @@
+"""Run parameters shared by the flows (typed, validated, shown in the Prefect UI) and the CLI.
+
+Each type carries its bounds and description once; the CLI takes its choices
+from the same ``Literal`` values (``choices``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field
+
+DatasetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+                                   description="Name of the output dataset (folder under processed/)")]
+RunDate = Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                      description="Partition date YYYY-MM-DD; default: the scheduled date")]
+KValue = Annotated[int | None, Field(ge=2, le=30, description="Fixed number of segments; empty: choose k")]
+KMin = Annotated[int, Field(ge=2, le=30, description="Smallest k to evaluate")]
+KMax = Annotated[int, Field(ge=2, le=30, description="Largest k to evaluate")]
+Root = Annotated[str | None, Field(description="Root folder; default: the project's data/ or outputs/")]
+
+# Customers
+Missing = Literal["quarantine", "impute"]
+Outliers = Literal["flag", "winsorize"]
+Transform = Literal["auto", "log", "none"]
+
+# Meters
+MeterFormat = Literal["auto", "long", "lcl", "wide"]
+Hemisphere = Literal["north", "south"]
+Shape = Literal["daily", "weekday-weekend"]
+WindowDays = Annotated[int, Field(ge=1, le=3660, description="Days of data to use, counted back "
+                                                             "from the last reading")]
+MaxKwh = Annotated[float, Field(gt=0, le=1000, description="Plausible maximum kWh per interval; "
+                                                           "readings above are quarantined")]
+Timezone = Annotated[str, Field(min_length=1, description="IANA zone of naive timestamps, "
+                                                          "e.g. Europe/London")]
+KwhBands = Annotated[list[float] | None, Field(min_length=2, max_length=2,
+                                               description="Two mean-daily-kWh thresholds for "
+                                                           "Low/Medium/High; empty: tertiles")]
+METER_K_MIN = 3  # meters: k=2 only splits "more evening" from "more night"; see README
+
+
+def choices(literal) -> list[str]:
+    """The values of a ``Literal`` type, for argparse ``choices``."""
+    return list(get_args(literal))

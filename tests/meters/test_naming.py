@@ -1,0 +1,50 @@
+"""The archetype naming rule on hand-made segments: which name, the double peak, the fallback."""
+
+import numpy as np
+import pandas as pd
+
+from segmentation.meters.naming import DOUBLE_RATIO, STATS, base_name, name_segments
+
+POPULATION = pd.DataFrame({stat: np.linspace(0.1, 0.3, 21) for stat in STATS})
+
+
+def members(**high):
+    """Members whose given statistics sit above the population median (others below)."""
+    return pd.DataFrame({s: [0.3 if s in high else 0.1] * 3 for s in STATS})
+
+
+def z(**values):
+    return pd.Series({s: values.get(s, 0.0) for s in STATS})
+
+
+def test_the_highest_scoring_name_whose_claim_holds():
+    assert base_name(z(evening_share=1.0, daytime_share=0.8), members(evening_share=1, daytime_share=1),
+                     POPULATION) == "Evening Peakers"
+    # The best score's claim fails on the members' median: the next name is used.
+    assert base_name(z(evening_share=1.0, daytime_share=0.8), members(daytime_share=1),
+                     POPULATION) == "Daytime Users"
+
+
+def test_double_peak_when_the_other_peak_is_at_least_half():
+    both = members(morning_share=1, evening_share=1)
+    at = z(evening_share=1.0, morning_share=DOUBLE_RATIO)
+    below = z(evening_share=1.0, morning_share=DOUBLE_RATIO - 0.01)
+    assert base_name(at, both, POPULATION) == "Morning & Evening Peakers"
+    assert base_name(below, both, POPULATION) == "Evening Peakers"
+    assert base_name(z(morning_share=1.0, evening_share=0.6), both, POPULATION) == \
+        "Morning & Evening Peakers"
+
+
+def test_flat_baseload_claims_a_low_peak_to_mean():
+    flat = pd.DataFrame({s: [0.1] * 3 for s in STATS})
+    assert base_name(z(peak_to_mean=-2.0), flat, POPULATION) == "Flat/Baseload"
+    assert base_name(z(peak_to_mean=-2.0), members(peak_to_mean=1), POPULATION) is None
+
+
+def test_a_segment_no_claim_fits_gets_the_fallback_and_is_counted():
+    features = POPULATION.assign(peak_hour=5.0).copy()
+    features.loc[:, :] = 0.2                          # every meter identical: no claim holds
+    features["peak_hour"] = 5.0
+    names, fallbacks = name_segments(features, np.array([0] * 10 + [1] * 11))
+    assert names == {0: "Mixed profile (peak 05 h) (segment 0)", 1: "Mixed profile (peak 05 h) (segment 1)"}
+    assert fallbacks == {0, 1}
