@@ -42,6 +42,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import (adjusted_rand_score, calinski_harabasz_score,
                              davies_bouldin_score, silhouette_score)
 
+from segmentation.errors import InputError
 from segmentation.model import InfeasibleK, SegmentModel
 from segmentation.settings import SEED
 
@@ -192,7 +193,8 @@ def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
     """A user-given k, with its metrics still recorded."""
     metrics = evaluate_k_range(X, [k], seed=seed, n_boot=n_boot, min_size=min_size)
     if not metrics["feasible"].iloc[0]:
-        raise ValueError(f"k={k} cannot be used: {metrics['note'].iloc[0]}")
+        raise InputError(f"--k {k} cannot be used: {metrics['note'].iloc[0]}; choose a smaller k "
+                         "or let the pipeline choose")
     weak = bool(metrics["stability"].iloc[0] < MIN_STABILITY)
     return KSelection(k=k, rule=f"k={k} given by the user (--k)", knee=None, metrics=metrics,
                       weak_structure=weak)

@@ -16,6 +16,8 @@ from sklearn.decomposition import PCA  # noqa: E402
 from segmentation import contract  # noqa: E402
 from segmentation.customers.config import CustomerConfig  # noqa: E402
 from segmentation.customers.ingest import SOURCE_ROW  # noqa: E402
+from segmentation.customers.naming import label  # noqa: E402
+from segmentation.customers.transform import apply_transforms  # noqa: E402
 from segmentation.plots import plot_k_selection, plot_segment_sizes  # noqa: E402
 from segmentation.quality import quality_section  # noqa: E402
 from segmentation.report import accounting_section, kselection_section, markdown_table  # noqa: E402
@@ -59,27 +61,37 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame,
-                         config: CustomerConfig) -> plt.Figure:
-    """Two features: the features themselves; more: the first two principal components."""
-    fig, ax = plt.subplots(figsize=(7.5, 6))
+def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config: CustomerConfig,
+                         transforms: dict | None = None) -> plt.Figure:
+    """Two features: the features themselves (log axes where log-transformed); more: the first
+    two principal components of the features as clustered (transformed, standardised)."""
+    fig, ax = plt.subplots(figsize=(10.5, 6))
     features = list(config.features)
+    transforms = transforms or {}
     if len(features) == 2:
         xy = segments[features].to_numpy(float)
         centres = profiles[features].to_numpy(float)
-        ax.set_xlabel(features[0]); ax.set_ylabel(features[1])
+        for column, set_label, set_scale in ((features[0], ax.set_xlabel, ax.set_xscale),
+                                             (features[1], ax.set_ylabel, ax.set_yscale)):
+            logged = transforms.get(column, {}).get("transform") == "log1p"
+            set_label(label(column) + (" (log scale)" if logged else ""))
+            if logged:
+                set_scale("symlog", linthresh=1)
     else:
-        values = segments[features].to_numpy(float)
+        values = apply_transforms(segments[features].astype(float), transforms).to_numpy(float)
         mean, std = values.mean(0), values.std(0) + 1e-12
         pca = PCA(n_components=2, random_state=0).fit((values - mean) / std)
         xy = pca.transform((values - mean) / std)
-        centres = pca.transform((profiles[features].to_numpy(float) - mean) / std)
-        ax.set_xlabel("PC1"); ax.set_ylabel("PC2")
+        ids = segments["segment_id"].to_numpy()
+        centres = np.array([xy[ids == s].mean(axis=0) for s in profiles["segment_id"]])
+        share = pca.explained_variance_ratio_
+        ax.set_xlabel(f"first principal component ({share[0]:.0%} of variance)")
+        ax.set_ylabel(f"second principal component ({share[1]:.0%} of variance)")
     for seg in profiles.itertuples():
         members = segments["segment_id"].to_numpy() == seg.segment_id
         ax.scatter(xy[members, 0], xy[members, 1], s=18, alpha=0.7, label=seg.segment_name)
-    ax.scatter(centres[:, 0], centres[:, 1], marker="X", s=180, c="black", label="centroids")
-    ax.legend(fontsize=8)
+    ax.scatter(centres[:, 0], centres[:, 1], marker="X", s=180, c="black", label="segment means")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("Segments")
     fig.tight_layout()
     return fig
@@ -90,22 +102,23 @@ def plot_feature_profile(profiles: pd.DataFrame, population: pd.DataFrame,
     """Each segment's centroid as z-scores against the population, one bar group per feature."""
     cols = config.numeric
     z = (profiles[cols] - population[cols].mean()) / population[cols].std(ddof=0).replace(0, 1)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(cols) + 4), 4.8))
     width = 0.8 / max(len(profiles), 1)
     for i, (name, row) in enumerate(zip(profiles["segment_name"], z.to_numpy())):
         ax.bar(np.arange(len(cols)) + i * width, row, width, label=name)
-    ax.set_xticks(np.arange(len(cols)) + 0.4 - width / 2, cols)
+    ax.set_xticks(np.arange(len(cols)) + 0.4 - width / 2, [label(c) for c in cols],
+                  rotation=30 if len(cols) > 4 else 0, ha="right" if len(cols) > 4 else "center")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylabel("centroid, std. deviations from the mean")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("Segment feature profile")
     fig.tight_layout()
     return fig
 
 
-def customer_figures(segments, profiles, selection, config) -> dict[str, plt.Figure]:
+def customer_figures(segments, profiles, selection, config, transforms=None) -> dict[str, plt.Figure]:
     return {"k_selection": plot_k_selection(selection),
-            "segment_scatter": plot_segment_scatter(segments, profiles, config),
+            "segment_scatter": plot_segment_scatter(segments, profiles, config, transforms),
             "segment_sizes": plot_segment_sizes(profiles),
             "feature_profile": plot_feature_profile(profiles, segments, config)}
 

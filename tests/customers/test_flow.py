@@ -112,3 +112,33 @@ def test_bad_input_gives_clear_error_or_quarantine(case, tmp_path, roots):
 def test_missing_input_file(tmp_path, roots):
     code, _, err = run_cli(tmp_path / "nope.csv", roots)
     assert code == 2 and "file not found" in err
+
+
+def test_table_without_id_with_categoricals_and_transforms(tmp_path, roots):
+    from tests.customers.test_segmentation import wholesale_like
+
+    path = tmp_path / "wholesale.csv"
+    wholesale_like().to_csv(path, index=False)
+    code, out, err = run_cli(path, roots, "--dataset", "wholesale", "--features", "Fresh", "Milk",
+                             "Grocery", "Frozen", "Detergents_Paper", "Delicassen",
+                             "--categorical", "Channel", "Region")
+    assert code == 0, err
+    partition, manifest = outputs(roots, "wholesale")
+    assert manifest["customer_id"].startswith("no id column: customer_id is the data line number")
+    assert manifest["clustered_on"] == ["fresh", "milk", "grocery", "frozen", "detergents_paper",
+                                        "delicassen"]
+    assert {t["transform"] for t in manifest["transforms"].values()} == {"log1p"}
+    ids = duckdb.sql(f"SELECT min(customer_id::INT), max(customer_id::INT), count(*) "
+                     f"FROM '{partition / 'segments.parquet'}'").fetchall()[0]
+    assert ids == (2, 441, 440)
+    shares = duckdb.sql(f"SELECT share_channel_1 + share_channel_2 FROM "
+                        f"'{partition / 'profiles.parquet'}'").fetchall()
+    assert all(abs(s - 1) < 1e-9 for (s,) in shares)
+    report = (Path(roots["outputs_root"]) / "wholesale" / RUN_DATE / "report.md").read_text()
+    assert "## Categories per segment" in report and "(profiled only: not clustered on)" in report
+    assert "log-transformed (log1p) before scaling: fresh, milk" in report
+
+
+def test_features_naming_the_id_column_is_refused(mall_csv, roots):
+    code, _, err = run_cli(mall_csv, roots, "--features", "CustomerID", "Age")
+    assert code == 2 and "'customer_id' is the id column" in err and "Traceback" not in err

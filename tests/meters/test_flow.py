@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from segmentation.meters.sample import write_sample_meters
+from segmentation.meters.sample import planted_truth, write_sample_meters
 
 
 def test_meter_flow_publishes_and_reruns_idempotently(prefect_harness, roots):
@@ -29,7 +29,16 @@ def test_meter_flow_publishes_and_reruns_idempotently(prefect_harness, roots):
     assert dict(zip(quarantine["reason"], quarantine["n"])) == counts["readings_quarantined_by_reason"]
     manifest = json.loads(Path(published["manifest"]).read_text())
     assert manifest["rows"]["readings_in"] == counts["readings_in"]
-    assert manifest["k"]["chosen"] == first["k"]
+    assert manifest["k"]["chosen"] == first["k"] and manifest["parameters"]["k_min"] == 3
+    quality = manifest["quality"]
+    assert quality["stability"] == round(manifest["k"]["stability"], 4)
+    assert {"smallest_segment_share", "fallback_named_share", "atypical_share", "warnings"} <= set(quality)
+    bands = segments.groupby("consumption_band").size().to_dict()
+    assert bands == manifest["consumption_bands"]["meters"] and len(bands) == 3
+    assert (segments["segment_label"].str.split(", ").str[:2].str.join(", ")
+            == segments["consumption_band"] + ", " + segments["segment_name"]).all()
+    report = Path(published["report"]).read_text()
+    assert "## Archetype x consumption band" in report and "## Segment quality" in report
     plots = {p.name for p in Path(published["plots"]).iterdir()}
     assert {"archetypes.png", "seasonal_heatmap.png", "k_selection.png", "segment_sizes.png",
             "daily_kwh.png"} <= plots
@@ -46,6 +55,34 @@ def test_meter_flow_publishes_and_reruns_idempotently(prefect_harness, roots):
     assert manifest["inputs"][0]["skipped"] is False
     manifest2 = json.loads(Path(second["published"]["manifest"]).read_text())
     assert manifest2["inputs"][0]["skipped"] is True
+
+
+def test_cli_southern_meters_with_fixed_bands(prefect_harness, roots, tmp_path):
+    import io
+
+    from segmentation.cli import main
+
+    raw = tmp_path / "raw"
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["sample-data", "--out", str(raw), "--meters", "36", "--days", "370",
+                 "--customers", "20", "--kind", "planted", "--hemisphere", "south"],
+                stdout=out, stderr=err) == 0, err.getvalue()
+    assert main(["run", "meters", "--input", *json.loads(out.getvalue())["meters"],
+                 "--timezone", "Australia/Sydney", "--kwh-bands", "5,15",
+                 "--run-date", "2025-01-02", "--data-root", roots["data_root"],
+                 "--outputs-root", roots["outputs_root"]], stdout=(out := io.StringIO()),
+                stderr=err) == 0, err.getvalue()
+    manifest = json.loads(Path(json.loads(out.getvalue())["published"]["manifest"]).read_text())
+    assert manifest["consumption_bands"]["rule"]["rule"] == "fixed thresholds (--kwh-bands)"
+    assert manifest["consumption_bands"]["meters"] == {"Low Energy Users": 12,
+                                                       "Medium Energy Users": 12,
+                                                       "High Energy Users": 12}
+    assert manifest["k"]["chosen"] == 6 and not manifest["quality"]["warnings"]
+    assert manifest["seasonal_users"]["hemisphere"] == "south"
+    assert manifest["seasonal_users"]["meters"] == planted_truth(36, seed=42)["seasonal"].sum() == 12
+    with pytest.raises(SystemExit) as refused:
+        main(["run", "meters", "--kwh-bands", "15,5"], stderr=err)
+    assert refused.value.code == 2
 
 
 def test_meter_flow_rejects_bad_parameters_before_any_task(prefect_harness, roots):
