@@ -28,9 +28,10 @@ test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m pytest
 
-## bench: LCL-scale meter benchmark (not part of the tests)
+## bench: customer and LCL-scale meter benchmarks (not part of the tests)
 bench: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
+	$(BIN)/python bench/bench_customers.py
 	$(BIN)/python bench/bench_meters.py
 
 ## server / stop: local Prefect server, work pool, deployments, worker

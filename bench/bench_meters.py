@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,12 +60,15 @@ print(len(features), len(frame))
 def measure(code: str, *args: str) -> dict:
     """Run ``code`` in a fresh Python; wall seconds and peak RSS (MB) of that process."""
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT))
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()
+    # Output goes to files: a pipe nobody reads until the end would block a chatty child.
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT,
+                                stdout=out_file, stderr=err_file, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out_file.seek(0), err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if status != 0:
         raise RuntimeError(f"benchmark step failed:\n{err[-3000:]}")
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),

@@ -119,6 +119,12 @@ def _k_args(args) -> dict:
 def run_flow(args) -> dict:
     """Call the flow the arguments name (imports Prefect only when needed)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from segmentation import prefect_startup
+
+    prefect_startup.start_in_background()
+    prefect_startup.preload("great_expectations", "sklearn.cluster", "matplotlib.pyplot",
+                            "kneed", f"flows.{args.flow}")
+    prefect_startup.wait()
     roots = {"run_date": args.run_date, "data_root": args.data_root,
              "outputs_root": args.outputs_root}
     if args.flow == "customers":

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from segmentation.kselect import KSelection, fixed_k, select_k
+from segmentation.kselect import KSelection, fixed_k, sampled_silhouette, select_k, selection_rows
 from segmentation.model import SegmentModel
 from segmentation.settings import SEED
 
@@ -60,7 +60,9 @@ def segment(X: np.ndarray, *, k: int | None = None, k_min: int = 2, k_max: int =
     selection = (fixed_k(X, k, seed=seed, n_boot=n_boot) if k is not None
                  else select_k(X, k_min, k_max, seed=seed, n_boot=n_boot))
     model = SegmentModel(selection.k, seed=seed).fit(X)
-    silhouette = float(selection.metrics.set_index("k").loc[selection.k, "silhouette"])
+    silhouette = (float(selection.metrics.set_index("k").loc[selection.k, "silhouette"])
+                  if selection_rows(len(X), seed) is None
+                  else sampled_silhouette(X, model.labels_, seed))
     return Segmentation(selection, model, model.labels_, model.distance_to_centroid(X), silhouette)
 
 

@@ -29,7 +29,10 @@ reproducibility and on diminishing returns, not on silhouette. Per k in
    is no diminishing-returns point; silhouette is the remaining tie-breaker.
 
 Silhouette (sampled beyond ``SILHOUETTE_SAMPLE`` rows), Calinski-Harabasz and
-Davies-Bouldin are reported for every k, with the stability.
+Davies-Bouldin are reported for every k, with the stability. Beyond
+``SELECTION_SAMPLE`` rows, k is chosen on a seeded sample of that many rows
+(a segment structure that a 20,000-row sample cannot show is not one to act
+on); the final model is then fitted on all rows (``model.SegmentModel``).
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ from segmentation.errors import InputError
 from segmentation.model import InfeasibleK, SegmentModel
 from segmentation.settings import SEED
 
-SILHOUETTE_SAMPLE = 10_000  # silhouette is O(n^2): sample beyond this many rows
-STABILITY_SAMPLE = 5_000    # bootstrap refits on a seeded sample beyond this many rows
+SILHOUETTE_SAMPLE = 2_500  # silhouette is O(n^2): always on at most this many rows
+STABILITY_SAMPLE = 3_000    # bootstrap refits on a seeded sample beyond this many rows
+SELECTION_SAMPLE = 20_000   # k is chosen on a seeded sample beyond this many rows
 MIN_STABILITY = 0.75
 
 
@@ -82,11 +86,15 @@ def find_knee(k_values: list[int], inertia: list[float]) -> int | None:
 
 
 def sampled_silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    """Silhouette, on a seeded sample beyond SILHOUETTE_SAMPLE rows."""
+    """Silhouette, on a seeded sample beyond SILHOUETTE_SAMPLE rows (it is O(rows^2))."""
     if len(np.unique(labels)) < 2:
         return float("nan")
-    sample = SILHOUETTE_SAMPLE if len(X) > SILHOUETTE_SAMPLE else None
-    return float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
+    if len(X) > SILHOUETTE_SAMPLE:
+        keep = np.random.default_rng(seed).choice(len(X), size=SILHOUETTE_SAMPLE, replace=False)
+        X, labels = X[keep], labels[keep]
+        if len(np.unique(labels)) < 2:
+            return float("nan")
+    return float(silhouette_score(X, labels))
 
 
 def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: int = 10,
@@ -174,24 +182,37 @@ def choose_k(metrics: pd.DataFrame, knee: int | None, *,
     return k, f"{note}; no elbow found; highest silhouette {best['silhouette']:.3f} at k={k}", weak
 
 
+def selection_rows(n_rows: int, seed: int = SEED) -> np.ndarray | None:
+    """The seeded sample k is chosen on, or None when every row is used."""
+    if n_rows <= SELECTION_SAMPLE:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=SELECTION_SAMPLE, replace=False))
+
+
 def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED,
              n_boot: int = 10, min_size: int | None = None) -> KSelection:
     """Evaluate k_min..k_max (capped below the number of rows) and choose k."""
     k_max = min(k_max, len(X) - 1)
     if k_max < k_min:
         raise ValueError(f"need more than {k_min} rows to choose k, got {len(X)}")
+    sample = selection_rows(len(X), seed)
+    rows = X if sample is None else X[sample]
     k_values = list(range(k_min, k_max + 1))
-    metrics = evaluate_k_range(X, k_values, seed=seed, n_boot=n_boot, min_size=min_size)
+    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot, min_size=min_size)
     feasible = metrics[metrics["feasible"]]
     knee = find_knee(feasible["k"].astype(int).tolist(), feasible["inertia"].tolist())
     k, rule, weak = choose_k(metrics, knee)
+    if sample is not None:
+        rule = f"chosen on a seeded sample of {len(sample):,} of {len(X):,} rows: {rule}"
     return KSelection(k=k, rule=rule, knee=knee, metrics=metrics, weak_structure=weak)
 
 
 def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
             min_size: int | None = None) -> KSelection:
     """A user-given k, with its metrics still recorded."""
-    metrics = evaluate_k_range(X, [k], seed=seed, n_boot=n_boot, min_size=min_size)
+    sample = selection_rows(len(X), seed)
+    metrics = evaluate_k_range(X if sample is None else X[sample], [k], seed=seed, n_boot=n_boot,
+                               min_size=min_size)
     if not metrics["feasible"].iloc[0]:
         raise InputError(f"--k {k} cannot be used: {metrics['note'].iloc[0]}; choose a smaller k "
                          "or let the pipeline choose")

@@ -7,6 +7,11 @@ nearest real segment and flagged, with the reason. So an odd meter or an
 absurd customer can never become a segment of its own, and a weakly
 clustered table still gets k segments an analyst can act on.
 
+Beyond ``FIT_SAMPLE`` rows, k-means (with the floor) is fitted on a seeded
+sample of that many rows and every row is then assigned to its nearest
+centroid: the centroids of 200,000 rows are those of a million to within
+noise, for a fifth of the time and memory.
+
 An odd row that k-means did not isolate is flagged too: a member whose
 distance to its centroid lies beyond its segment's far-out fence (third
 quartile + 3 x IQR of the segment's distances, Tukey, and at least twice the
@@ -28,6 +33,7 @@ from segmentation.settings import SEED
 MIN_SEGMENT_SHARE, MIN_SEGMENT_MEMBERS = 0.02, 5
 MAX_REFITS = 3  # each refit removes the members of every too-small cluster
 FAR_OUT = 3.0   # Tukey's far-out fence on the distance to the centroid
+FIT_SAMPLE = 200_000
 
 
 class InfeasibleK(ValueError):
@@ -70,14 +76,18 @@ class SegmentModel:
         self.k, self.seed, self.n_init, self.min_size = k, seed, n_init, min_size
 
     def fit(self, X: np.ndarray) -> "SegmentModel":
-        floor = self.min_size if self.min_size is not None else min_segment_size(len(X))
-        typical = np.ones(len(X), dtype=bool)
+        sample = (None if len(X) <= FIT_SAMPLE else np.sort(
+            np.random.default_rng(self.seed).choice(len(X), size=FIT_SAMPLE, replace=False)))
+        fit_rows = X if sample is None else X[sample]
+        floor = self.min_size if self.min_size is not None else min_segment_size(len(fit_rows))
+        typical = np.ones(len(fit_rows), dtype=bool)
         reasons: list[str | None] = [None] * len(X)
         for attempt in range(MAX_REFITS + 1):
             if typical.sum() < self.k * floor:
                 raise InfeasibleK(f"{typical.sum()} typical rows cannot form {self.k} segments "
                                   f"of at least {floor}")
-            km = KMeans(n_clusters=self.k, n_init=self.n_init, random_state=self.seed).fit(X[typical])
+            km = KMeans(n_clusters=self.k, n_init=self.n_init,
+                        random_state=self.seed).fit(fit_rows[typical])
             sizes = np.bincount(km.labels_, minlength=self.k)
             small = sizes < floor
             if not small.any():
@@ -87,9 +97,14 @@ class SegmentModel:
                                   f"after {MAX_REFITS} refits")
             rows = np.flatnonzero(typical)[small[km.labels_]]
             for row, cluster in zip(rows, km.labels_[small[km.labels_]]):
-                reasons[row] = (f"would form a segment of {sizes[cluster]} member(s), below the "
-                                f"minimum of {floor}; assigned to the nearest segment")
+                reasons[row if sample is None else sample[row]] = (
+                    f"would form a segment of {sizes[cluster]} member(s), below the "
+                    f"minimum of {floor}; assigned to the nearest segment")
             typical[rows] = False
+        if sample is not None:
+            typical_all = np.ones(len(X), dtype=bool)
+            typical_all[sample] = typical
+            typical = typical_all
         centres = km.cluster_centers_
         nearest = _distances(X, centres).argmin(axis=1)
         sizes = np.bincount(nearest, minlength=self.k)

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from segmentation.errors import ValidationFailed
@@ -177,8 +178,9 @@ def coerce_numeric(frame: pd.DataFrame, columns: list[str], *, max_bad_share: fl
     for column in columns:
         if column not in frame.columns:
             continue
-        values = frame[column]
-        parsed = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype(float)
+        values = frame[column].astype("string[pyarrow]").str.strip()
+        parsed = pd.Series(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan),
+                           index=frame.index)
         bad = values.notna() & parsed.isna()
         if bad.sum() > max_bad_share * max(values.notna().sum(), 1):
             continue

@@ -165,3 +165,18 @@ def test_median_claim_is_strict():
     assert median_claim(pd.Series([4.0, 5]), population, "high")
     assert not median_claim(pd.Series([2.0, 4]), population, "high")     # median 3 = population's
     assert median_claim(pd.Series([1.0, 2]), population, "low")
+
+
+def test_large_tables_choose_k_on_a_sample_and_fit_on_a_sample(monkeypatch):
+    import segmentation.kselect as kselect
+    import segmentation.model as model
+
+    monkeypatch.setattr(kselect, "SELECTION_SAMPLE", 400)
+    monkeypatch.setattr(model, "FIT_SAMPLE", 600)
+    X, truth = make_blobs(n_samples=3000, centers=4, cluster_std=0.6, random_state=3)
+    result = segment(X, k_max=6)
+    assert result.selection.k == 4 and "sample of 400 of 3,000 rows" in result.selection.rule
+    assert len(result.labels) == 3000 and np.bincount(result.labels).sum() == 3000
+    from sklearn.metrics import adjusted_rand_score
+    assert adjusted_rand_score(truth, result.labels) > 0.99
+    assert np.array_equal(segment(X, k_max=6).labels, result.labels)      # deterministic

@@ -16,7 +16,13 @@ OUTLIER_IQR_FACTOR = 3.0  # Tukey's "far out" fence: flags only clear outliers
 
 
 def exact_duplicates(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows identical in every column to an earlier row; the first copy is kept."""
+    """Rows identical in every column to an earlier row; the first copy is kept.
+
+    Rows are hashed first, so only rows sharing a hash (the duplicates, and
+    any hash collision) are compared value by value.
+    """
+    hashes = pd.util.hash_pandas_object(rows.drop(columns=[SOURCE_ROW]), index=False)
+    rows = rows[hashes.duplicated(keep=False).to_numpy()]
     values = rows.drop(columns=[SOURCE_ROW])
     dup = values.duplicated(keep="first")
     first_line = rows.groupby(list(values.columns), dropna=False)[SOURCE_ROW].transform("min")

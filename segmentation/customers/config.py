@@ -12,7 +12,9 @@ from segmentation.errors import InputError
 
 MALL_FEATURES = ("annual_income_k", "spending_score")
 LINE_ID = "customer_id"  # the data line number stands in when a table has no id column
-ROLE_PATTERNS = {"age": r"age", "income": r".*income.*", "spending": r".*(spending|score).*",
+# Exact canonical names only: a "risk_score" or "income_band" column must not
+# inherit the Mall table's range checks (spending score 1-100) or names.
+ROLE_PATTERNS = {"age": r"age", "income": r"(annual_)?income(_k)?", "spending": r"spending_score",
                  "gender": r"gender"}
 
 

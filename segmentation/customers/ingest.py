@@ -2,7 +2,14 @@
 
 Nothing is typed or dropped here: rows whose field count does not match the
 header are returned separately as rejects with a reason, so the run can
-quarantine them.
+quarantine them. Blank lines (nothing but separators and spaces) are not rows.
+
+Two readers give the same result. A file without quote characters, where
+every record is one line, is read by Arrow's multi-threaded CSV parser, with
+line numbers and field counts found by a vectorised scan of the bytes (a
+million rows in about a second). A file with quotes, where a field may hold
+a separator or a line break, is read by Python's ``csv`` module, which
+tracks line numbers through quoted fields.
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from segmentation.errors import InputError
 
@@ -41,13 +52,9 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(snake, snake)
 
 
-def decode(path: Path) -> str:
+def decode(path: Path, raw: bytes | None = None) -> str:
     """File text as UTF-8 (a BOM is dropped); a clear error for missing, empty or non-UTF-8 files."""
-    if not path.is_file():
-        raise InputError("file not found (check the --input path)", file=str(path))
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise InputError("the file is empty: expected a header line and data rows", file=str(path))
+    raw = read_bytes(path) if raw is None else raw
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -67,35 +74,123 @@ def read_customer_csv(path: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
     Returns
     -------
     rows : DataFrame
-        One row per well-formed data line, all values str or NA, plus ``source_row``.
+        One row per well-formed data line, all values text (``string[pyarrow]``)
+        or NA, plus ``source_row`` (int64, the line number; header = 1).
     rejects : DataFrame
         Malformed lines: ``source_row``, ``raw_line`` and ``reason``.
     """
     path = Path(path)
-    text = decode(path)
-    lines = text.splitlines()
-    separator = sniff_separator(lines[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
-    header = [canonical_name(h) for h in next(reader)]
+    raw = read_bytes(path)
+    text_head = raw[:65536].decode("utf-8-sig", errors="replace")
+    separator = sniff_separator(text_head.splitlines()[0])
+    header_text = next(csv.reader([text_head.splitlines()[0]], delimiter=separator))
+    header = [canonical_name(h) for h in header_text]
     _check_header(header, path)
-    good, rejects = [], []
+    fast = _read_unquoted(raw, separator, header) if b'"' not in raw else None
+    if fast is None:
+        good, rejects = _read_quoted(decode(path, raw), separator, header)
+    else:
+        good, rejects = fast
+    return good, pd.DataFrame(rejects, columns=[SOURCE_ROW, "raw_line", "reason"])
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a clear error for a missing or empty file."""
+    if not path.is_file():
+        raise InputError("file not found (check the --input path)", file=str(path))
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise InputError("the file is empty: expected a header line and data rows", file=str(path))
+    return raw
+
+
+def _text_frame(columns: dict[str, pa.ChunkedArray | pa.Array], lines: np.ndarray) -> pd.DataFrame:
+    """Cleaned text columns (missing markers -> NA) as ``string[pyarrow]`` plus ``source_row``."""
+    markers = pa.array(sorted(MISSING_MARKERS))
+    frame = {}
+    for name, values in columns.items():
+        trimmed = pc.utf8_trim_whitespace(values)
+        missing = pc.is_in(pc.utf8_lower(trimmed), value_set=markers)
+        frame[name] = pd.Series(pc.if_else(missing, pa.scalar(None, pa.string()), trimmed),
+                                dtype=pd.StringDtype("pyarrow"))
+    frame[SOURCE_ROW] = pd.Series(lines, dtype="int64")
+    return pd.DataFrame(frame)
+
+
+def _read_unquoted(raw: bytes, separator: str, header: list[str]
+                   ) -> tuple[pd.DataFrame, list[dict]] | None:
+    """Arrow's parser for a file with no quotes; None when its rows do not line up with the
+    lines found by the byte scan (then the ``csv`` module reads the file)."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.r_[0, newlines + 1]
+    ends = np.r_[newlines, len(buf)]
+    if starts[-1] == len(buf):
+        starts, ends = starts[:-1], ends[:-1]
+    if b"\r" in raw.replace(b"\r\n", b""):
+        return None  # bare carriage returns: line breaks Arrow and this scan would count differently
+    def per_line(byte_values: bytes) -> np.ndarray:
+        """How many of these bytes each line holds (few positions: cheap, unlike a cumsum)."""
+        where = np.flatnonzero(np.isin(buf, np.frombuffer(byte_values, np.uint8)))
+        return np.bincount(np.searchsorted(starts, where, side="right") - 1, minlength=len(starts))
+
+    seps = per_line(separator.encode())
+    length = ends - starts - (buf[np.maximum(ends - 1, 0)] == 13)   # without a trailing CR
+    content = length - per_line(bytes(set(b" \t" + separator.encode())))  # not blank or separator
+    numbers = np.arange(1, len(starts) + 1)
+    data = numbers > 1
+    parsed_by_arrow = data & (length > 0)           # Arrow skips empty lines only
+    right_count = seps == len(header) - 1
+    rejected = parsed_by_arrow & ~right_count & (content > 0)
+    invalid: list[str] = []
+
+    def skip(row) -> str:
+        invalid.append(row.text)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=separator, quote_char=False,
+                                              invalid_row_handler=skip),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                 strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None  # e.g. bytes that are not UTF-8: the slow path names the line
+    arrow_rows = parsed_by_arrow & right_count
+    if table.num_rows != int(arrow_rows.sum()) or len(invalid) != int((parsed_by_arrow & ~right_count).sum()):
+        return None
+    keep = (content[arrow_rows] > 0)                 # rows of only separators are blank lines
+    table = table.filter(pa.array(keep))
+    frame = _text_frame({h: table.column(h) for h in header}, numbers[arrow_rows][keep])
+    rejects = [{SOURCE_ROW: int(n), "raw_line": raw[starts[n - 1]:ends[n - 1]].decode(
+                    "utf-8", errors="replace").rstrip("\r"),
+                "reason": f"{int(seps[n - 1]) + 1} fields where the header has {len(header)}"}
+               for n in numbers[rejected]]
+    return frame, rejects
+
+
+def _read_quoted(text: str, separator: str, header: list[str]) -> tuple[pd.DataFrame, list[dict]]:
+    """Python's csv module: quoted fields may hold separators and line breaks."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    next(reader)
+    good, lines, rejects = [], [], []
+    end = reader.line_num
     for record in reader:
-        line_no = reader.line_num
+        start, end = end + 1, reader.line_num   # a quoted line break spans lines: its first
         if not any(field.strip() for field in record):
             continue  # blank line: not a row
         if len(record) != len(header):
-            rejects.append({SOURCE_ROW: line_no, "raw_line": separator.join(record),
+            rejects.append({SOURCE_ROW: start, "raw_line": separator.join(record),
                             "reason": f"{len(record)} fields where the header has {len(header)}"})
             continue
-        good.append([_clean(v) for v in record] + [line_no])
-    rows = pd.DataFrame(good, columns=header + [SOURCE_ROW]).astype(
-        {c: "object" for c in header})
-    return rows, pd.DataFrame(rejects, columns=[SOURCE_ROW, "raw_line", "reason"])
-
-
-def _clean(value: str):
-    value = value.strip()
-    return pd.NA if value.lower() in MISSING_MARKERS else value
+        good.append(record)
+        lines.append(start)
+    columns = list(zip(*good)) if good else [()] * len(header)
+    frame = _text_frame({h: pa.array(c, pa.string()) for h, c in zip(header, columns)},
+                        np.asarray(lines, dtype=np.int64))
+    return frame, rejects
 
 
 def _check_header(header: list[str], path: Path) -> None:

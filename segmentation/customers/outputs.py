@@ -23,6 +23,9 @@ from segmentation.quality import quality_section  # noqa: E402
 from segmentation.report import accounting_section, kselection_section, markdown_table  # noqa: E402
 
 
+PLOT_POINTS = 20_000
+
+
 def segments_schema(config: CustomerConfig) -> pa.Schema:
     """segments.parquet: one row per customer (shared columns: ``segmentation.contract``)."""
     return contract.segments_schema("customer_id", [(c, pa.float64()) for c in config.numeric]
@@ -68,6 +71,10 @@ def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config:
     fig, ax = plt.subplots(figsize=(10.5, 6))
     features = list(config.features)
     transforms = transforms or {}
+    title = "Segments"
+    if len(segments) > PLOT_POINTS:  # a million dots draw slowly and show no more
+        segments = segments.sample(PLOT_POINTS, random_state=0).sort_index()
+        title = f"Segments (a random {PLOT_POINTS:,} of the members)"
     if len(features) == 2:
         xy = segments[features].to_numpy(float)
         centres = profiles[features].to_numpy(float)
@@ -92,7 +99,7 @@ def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config:
         ax.scatter(xy[members, 0], xy[members, 1], s=18, alpha=0.7, label=seg.segment_name)
     ax.scatter(centres[:, 0], centres[:, 1], marker="X", s=180, c="black", label="segment means")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title("Segments")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 
