@@ -1,15 +1,21 @@
 """Benchmark of the meter flow at Low Carbon London scale (``make bench``).
 
 For each size (1/4, 1/2 and all of ``--meters``, each ``--days`` of half-hourly
-readings) it generates raw Parquet with the sample generator, then measures,
-each in a fresh child process (wall time, and peak RSS: the largest of that
-process and the processes it waited for, e.g. Prefect's temporary server):
+readings) it generates the readings with the sample generator as ONE long
+Parquet file, then measures, each in a fresh child process (wall time, and
+peak RSS: the largest of that process and the processes it waited for, e.g.
+Prefect's temporary server):
 
-- ``pipeline``: the whole meter flow (``flows.meters.meter_flow``) from raw Parquet;
-- ``duckdb``: the floor, one DuckDB scan of the same files grouping by
-  (meter, half-hour of day);
+- ``duckdb``: the floor, one DuckDB scan of the file grouping by (meter, half-hour of day);
+- ``pipeline``: the whole ``segment run meters --input FILE`` (Prefect, ingestion,
+  validation, features, k selection, outputs), with the step timings of its manifest;
+- ``increment``: then one more day of every meter as a new file into the same store,
+  the whole run again (a nightly run);
 - ``pandas``: the naive route, read everything into pandas, pivot, compute
   the profile and daily features; only up to ``--pandas-max-rows`` rows.
+
+At the first size it also writes the readings as an LCL-format CSV and measures
+DuckDB's own scan of that CSV and the whole run on it (``lcl_csv``).
 
 Prints a table with the ratios and writes it to bench/results/bench_meters.json.
 Usage: ``.venv/bin/python bench/bench_meters.py [--meters 5567] [--days 730]``.
@@ -30,22 +36,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 PIPELINE = """
-import json, sys
-from flows.meters import meter_flow
-r = meter_flow(data_root=sys.argv[1], outputs_root=sys.argv[2], run_date="2025-01-01")
+import io, json, sys
+from segmentation.cli import main
+out = io.StringIO()
+code = main(["run", "meters", *sys.argv[1:]], stdout=out)
+r = json.loads(out.getvalue())
 steps = json.load(open(r["published"]["manifest"]))["timings_seconds"]
-print(r["k"], r["counts"]["readings_in"], r["counts"]["reconciles"], json.dumps(steps))
+print(json.dumps({"k": r["k"], "readings_in": r["counts"]["readings_in"],
+                  "reconciles": r["counts"]["reconciles"], "steps": steps}))
 """
 DUCKDB = """
 import sys, duckdb
 con = duckdb.connect()
 n = con.execute(f\"\"\"SELECT count(*) FROM (SELECT meter_id, hour(timestamp) * 2 + minute(timestamp) // 30
-    AS slot, sum(kwh), count(*) FROM read_parquet('{sys.argv[1]}/raw/meters/*.parquet') GROUP BY ALL)\"\"\").fetchall()
+    AS slot, sum(kwh), count(*) FROM read_parquet('{sys.argv[1]}') GROUP BY ALL)\"\"\").fetchall()
 print(n)
 """
+DUCKDB_CSV = """
+import sys, duckdb
+con = duckdb.connect()
+print(con.execute(f"SELECT count(*), sum(kwh) FROM read_csv('{sys.argv[1]}', header = true, "
+                  "names = ['meter', 'tariff', 'time', 'kwh'])").fetchall())
+"""
 PANDAS = """
-import sys, glob, pandas as pd
-frame = pd.concat([pd.read_parquet(p) for p in sorted(glob.glob(sys.argv[1] + '/raw/meters/*.parquet'))])
+import sys, pandas as pd
+frame = pd.read_parquet(sys.argv[1])
 frame['slot'] = frame['timestamp'].dt.hour * 2 + frame['timestamp'].dt.minute // 30
 frame['day'] = frame['timestamp'].dt.normalize()
 profile = frame.pivot_table(index='meter_id', columns='slot', values='kwh', aggfunc='mean', observed=True)
@@ -75,6 +90,30 @@ def measure(code: str, *args: str) -> dict:
             "output": out.strip().splitlines()[-1] if out.strip() else ""}
 
 
+def write_one_file(raw_dir: Path, target: Path) -> None:
+    """The generator's parts as one long Parquet file (the benchmark's input)."""
+    import duckdb
+
+    duckdb.sql(f"COPY (SELECT * FROM read_parquet('{raw_dir}/*.parquet')) TO '{target}' "
+               "(FORMAT parquet, ROW_GROUP_SIZE 1000000)")
+    shutil.rmtree(raw_dir)
+
+
+def write_lcl_csv(parquet: Path, target: Path) -> None:
+    """The same readings in the London trial's CSV layout."""
+    import duckdb
+
+    duckdb.sql(f"COPY (SELECT meter_id AS LCLid, 'Std' AS stdorToU, "
+               f"strftime(timestamp, '%Y-%m-%d %H:%M:%S') || '.0000000' AS DateTime, "
+               f"kwh AS \"KWH/hh (per half hour) \" FROM read_parquet('{parquet}')) "
+               f"TO '{target}' (FORMAT csv, HEADER)")
+
+
+def run_args(input_file: Path, work: Path) -> list[str]:
+    return ["--input", str(input_file), "--data-root", str(work / "data"),
+            "--outputs-root", str(work / "outputs"), "--run-date", "2025-01-01"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=5567)
@@ -82,42 +121,62 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.25,0.5,1")
     parser.add_argument("--pandas-max-rows", type=int, default=60_000_000,
                         help="largest input the naive pandas route is tried on (memory)")
+    parser.add_argument("--no-csv", action="store_true", help="skip the LCL CSV route")
     parser.add_argument("--work", default=str(ROOT / "bench" / "results" / "work"))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from segmentation.meters.sample import write_sample_meters
 
     results = []
-    for fraction in [float(f) for f in args.fractions.split(",")]:
+    for i, fraction in enumerate(float(f) for f in args.fractions.split(",")):
         n = max(8, int(args.meters * fraction))
         work = Path(args.work) / f"m{n}"
         shutil.rmtree(work, ignore_errors=True)
         start = time.perf_counter()
-        write_sample_meters(work / "data" / "raw" / "meters", n_meters=n, days=args.days, seed=42)
+        write_sample_meters(work / "parts", n_meters=n, days=args.days, seed=42)
+        readings = work / "readings.parquet"
+        write_one_file(work / "parts", readings)
+        nightly = write_sample_meters(work / "nightly", n_meters=n, days=1, seed=43,
+                                      end="2025-01-01", damage=False)[0]
         generate = time.perf_counter() - start
         rows = n * args.days * 48
         row = {"meters": n, "approx_rows": rows, "generate_s": round(generate, 1),
-               "duckdb": measure(DUCKDB, str(work / "data")),
-               "pipeline": measure(PIPELINE, str(work / "data"), str(work / "outputs"))}
+               "duckdb": measure(DUCKDB, str(readings)),
+               "pipeline": measure(PIPELINE, *run_args(readings, work / "run")),
+               "increment": measure(PIPELINE, *run_args(nightly, work / "run"))}
         if rows <= args.pandas_max_rows:
-            row["pandas"] = measure(PANDAS, str(work / "data"))
+            row["pandas"] = measure(PANDAS, str(readings))
+        if i == 0 and not args.no_csv:
+            csv = work / "readings_lcl.csv"
+            write_lcl_csv(readings, csv)
+            row["duckdb_csv"] = measure(DUCKDB_CSV, str(csv))
+            row["lcl_csv"] = measure(PIPELINE, *run_args(csv, work / "csv"))
+            csv.unlink()
         row["pipeline_vs_duckdb"] = round(row["pipeline"]["wall_s"] / row["duckdb"]["wall_s"], 2)
+        row["increment_vs_duckdb"] = round(row["increment"]["wall_s"] / row["duckdb"]["wall_s"], 2)
         if "pandas" in row:
             row["pandas_vs_pipeline"] = round(row["pandas"]["wall_s"] / row["pipeline"]["wall_s"], 2)
+        if "lcl_csv" in row:
+            allowed = 2 * row["duckdb_csv"]["wall_s"] + row["pipeline"]["wall_s"]
+            row["lcl_csv_vs_allowed"] = round(row["lcl_csv"]["wall_s"] / allowed, 2)
         results.append(row)
         print(json.dumps(row), flush=True)
         shutil.rmtree(work, ignore_errors=True)
 
-    print("\n| meters | rows | step | wall s | peak RSS MB |\n|---|---|---|---|---|")
+    print("\n| meters | rows | route | wall s | peak RSS MB |\n|---|---|---|---|---|")
     for row in results:
-        for step in ("duckdb", "pipeline", "pandas"):
+        for step in ("duckdb", "pipeline", "increment", "pandas", "duckdb_csv", "lcl_csv"):
             if step in row:
                 print(f"| {row['meters']} | {row['approx_rows']:,} | {step} | {row[step]['wall_s']} "
                       f"| {row[step]['peak_rss_mb']} |")
     for row in results:
-        print(f"{row['meters']} meters: pipeline / duckdb scan = {row['pipeline_vs_duckdb']}x"
+        print(f"{row['meters']} meters: pipeline / duckdb scan = {row['pipeline_vs_duckdb']}x; "
+              f"increment / duckdb scan = {row['increment_vs_duckdb']}x"
               + (f"; pandas / pipeline = {row['pandas_vs_pipeline']}x" if "pandas_vs_pipeline" in row
-                 else "; pandas not run at this size"))
+                 else "; pandas not run at this size")
+              + (f"; LCL CSV / (2 x DuckDB CSV scan + Parquet run) = {row['lcl_csv_vs_allowed']}x"
+                 if "lcl_csv_vs_allowed" in row else ""))
+        print(f"   steps: {json.loads(row['pipeline']['output'])['steps']}")
     out = ROOT / "bench" / "results" / "bench_meters.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

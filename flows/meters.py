@@ -112,7 +112,7 @@ def meter_flow(
     seg = segmented["segmentation"]
     profiles = pd.read_parquet(segmented["profiles"])
     timer.lap("segment")
-    quarantine = steps.collect_quarantine(dataset_dir, shards, str(paths.work_dir / "quarantine.parquet"))
+    quarantine = steps.collect_quarantine(dataset_dir, str(paths.work_dir / "quarantine.parquet"))
     counts = record.run_accounting(dataset_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
     parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
                   "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,

@@ -12,9 +12,10 @@ from segmentation.errors import ValidationFailed
 from segmentation.io import write_parquet_atomic
 from segmentation.meters import outputs, pipeline
 from segmentation.meters.clean import CleaningPolicy, Window
+from segmentation.meters.ingest import ingest_file
 from segmentation.meters.seasons import resolve_hemisphere
 from segmentation.meters.segment import segment_meters
-from segmentation.meters.store import ReadingsStore, ingest_file
+from segmentation.meters.store import ReadingsStore
 from segmentation.plots import plot_k_selection, plot_segment_sizes
 from segmentation.publish import save_figure
 from segmentation.quality import quality
@@ -100,9 +101,9 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
 
 
 @task(name="collect-meter-quarantine", cache_policy=NO_CACHE, **IO_RETRIES)
-def collect_quarantine(dataset_dir: str, shards: list[dict], out: str) -> dict:
-    """Rejected readings of every ingested file plus the shard step's duplicates, in one file."""
+def collect_quarantine(dataset_dir: str, out: str) -> dict:
+    """Rejected readings of every ingested file, in one file."""
     store = ReadingsStore(Path(dataset_dir))
     parts = [str(store.quarantine_dir / f"part-{sha[:16]}.parquet") for sha in store.ledger()]
-    rows = outputs.write_quarantine(parts, [s["duplicates"] for s in shards], Path(out))
+    rows = outputs.write_quarantine(parts, Path(out))
     return {"quarantine": out, "rows": rows}

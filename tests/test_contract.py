@@ -16,7 +16,8 @@ from segmentation.io import write_parquet_atomic
 from segmentation.meters import outputs as meter_outputs
 from segmentation.meters.sample import write_sample_meters
 from segmentation.meters.segment import segment_meters
-from segmentation.meters.store import ReadingsStore, ingest_file
+from segmentation.meters.ingest import ingest_file
+from segmentation.meters.store import ReadingsStore
 from tests.meters.conftest import run_store
 
 RUN_DATE = date(2026, 11, 30)

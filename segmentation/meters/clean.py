@@ -1,13 +1,13 @@
 """Cleaning policies for interval readings (all configurable through ``CleaningPolicy``).
 
-- **Exact duplicates** (same meter, instant and kWh): one copy is kept, the
-  others are quarantined as ``exact duplicate`` and counted.
-- **Conflicting duplicates** (same meter and instant, different kWh, e.g. a
-  meter that sent two values or a file re-sent with corrections): the reading
-  ingested last wins (later file, then later row of the file); the others are
-  quarantined as ``conflicting duplicate (superseded by a later reading)``.
-  The repeated autumn hour is *not* a duplicate: the time-zone rule (``ingest``)
-  gives its two readings different UTC instants.
+- **Duplicates** (same meter and instant): the reading ingested last wins,
+  the later file, then the later row of the file. The others are an *exact
+  duplicate* (same kWh) or a *conflicting duplicate (superseded by a later
+  reading)*. Within one file they are quarantined with their rows at
+  ingestion (``day_vectors.DayBlock``); across files they are counted when
+  the files' day vectors are merged (``pipeline.read_shard``). The repeated
+  autumn hour is *not* a duplicate: the time-zone rule (``sources``) gives
+  its two readings different UTC instants.
 - **Gaps**: readings are placed on the UTC interval grid of the window. A gap
   of at most ``max_gap_minutes`` (default 120) between two readings is filled
   by linear interpolation; longer gaps, and gaps at the start or end of the
@@ -33,38 +33,6 @@ CONFLICTING_DUPLICATE = "conflicting duplicate (superseded by a later reading)"
 class CleaningPolicy:
     max_gap_minutes: int = 120
     min_coverage: float = 0.6
-
-
-def resolve_duplicates(frame: pd.DataFrame, order: list[str] | None = None
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep one reading per (meter_id, timestamp) by the duplicate policy.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        Readings with ``meter_id``, ``timestamp``, ``kwh`` and the ordering columns.
-    order : list of str
-        Columns giving ingestion order, earliest first (default ``seq, source_row``
-        where present).
-
-    Returns
-    -------
-    kept, quarantined : DataFrame
-        ``quarantined`` has the dropped readings with a ``reason``.
-    """
-    order = order or [c for c in ("seq", "source_row") if c in frame.columns]
-    key = ["meter_id", "timestamp"]
-    repeated = frame.duplicated(key, keep=False)
-    if not repeated.any():
-        return frame, frame.iloc[0:0].assign(reason=pd.Series(dtype="string"))
-    dups = frame[repeated].sort_values(key + order, kind="stable")
-    loser = dups.duplicated(key, keep="last")
-    winners = dups[~loser].set_index(key)["kwh"]
-    losers = dups[loser]
-    winner_kwh = winners.reindex(pd.MultiIndex.from_frame(losers[key])).to_numpy()
-    reason = np.where(losers["kwh"].to_numpy() == winner_kwh, EXACT_DUPLICATE, CONFLICTING_DUPLICATE)
-    quarantined = losers.assign(reason=pd.Series(reason, index=losers.index, dtype="string"))
-    return frame.drop(index=losers.index), quarantined
 
 
 @dataclass(frozen=True)
@@ -106,22 +74,6 @@ def make_window(first: pd.Timestamp, last: pd.Timestamp, window_days: int, resol
     end = (last_day + pd.Timedelta(days=1)).tz_localize(timezone).tz_convert("UTC")
     return Window(start=start, end=end, resolution=resolution, timezone=timezone,
                   hemisphere=hemisphere)
-
-
-def place_on_grid(meter_index: np.ndarray, cell: np.ndarray, kwh: np.ndarray, n_meters: int,
-                  n_cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Readings -> (values, counts), both meters x cells.
-
-    ``values`` holds a reading's kWh, NaN where there is none; where a cell
-    has several readings (``counts`` > 1, duplicates) it holds an arbitrary
-    one, for the duplicate policy to overwrite. Counting on the grid makes
-    the uniqueness check O(readings) instead of a sort or hash of all keys.
-    """
-    flat = meter_index.astype(np.int64) * n_cells + cell.astype(np.int64)
-    counts = np.bincount(flat, minlength=n_meters * n_cells).reshape(n_meters, n_cells)
-    values = np.full(n_meters * n_cells, np.nan)
-    values[flat] = kwh
-    return values.reshape(n_meters, n_cells), counts
 
 
 def coarsen(values: np.ndarray, factor: int) -> np.ndarray:

@@ -1,348 +1,552 @@
-"""Read interval readings from long, London (LCL) or wide files as one relation for DuckDB.
+"""Ingestion of one raw reading file into the store of day vectors, end to end.
 
-Formats (``format="auto"`` decides from the header):
+1. **Read** (``sources``): long, LCL or wide; CSV, CSV.gz or Parquet; long
+   Parquet in place, other files streamed into a staged long Parquet file.
+2. **Summarise and validate**: one DuckDB pass gives a row per (meter, local
+   month): counts, kWh range, DST and grid counts. The resolution is detected
+   from it, and Great Expectations validates it (``expectations/readings.json``):
+   each row-level expectation is the exact aggregate form of a rule on one
+   reading, so GE's verdict per (meter, month) is the rule's. Table-level
+   failures stop here, naming the file and column.
+3. **Quarantine**: only when GE found failing rows, one DuckDB pass writes
+   the readings each rule (the suite's ``quarantine_when`` SQL) selects, with
+   their reasons; the groups found must equal GE's (no drift between the two).
+4. **Day vectors**: one streaming pass of the remaining readings, converted
+   to UTC by the time-zone rule (``sources``), placed into day vectors in
+   numpy (``day_vectors.DayBlock``, bounded memory); readings for the same
+   meter and instant within the file are resolved by the duplicate policy
+   (the later row wins) and the losers quarantined with their rows.
+5. **Commit** (``store.ReadingsStore.commit``): parts, quarantine, validation
+   and last the ledger entry. Readings in = stored + quarantined, or it fails.
 
-- ``long``: one row per reading, columns ``meter_id, timestamp, kwh`` (names
-  configurable with ``ColumnNames``).
-- ``lcl``: the Low Carbon London files verbatim:
-  ``LCLid,stdorToU,DateTime,KWH/hh (per half hour) `` (the last name ends in a
-  space; missing readings are the text ``Null``).
-- ``wide``: a timestamp column and one column per meter.
-
-Files may be CSV, gzip-compressed CSV or Parquet (recognised by content, not
-name). Every file becomes the same canonical long relation for DuckDB
-(``source_row, meter_raw, ts_raw, kwh_raw``): long Parquet is read in place;
-CSV and wide files are first streamed, batch by batch, into a staged long
-Parquet file (``stage_long_parquet``). ``parsed_sql`` then types it in SQL:
-naive timestamps are local time in ``timezone``.
-
-Time-zone rule (documented in the README too):
-
-- naive timestamps are local wall-clock time in ``timezone``; timestamps with
-  an offset (``...+01:00``, ``Z``) or typed as UTC in Parquet are used as they are;
-- autumn, repeated hour: for each meter the first reading at an ambiguous
-  local time (in file order) is summer time, the later ones winter time
-  (a third one is then a duplicate, for the duplicate policy);
-- spring, missing hour: a reading stamped inside the skipped hour does not
-  exist; it is quarantined with that reason.
+DuckDB's memory is capped (1 GB, spilling to disk) and the day vectors are
+written as they fill, so memory does not grow with the file.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import re
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from segmentation.errors import InputError
+from segmentation.errors import InputError, ValidationFailed
+from segmentation.io import sha256_file
+from segmentation.meters import sources
+from segmentation.meters.clean import CONFLICTING_DUPLICATE, EXACT_DUPLICATE
+from segmentation.meters.day_vectors import MINUTE_US, DayBlock, DayCalendar, FlushedDays, \
+    slots_per_day
+from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, day_schema
 
-FORMATS = ("auto", "long", "lcl", "wide")
-RESOLUTIONS = (15, 30, 60)
-BATCH_ROWS = 1_000_000  # rows per batch when staging CSV and wide files
-LCL_METER, LCL_TIME, LCL_KWH = "LCLid", "DateTime", "KWH/hh (per half hour) "
-CANONICAL = ["source_row", "meter_raw", "ts_raw", "kwh_raw"]
-MISSING_TEXT = ("", "null", "na", "nan", "none", "n/a", "-")
-_OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
+DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this: ingestion memory stays flat
+BATCH_ROWS = 1_000_000
+OPEN_METERS = 128            # day vectors held open at once (DayBlock capacity)
 
 
 @dataclass(frozen=True)
-class ColumnNames:
-    """Names of the meter, timestamp and kWh columns in long and wide files."""
+class IngestOptions:
+    """How to read a file: its format, column names, time zone and plausible maximum."""
 
-    meter: str = "meter_id"
-    timestamp: str = "timestamp"
-    kwh: str = "kwh"
-
-
-# ---------------------------------------------------------------- file type and format
-
-def file_kind(path: Path) -> str:
-    """``parquet``, ``csv.gz`` or ``csv`` from the first bytes; InputError otherwise."""
-    if not path.is_file():
-        raise InputError("file not found (check the --input path)", file=str(path))
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if not head:
-        raise InputError("the file is empty: expected a header line and readings", file=str(path))
-    if head == b"PAR1":
-        return "parquet"
-    if head[:2] == b"\x1f\x8b":
-        return "csv.gz"
-    if path.suffix.lower() in (".csv", ".txt", ".tsv") or b"\x00" not in head:
-        return "csv"
-    raise InputError("unknown file type: expected CSV, gzip-compressed CSV or Parquet",
-                     file=str(path))
+    fmt: str = "auto"
+    names: sources.ColumnNames = field(default_factory=sources.ColumnNames)
+    timezone: str = "Europe/London"
+    max_kwh: float = 10.0
 
 
-def read_header(path: Path, kind: str) -> list[str]:
-    """Column names as written (no stripping: the LCL kWh name ends in a space)."""
-    if kind == "parquet":
-        return list(pq.read_schema(path).names)
-    try:
-        opener = gzip.open if kind == "csv.gz" else open
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            line = handle.readline()
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the header ({err}); is the file truncated or not UTF-8?",
-                         file=str(path), row=1) from None
-    if not line.strip():
-        raise InputError("the file is empty: expected a header line and readings",
-                         file=str(path), row=1)
-    return next(csv.reader([line]))
+@dataclass(frozen=True)
+class RawFile:
+    """One raw file being ingested: where it is, what it is, its staging folder."""
+
+    path: Path
+    kind: str
+    fmt: str
+    header: list[str]
+    sha: str
+    stage: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    @property
+    def tag(self) -> str:
+        return self.sha[:16]
 
 
-def detect_format(header: list[str], requested: str, names: ColumnNames, file: str) -> str:
-    """The format to read ``header`` with; InputError naming the missing column otherwise."""
-    if requested not in FORMATS:
-        raise InputError(f"unknown format '{requested}': use one of {', '.join(FORMATS)}", file=file)
-    stripped = [h.strip() for h in header]
-    if requested == "lcl" or (requested == "auto" and LCL_METER in stripped):
-        for column in (LCL_METER, LCL_TIME, LCL_KWH):
-            if column.strip() not in stripped:
-                raise InputError(f"LCL format needs columns {LCL_METER}, {LCL_TIME}, "
-                                 f"'{LCL_KWH}'; found {header}", file=file, column=column, row=1)
-        return "lcl"
-    if requested == "long" or (requested == "auto" and names.meter in header):
-        for column in (names.meter, names.timestamp, names.kwh):
-            if column not in header:
-                raise InputError(f"long format needs columns {names.meter}, {names.timestamp}, "
-                                 f"{names.kwh}; found {header}", file=file, column=column, row=1)
-        return "long"
-    if requested == "wide" or (requested == "auto" and names.timestamp in header):
-        if names.timestamp not in header:
-            raise InputError(f"wide format needs a '{names.timestamp}' column; found {header}",
-                             file=file, column=names.timestamp, row=1)
-        if len(header) < 2:
-            raise InputError("wide format needs one column per meter besides the timestamp",
-                             file=file, row=1)
-        return "wide"
-    raise InputError(f"cannot tell the format from the header {header}: expected long "
-                     f"({names.meter}, {names.timestamp}, {names.kwh}), LCL ({LCL_METER}, ...) "
-                     f"or wide ({names.timestamp} + one column per meter); pass --format",
-                     file=file, row=1)
+SUMMARY_SQL = """
+SELECT meter_id, CAST(date_trunc('month', local) AS DATE) AS month, min(source_row) AS first_row,
+       count(*) AS n_readings, count(local) AS n_timed, count_if(kwh IS NULL) AS n_kwh_missing,
+       count_if(kwh_given) AS n_kwh_text, count_if(kwh IS NULL AND kwh_text IS NOT NULL
+           AND lower(kwh_text) NOT IN ({missing})) AS n_kwh_not_number,
+       min(kwh) AS kwh_min, max(kwh) AS kwh_max, count_if(nonexistent) AS n_nonexistent,
+       count_if(ambiguous) AS n_ambiguous, count_if(on15) AS n_on15,
+       min(local) AS local_min, max(local) AS local_max,
+       count_if(on15 AND minute(local) IN (15, 45)) AS n_quarter,
+       count_if(on15 AND minute(local) = 30) AS n_half
+FROM readings GROUP BY ALL
+"""
 
 
-# ---------------------------------------------------------------- the canonical long relation
+def detect_resolution(summary: pd.DataFrame, file: str) -> int:
+    """The file's interval length in minutes, from the minutes of its readings.
 
-def _column_map(fmt: str, header: list[str], names: ColumnNames) -> dict[str, str]:
-    """Source column -> canonical name for long and LCL files."""
-    if fmt == "lcl":
-        by_stripped = {h.strip(): h for h in header}
-        return {by_stripped[LCL_METER.strip()]: "meter_raw", by_stripped[LCL_TIME]: "ts_raw",
-                by_stripped[LCL_KWH.strip()]: "kwh_raw"}
-    return {names.meter: "meter_raw", names.timestamp: "ts_raw", names.kwh: "kwh_raw"}
-
-
-def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """Batches of ``columns``; CSV cells as text. InputError for unreadable files."""
-    file = str(path)
-    try:
-        if kind == "parquet":
-            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
-            return
-        stream = pa.input_stream(path, compression="gzip" if kind == "csv.gz" else None)
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(block_size=64 << 20, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=columns, column_types={c: pa.string() for c in columns},
-                strings_can_be_null=False))
-        yield from reader
-    except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as err:
-        text = str(err).splitlines()[0]
-        hint = ("the gzip stream is truncated or corrupt" if kind == "csv.gz" and
-                "parse error" not in text.lower() else "the file cannot be parsed")
-        raise InputError(f"{hint}: {text}", file=file) from None
-
-
-def _long_batch(batch: pa.RecordBatch, first_row: int, fmt: str, mapping: dict | None,
-                ts_column: str) -> pa.Table:
-    """One batch in canonical long form; wide batches are melted meter by meter."""
-    rows = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
-    if fmt != "wide":
-        table = pa.Table.from_batches([batch]).rename_columns([mapping[c] for c in batch.schema.names])
-        return table.append_column("source_row", rows).select(CANONICAL)
-    meters = [c for c in batch.schema.names if c != ts_column]
-    n = batch.num_rows
-    return pa.table({
-        "source_row": pa.concat_arrays([rows] * len(meters)),
-        "meter_raw": pa.array(np.repeat(np.array(meters, dtype=object), n), pa.string()),
-        "ts_raw": pa.concat_arrays([batch.column(ts_column)] * len(meters)),
-        "kwh_raw": pa.concat_arrays([batch.column(m).cast(pa.string()) for m in meters]),
-    })
-
-
-def needs_staging(kind: str, fmt: str) -> bool:
-    """Long and LCL Parquet is read in place; CSV and wide files are staged first."""
-    return kind != "parquet" or fmt == "wide"
-
-
-def stage_long_parquet(path: Path, kind: str, fmt: str, header: list[str], names: ColumnNames,
-                       out: Path) -> int:
-    """Stream ``path`` into ``out``, a long Parquet file with the canonical columns.
-
-    ``source_row`` is the CSV line (header = 1) or the 1-based Parquet row.
-    Returns the number of readings written.
+    Per (meter, month): 15 when a quarter of the on-grid readings fall at :15
+    or :45, else 30 when a quarter fall at :30, else 60. The file's resolution
+    is the one most readings vote for; a month of eight readings or more at
+    another one means the file mixes resolutions (InputError naming the meter
+    and its first row).
     """
-    mapping = None if fmt == "wide" else _column_map(fmt, header, names)
-    columns = header if fmt == "wide" else list(mapping)
-    offset, writer = (2 if kind != "parquet" else 1), None
+    on15, timed = summary["n_on15"].to_numpy(), summary["n_timed"].to_numpy()
+    if timed.sum() and on15.sum() < 0.5 * timed.sum():
+        first = summary[summary["n_on15"] < summary["n_timed"]].sort_values("first_row").iloc[0]
+        raise InputError(f"most readings are not on a 15-, 30- or 60-minute grid; supported "
+                         f"resolutions are {sources.RESOLUTIONS} minutes", file=file,
+                         column="timestamp", row=int(first["first_row"]))
+    quarter, half = summary["n_quarter"].to_numpy(), summary["n_half"].to_numpy()
+    minutes = np.where((quarter > 0) & (4 * quarter >= on15), 15,
+                       np.where((half > 0) & (4 * half >= on15), 30, 60))
+    usable = (on15 >= 2) & summary["meter_id"].notna().to_numpy()
+    if not usable.any():
+        raise InputError("cannot detect the interval length: no meter has two readings",
+                         file=file, column="timestamp")
+    pool = (on15 >= 8) if (on15 >= 8).any() else usable
+    votes = pd.Series(on15[pool]).groupby(minutes[pool]).sum()
+    resolution = int(votes.idxmax())
+    odd = summary[pool & (minutes != resolution)]
+    if len(odd):
+        first = odd.sort_values("first_row").iloc[0]
+        odd_minutes = int(minutes[summary.index.get_loc(first.name)])
+        raise InputError(
+            f"the file mixes resolutions: meter {first['meter_id']} has readings {odd_minutes} "
+            f"minutes apart in {first['month']:%Y-%m} where the file's resolution is "
+            f"{resolution} minutes; split the file by resolution",
+            file=file, column="timestamp", row=int(first["first_row"]))
+    return resolution
+
+
+def validation_frame(summary: pd.DataFrame, resolution: int) -> pd.DataFrame:
+    """The summary as Great Expectations sees it: grid counts at the file's resolution
+    and the file-wide shares."""
+    on_grid = {15: summary["n_on15"],
+               30: summary["n_on15"] - summary["n_quarter"],
+               60: summary["n_on15"] - summary["n_quarter"] - summary["n_half"]}[resolution]
+    text = summary["n_kwh_text"].sum()
+    return summary.assign(
+        n_off_grid=summary["n_timed"] - on_grid,
+        share_timestamp_parsed=summary["n_timed"].sum() / max(summary["n_readings"].sum(), 1),
+        share_kwh_numeric=1 - summary["n_kwh_not_number"].sum() / text if text else 1.0,
+    )[["meter_id", "month", "first_row", "n_readings", "n_timed", "n_kwh_missing", "n_nonexistent",
+       "n_off_grid", "kwh_min", "kwh_max", "share_timestamp_parsed", "share_kwh_numeric"]]
+
+
+def reading_rules(suite: dict, max_kwh: float) -> list[tuple[str, str, str]]:
+    """(expectation type + column, reason, SQL predicate on one reading) of each quarantine rule."""
+    rules = []
+    for exp in suite["expectations"]:
+        meta = exp.get("meta") or {}
+        if meta.get("quarantine_when"):
+            key = f"{exp['type']}:{exp['kwargs'].get('column')}"
+            rules.append((key, meta["reason"], meta["quarantine_when"].replace("$max_kwh", repr(max_kwh))))
+    return rules
+
+
+def table_failures(outcome, suite: dict) -> list[dict]:
+    """Failed table-level expectations, named by the file's column."""
+    source = {(e["type"], e["kwargs"].get("column")): (e.get("meta") or {}) for e in suite["expectations"]}
+    failures = []
+    for failure in outcome.table_failures:
+        meta = source.get((failure["expectation"], failure["column"]), {})
+        failures.append({**failure, "column": meta.get("source_column", failure["column"]),
+                         "detail": "; ".join(filter(None, [meta.get("reason"), failure.get("detail")]))})
+    return failures
+
+
+def _compact_results(outcome) -> list[dict]:
+    """Per expectation: type, column, success, unexpected count (no index lists)."""
+    rows = []
+    for res in outcome.result_json.get("results", []):
+        config = res["expectation_config"]
+        kwargs = config.get("kwargs", {})
+        rows.append({"expectation": config["type"], "column": kwargs.get("column"),
+                     "success": res["success"],
+                     "unexpected_count": (res.get("result") or {}).get("unexpected_count"),
+                     "reason": (config.get("meta") or {}).get("reason")})
+    return rows
+
+
+
+def _check_against_expectations(outcome, groups_by_rule: dict[str, int], file: str) -> None:
+    """Great Expectations' unexpected (meter, month) rows must be the groups quarantined by the
+    matching reading rule: the suite and the rules cannot drift apart silently."""
+    for res in outcome.result_json.get("results", []):
+        config = res["expectation_config"]
+        key = f"{config['type']}:{config.get('kwargs', {}).get('column')}"
+        if key in groups_by_rule:
+            found = int((res.get("result") or {}).get("unexpected_count") or 0)
+            if found != groups_by_rule[key]:
+                raise AssertionError(f"{file}: {key} found {found} (meter, month) groups, the "
+                                     f"quarantine rule {groups_by_rule[key]}")
+
+
+
+
+# ---------------------------------------------------------------- one file, end to end
+
+def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
+                names: sources.ColumnNames = sources.ColumnNames(), timezone: str = "Europe/London",
+                max_kwh: float = 10.0) -> dict:
+    """Validate one raw file and add its day vectors to the store; skip it if already ingested.
+
+    Returns
+    -------
+    dict
+        The ledger entry: ``sha256, path, format, resolution_min, rows_in, rows_stored,
+        rows_quarantined, quarantined_by_reason, skipped`` (True when already ingested), ...
+
+    Raises
+    ------
+    InputError
+        Unreadable file, unknown format, missing column, mixed resolutions, another time zone.
+    ValidationFailed
+        A table-level expectation failed (names the file and column).
+    """
+    options = IngestOptions(fmt=fmt, names=names, timezone=timezone, max_kwh=max_kwh)
+    path = Path(path).resolve()
+    kind = sources.file_kind(path)
+    sha = sha256_file(path)
+    if (entry := store.entry(sha)) is not None:
+        return {**entry, "skipped": True}
+    store.check_timezone(timezone)
+    header = sources.read_header(path, kind)
+    detected = sources.detect_format(header, options.fmt, options.names, str(path))
+    raw = RawFile(path=path, kind=kind, fmt=detected, header=header, sha=sha,
+                  stage=store.dataset_dir / f".ingest-{sha[:16]}")
+    shutil.rmtree(raw.stage, ignore_errors=True)
+    raw.stage.mkdir(parents=True)
     try:
-        for batch in _batches(path, kind, columns):
-            table = _long_batch(batch, offset, fmt, mapping, names.timestamp)
-            offset += batch.num_rows
-            if writer is None:
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table.cast(writer.schema))
+        entry = _ingest_staged(raw, options, store)
     finally:
-        if writer is not None:
+        shutil.rmtree(raw.stage, ignore_errors=True)
+    return {**entry, "skipped": False}
+
+
+def _connect(stage: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for setting in ("threads TO 2", f"memory_limit = '{DUCKDB_MEMORY_LIMIT}'",
+                    f"temp_directory = '{stage / 'spill'}'", "preserve_insertion_order = false",
+                    "TimeZone = 'UTC'"):
+        con.execute(f"SET {setting}")
+    return con
+
+
+@dataclass
+class Prepared:
+    """What the summary pass learnt about a file, for the later passes."""
+
+    summary: pd.DataFrame
+    resolution: int
+    suite: dict
+    outcome: object
+    tz: dict             # SQL of the time-zone rule (``sources.local_time_sql``)
+    utc_given: bool      # timestamps carry their own offset or zone
+
+
+def _ingest_staged(raw: RawFile, options: IngestOptions, store: ReadingsStore) -> dict:
+    staged = raw.stage / "input.parquet" if sources.needs_staging(raw.kind, raw.fmt) else None
+    if staged is not None and sources.stage_long_parquet(raw.path, raw.kind, raw.fmt, raw.header,
+                                                         options.names, staged) == 0:
+        raise InputError("the file has a header but no readings", file=raw.name, row=2)
+    with _connect(raw.stage) as con:
+        prepared = _summarise_and_validate(con, raw, options, staged)
+        rejected = _quarantine_pass(con, raw, prepared, options)
+        days = _day_vector_pass(con, raw, prepared, options, store, rejected)
+    return _commit(raw, options, store, prepared, rejected, days)
+
+
+def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: Path | None) -> Prepared:
+    """Pass 1: the (meter, month) summary, the resolution and the Great Expectations verdict."""
+    from segmentation.validation import load_suite, validate_frame
+
+    source = sources.source_sql(raw.path, raw.kind, raw.fmt, raw.header, options.names, staged)
+    types = sources.source_types(con, source)
+    con.execute(f"CREATE TEMP VIEW typed AS {sources.typed_sql(source, types, options.timezone)}")
+    years = [r[0] for r in con.execute(
+        "SELECT DISTINCT year(local) FROM typed WHERE local IS NOT NULL").fetchall()]
+    utc_given = types.ts == "instant" or types.ts_offsets
+    tz = (sources.local_time_sql(options.timezone, years) if not utc_given
+          else {"offset": "0", "winter_offset": "0", "ambiguous": "FALSE", "nonexistent": "FALSE"})
+    con.execute(f"CREATE TEMP VIEW readings AS SELECT *, {tz['nonexistent']} AS nonexistent, "
+                f"{tz['ambiguous']} AS ambiguous, epoch_us(local) % 900000000 = 0 AS on15 "
+                f"FROM typed")
+    missing = ", ".join(sources.sql_literal(m) for m in sources.MISSING_TEXT)
+    summary = con.execute(SUMMARY_SQL.format(missing=missing)).df()
+    if summary.empty or int(summary["n_readings"].sum()) == 0:
+        raise InputError("the file has a header but no readings", file=raw.name, row=2)
+    resolution = None
+    try:
+        resolution = detect_resolution(summary, raw.name)
+    except InputError:
+        if summary["n_timed"].sum() >= 0.5 * summary["n_readings"].sum():
+            raise  # timestamps parse: the grid or resolution is the problem
+    suite = load_suite("readings", {"max_kwh": float(options.max_kwh), "max_readings_per_month":
+                                    31 * (1440 + 60) // (resolution or 15)})
+    outcome = validate_frame(validation_frame(summary, resolution or 15), suite,
+                             data_docs=True, result_format="SUMMARY")
+    if failures := table_failures(outcome, suite):
+        raise ValidationFailed(raw.name, failures)
+    if resolution is None:
+        resolution = detect_resolution(summary, raw.name)
+    con.execute(f"CREATE TEMP VIEW checked AS SELECT *, local IS NOT NULL AND "
+                f"epoch_us(local) % {resolution * MINUTE_US} <> 0 AS off_grid FROM readings")
+    return Prepared(summary, resolution, suite, outcome, tz, utc_given)
+
+
+def _rules_sql(prepared: Prepared, options: IngestOptions) -> tuple[list, list[str]]:
+    rules = reading_rules(prepared.suite, options.max_kwh)
+    return rules, [f"coalesce(({sql}), FALSE)" for _, _, sql in rules]
+
+
+def _utc_us_sql(prepared: Prepared) -> str:
+    """UTC microseconds of a reading (summer time inside an ambiguous hour, see ``_winter_rows``)."""
+    if prepared.utc_given:
+        return "epoch_us(instant)"
+    return f"epoch_us(local) - {MINUTE_US} * CAST({prepared.tz['offset']} AS BIGINT)"
+
+
+def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptions) -> dict:
+    """Pass 2 (only when GE found failing rows): the readings each rule selects, with reasons."""
+    rules, flags = _rules_sql(prepared, options)
+    expected = {f"{r['expectation_config']['type']}:"
+                f"{r['expectation_config'].get('kwargs', {}).get('column')}":
+                int((r.get("result") or {}).get("unexpected_count") or 0)
+                for r in prepared.outcome.result_json.get("results", [])}
+    target = raw.stage / "rejected.parquet"
+    if not any(expected.get(key, 0) for key, _, _ in rules):
+        return {"file": None, "by_reason": {}, "per_day": pd.Series(dtype="int64")}
+    reason = "concat_ws('; ', " + ", ".join(
+        f"CASE WHEN {flag} THEN {sources.sql_literal(r)} END"
+        for flag, (_, r, _) in zip(flags, rules)) + ")"
+    utc = ("instant" if prepared.utc_given else f"CASE WHEN local IS NULL OR nonexistent THEN NULL "
+           f"ELSE to_timestamp(({_utc_us_sql(prepared)}) / 1e6) END")
+    con.execute(
+        f"COPY (SELECT {sources.sql_literal(raw.name)} AS source_file, source_row, meter_id, "
+        f"coalesce(ts_text, strftime(local, '%Y-%m-%d %H:%M:%S')) AS timestamp_raw, "
+        f"coalesce(kwh_text, CAST(kwh AS VARCHAR)) AS kwh_raw, {utc} AS timestamp, kwh, "
+        f"{reason} AS reason, "
+        f"CAST(local AS DATE) AS local_day, "
+        f"coalesce(meter_id, '?') || '|' || coalesce(CAST(date_trunc('month', local) AS VARCHAR), '?') "
+        f"AS month_key, {', '.join(f'{f} AS f{i}' for i, f in enumerate(flags))} "
+        f"FROM checked WHERE {' OR '.join(flags)}) TO '{target}' (FORMAT parquet)")
+    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet('{target}') "
+                                 f"GROUP BY reason ORDER BY reason").fetchall())
+    groups = con.execute("SELECT " + ", ".join(
+        f"count(DISTINCT CASE WHEN f{i} THEN month_key END)" for i in range(len(rules)))
+        + f" FROM read_parquet('{target}')").fetchall()[0]
+    _check_against_expectations(prepared.outcome, {key: int(n) for (key, _, _), n in zip(rules, groups)},
+                                raw.name)
+    per_day = con.execute(f"SELECT meter_id, local_day, count(*) AS n FROM read_parquet('{target}') "
+                          f"WHERE meter_id IS NOT NULL AND local_day IS NOT NULL GROUP BY ALL").df()
+    return {"file": target, "by_reason": {str(k): int(v) for k, v in by_reason.items()},
+            "per_day": per_day.set_index(["meter_id", "local_day"])["n"] if len(per_day)
+            else pd.Series(dtype="int64")}
+
+
+def _winter_rows(con, prepared: Prepared) -> np.ndarray:
+    """Source rows read as winter time: per meter, the later readings at an ambiguous local time."""
+    if prepared.utc_given or not int(prepared.summary["n_ambiguous"].sum()):
+        return np.empty(0, dtype=np.int64)
+    return np.sort(con.execute(
+        "SELECT source_row FROM (SELECT source_row, row_number() OVER (PARTITION BY meter_id, local "
+        "ORDER BY source_row) AS k FROM readings WHERE ambiguous) WHERE k > 1").fetchnumpy()
+        ["source_row"].astype(np.int64))
+
+
+@dataclass
+class DayParts:
+    """What the day-vector pass wrote."""
+
+    stored: int
+    losers: pd.DataFrame
+    first_us: int | None
+    last_us: int | None
+    meters: int
+
+
+class _PartWriter:
+    """Staged day-vector parts, one Parquet writer per shard, fed as vectors are flushed."""
+
+    def __init__(self, raw: RawFile, store: ReadingsStore, resolution: int, meter_ids: np.ndarray,
+                 calendar: DayCalendar):
+        self.raw, self.schema, self.slots = raw, day_schema(resolution), slots_per_day(resolution)
+        self.meter_ids, self.dates, self.n_days = meter_ids, calendar.dates(), calendar.n_days
+        self.shard = store.shard_of(meter_ids)
+        self.quarantined: dict[int, int] = {}   # meter code x n_days + day -> readings quarantined
+        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.stored = 0
+
+    def count_quarantined(self, codes: np.ndarray, days: np.ndarray) -> None:
+        for key in (codes.astype(np.int64) * self.n_days + days).tolist():
+            self.quarantined[key] = self.quarantined.get(key, 0) + 1
+
+    def write(self, flushed: FlushedDays) -> None:
+        if not len(flushed.meters):
+            return
+        q = np.zeros(len(flushed.meters), np.int64)
+        if self.quarantined:
+            keys = flushed.meters.astype(np.int64) * self.n_days + flushed.days
+            known = np.fromiter(self.quarantined.keys(), np.int64, len(self.quarantined))
+            counts = np.fromiter(self.quarantined.values(), np.int64, len(self.quarantined))
+            order = np.argsort(known)
+            at = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
+            q = np.where(known[order][at] == keys, counts[order][at], 0)
+        shards = self.shard[flushed.meters]
+        for shard in np.unique(shards):
+            rows = shards == shard
+            table = pa.table({
+                "meter_id": pa.array(self.meter_ids[flushed.meters[rows]], pa.string()),
+                "day": pa.array(self.dates[flushed.days[rows]]),
+                "n_readings": pa.array(flushed.n_readings[rows].astype(np.int16)),
+                "n_quarantined": pa.array(np.minimum(q[rows], 32767).astype(np.int16)),
+                "kwh": pa.FixedSizeListArray.from_arrays(
+                    pa.array(flushed.values[rows].reshape(-1)), self.slots),
+            }, schema=self.schema)
+            if shard not in self.writers:
+                path = self.raw.stage / "days" / f"shard={int(shard):02d}" / f"part-{self.raw.tag}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.writers[shard] = pq.ParquetWriter(path, self.schema)
+            self.writers[shard].write_table(table)
+        self.stored += int(flushed.n_readings.sum())
+
+    def close(self) -> None:
+        for writer in self.writers.values():
             writer.close()
-    return offset - (2 if kind != "parquet" else 1)
 
 
-def source_sql(path: Path, kind: str, fmt: str, header: list[str], names: ColumnNames,
-               staged: Path | None) -> str:
-    """A DuckDB query returning the canonical columns of the file (or its staged copy)."""
-    if staged is not None:
-        return f"SELECT {', '.join(CANONICAL)} FROM read_parquet({sql_literal(staged)})"
-    mapping = _column_map(fmt, header, names)
-    cols = ", ".join(f'{_ident(src)} AS {dst}' for src, dst in mapping.items())
-    return (f"SELECT file_row_number + 1 AS source_row, {cols} "
-            f"FROM read_parquet({sql_literal(path)}, file_row_number = true)")
+def _day_vector_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptions,
+                     store: ReadingsStore, rejected: dict) -> DayParts:
+    """Pass 3: the readings no rule rejects, streamed into day vectors (see the module docstring)."""
+    _, flags = _rules_sql(prepared, options)
+    summary = prepared.summary
+    meters = summary["meter_id"].dropna().unique()
+    con.register("meter_list", pd.DataFrame({"meter_id": meters}))
+    coded = con.execute("SELECT meter_id, hash(meter_id) AS h FROM meter_list ORDER BY h").df()
+    hashes = coded["h"].to_numpy(np.uint64)
+    if len(np.unique(hashes)) != len(hashes):
+        raise AssertionError(f"{raw.name}: two meter ids share a 64-bit hash")
+    meter_ids = coded["meter_id"].to_numpy(object)
+    calendar = DayCalendar.spanning(summary["local_min"].min(), summary["local_max"].max(),
+                                    options.timezone)
+    res_us = prepared.resolution * MINUTE_US
+    slots = slots_per_day(prepared.resolution)
+    winter = _winter_rows(con, prepared)
+    woff = f"coalesce(CAST({prepared.tz['winter_offset']} AS INTEGER), 0)" if len(winter) else "0"
+    query = (f"SELECT hash(meter_id) AS h, epoch_us(local) AS lu, {_utc_us_sql(prepared)} AS uu, "
+             f"{woff} AS woff, ambiguous AS amb, kwh, source_row FROM checked "
+             f"WHERE NOT ({' OR '.join(flags)})")
+    block = DayBlock(calendar.n_days, slots, capacity=min(OPEN_METERS, max(len(meters), 1)))
+    writer = _PartWriter(raw, store, prepared.resolution, meter_ids, calendar)
+    per_day = rejected["per_day"]
+    if len(per_day):
+        codes = pd.Series(np.arange(len(meter_ids)), index=meter_ids)
+        found = per_day.index.get_level_values(0).isin(codes.index)
+        day_index = ((pd.to_datetime(per_day.index.get_level_values(1)) - calendar.first_day)
+                     // pd.Timedelta(days=1)).to_numpy()
+        inside = found & (day_index >= 0) & (day_index < calendar.n_days)
+        codes_q = codes.reindex(per_day.index.get_level_values(0)[inside]).to_numpy()
+        writer.count_quarantined(np.repeat(codes_q, per_day.to_numpy()[inside]),
+                                 np.repeat(day_index[inside], per_day.to_numpy()[inside]))
+    losers, first, last = [], None, None
+    try:
+        for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+            code = codes_of(batch.column("h").to_numpy(), hashes)
+            local_us = batch.column("lu").to_numpy()
+            utc_us = batch.column("uu").to_numpy().copy()
+            rows = batch.column("source_row").to_numpy().astype(np.int64)
+            if len(winter):
+                amb = np.flatnonzero(batch.column("amb").to_numpy(zero_copy_only=False))
+                late = amb[np.isin(rows[amb], winter)]
+                utc_us[late] = (local_us[late]
+                                - batch.column("woff").to_numpy()[late].astype(np.int64) * MINUTE_US)
+            day = calendar.day_of(local_us)
+            slot = (utc_us - calendar.start_us[day]) // res_us
+            first = min(first, int(utc_us.min())) if first is not None else int(utc_us.min())
+            last = max(last, int(utc_us.max())) if last is not None else int(utc_us.max())
+            flushed, lost = block.add(code, day, slot, batch.column("kwh").to_numpy(), rows)
+            if len(lost):
+                losers.append(lost)
+                writer.count_quarantined(lost["meter"].to_numpy(), lost["day"].to_numpy())
+            for part in flushed:
+                writer.write(part)
+        for part in block.flush_all():
+            writer.write(part)
+    finally:
+        writer.close()
+    lost = pd.concat(losers, ignore_index=True) if losers else pd.DataFrame()
+    return DayParts(stored=writer.stored, losers=_loser_rows(lost, raw, meter_ids, calendar, res_us),
+                    first_us=first, last_us=last, meters=len(meters))
 
 
-def sql_literal(value) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
+def codes_of(hashes_of_rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Meter code of each row from its id's hash; looked up once per run of equal hashes
+    (a file sorted by meter has a few runs per batch)."""
+    if not len(hashes_of_rows):
+        return np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, hashes_of_rows[1:] != hashes_of_rows[:-1]])
+    lengths = np.diff(np.r_[starts, len(hashes_of_rows)])
+    return np.repeat(np.searchsorted(hashes, hashes_of_rows[starts]), lengths)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _loser_rows(lost: pd.DataFrame, raw: RawFile, meter_ids: np.ndarray, calendar: DayCalendar,
+                res_us: int) -> pd.DataFrame:
+    """Duplicate losers as quarantine rows."""
+    if lost.empty:
+        return QUARANTINE_SCHEMA.empty_table().to_pandas()
+    micros = calendar.start_us[lost["day"].to_numpy()] + lost["slot"].to_numpy() * res_us
+    exact = lost["kwh"].to_numpy() == lost["winner_kwh"].to_numpy()
+    return pd.DataFrame({
+        "source_file": raw.name, "source_row": lost["source_row"].to_numpy(np.int64),
+        "meter_id": meter_ids[lost["meter"].to_numpy()], "timestamp_raw": None, "kwh_raw": None,
+        "timestamp": pd.to_datetime(micros, unit="us", utc=True), "kwh": lost["kwh"].to_numpy(),
+        "reason": np.where(exact, EXACT_DUPLICATE, CONFLICTING_DUPLICATE)})
 
 
-# ---------------------------------------------------------------- typing, time zones
-
-@dataclass(frozen=True)
-class SourceTypes:
-    """How the canonical columns are typed in the file: decides the parsing SQL."""
-
-    ts: str        # "local" (naive timestamps), "instant" (with a time zone) or "text"
-    ts_offsets: bool  # text timestamps carry an offset or Z
-    kwh_numeric: bool
-
-
-def source_types(con, source: str) -> SourceTypes:
-    """Inspect the canonical relation's column types and a sample of its timestamps."""
-    types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {source}").fetchall()}
-    ts_type, kwh_type = types["ts_raw"].upper(), types["kwh_raw"].upper()
-    offsets = False
-    if ts_type in ("VARCHAR", "STRING"):
-        sample = [r[0] for r in con.execute(
-            f"SELECT trim(ts_raw) FROM ({source}) WHERE nullif(trim(ts_raw), '') IS NOT NULL "
-            f"LIMIT 20").fetchall()]
-        offsets = bool(sample) and all(_OFFSET_RE.search(s) for s in sample)
-        ts = "text"
-    elif "TIME ZONE" in ts_type:
-        ts = "instant"
-    elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
-        ts = "local"
-    else:
-        ts = "text"
-    numeric = any(kwh_type.startswith(t) for t in ("DOUBLE", "FLOAT", "DECIMAL", "INTEGER", "BIGINT",
-                                                    "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT",
-                                                    "UINTEGER", "REAL"))
-    return SourceTypes(ts=ts, ts_offsets=offsets, kwh_numeric=numeric)
-
-
-def zone_transitions(timezone: str, years: list[int]) -> list[tuple[pd.Timestamp, int, int]]:
-    """(UTC instant, offset before, offset after, in minutes) of each offset change in ``years``."""
-    found = []
-    for year in sorted(set(years)):
-        instants = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="15min", tz="UTC",
-                                 inclusive="left")
-        offset = ((instants.tz_convert(timezone).tz_localize(None) - instants.tz_localize(None))
-                  // pd.Timedelta(minutes=1)).to_numpy()
-        for i in np.flatnonzero(np.diff(offset)) + 1:
-            found.append((instants[i].tz_localize(None), int(offset[i - 1]), int(offset[i])))
-    return found
-
-
-def _local_literal(ts: pd.Timestamp) -> str:
-    return f"TIMESTAMP '{ts.strftime('%Y-%m-%d %H:%M:%S')}'"
-
-
-def local_time_sql(timezone: str, years: list[int], column: str = "local") -> dict[str, str]:
-    """SQL for the module's time-zone rule over a naive local ``column``.
-
-    Returns expressions ``offset`` (minutes east of UTC; summer time inside an
-    ambiguous hour), ``winter_offset`` (inside an ambiguous hour), ``ambiguous``
-    and ``nonexistent``. Built from the zone's transitions in ``years``, so no
-    per-row time-zone library call is needed.
-    """
-    transitions = zone_transitions(timezone, years)
-    if not transitions:
-        constant = int((pd.Timestamp(f"{min(years or [2000])}-01-01", tz=timezone).utcoffset()
-                        // pd.Timedelta(minutes=1)))
-        return {"offset": str(constant), "winter_offset": str(constant), "ambiguous": "FALSE",
-                "nonexistent": "FALSE"}
-    offset = ["CASE"]
-    ambiguous, nonexistent, winter = [], [], ["CASE"]
-    for instant, before, after in transitions:
-        low = _local_literal(instant + pd.Timedelta(minutes=min(before, after)))
-        high = _local_literal(instant + pd.Timedelta(minutes=max(before, after)))
-        offset.append(f"WHEN {column} < {high} THEN {before}")
-        in_range = f"({column} >= {low} AND {column} < {high})"
-        if after < before:
-            ambiguous.append(in_range)
-            winter.append(f"WHEN {in_range} THEN {after}")
-        else:
-            nonexistent.append(in_range)
-    offset.append(f"ELSE {transitions[-1][2]} END")
-    winter.append("END")
-    return {"offset": " ".join(offset),
-            "winter_offset": " ".join(winter) if ambiguous else "NULL",
-            "ambiguous": " OR ".join(ambiguous) or "FALSE",
-            "nonexistent": " OR ".join(nonexistent) or "FALSE"}
-
-
-def typed_sql(source: str, types: SourceTypes, timezone: str) -> str:
-    """Canonical relation -> ``source_row, meter_id, ts_text, kwh_text, kwh, local, instant``.
-
-    ``local`` is the naive local time; ``instant`` the UTC time when the file
-    gives it (offsets, or a time-zone-aware type), else NULL (decided later by
-    the time-zone rule). ``kwh`` is NULL for missing values and text that is not a number.
-    """
-    missing = ", ".join(sql_literal(m) for m in MISSING_TEXT)
-    if types.kwh_numeric:
-        kwh, kwh_text = "CAST(kwh_raw AS DOUBLE)", "CAST(NULL AS VARCHAR)"
-    else:
-        kwh_text = "nullif(trim(CAST(kwh_raw AS VARCHAR)), '')"
-        kwh = (f"CASE WHEN lower({kwh_text}) IN ({missing}) THEN NULL "
-               f"ELSE TRY_CAST({kwh_text} AS DOUBLE) END")
-    tz = sql_literal(timezone)
-    if types.ts == "local":
-        ts_text, local, instant = ("CAST(NULL AS VARCHAR)", "CAST(ts_raw AS TIMESTAMP)",
-                                   "CAST(NULL AS TIMESTAMPTZ)")
-    elif types.ts == "instant":
-        ts_text, instant = "CAST(NULL AS VARCHAR)", "CAST(ts_raw AS TIMESTAMPTZ)"
-        local = f"timezone({tz}, {instant})"
-    else:
-        ts_text = "nullif(trim(CAST(ts_raw AS VARCHAR)), '')"
-        if types.ts_offsets:
-            instant = f"TRY_CAST({ts_text} AS TIMESTAMPTZ)"
-            local = f"timezone({tz}, {instant})"
-        else:
-            local, instant = f"TRY_CAST({ts_text} AS TIMESTAMP)", "CAST(NULL AS TIMESTAMPTZ)"
-    return (f"SELECT source_row, nullif(trim(CAST(meter_raw AS VARCHAR)), '') AS meter_id, "
-            f"{ts_text} AS ts_text, {kwh_text} AS kwh_text, {kwh} AS kwh, {local} AS local, "
-            f"{instant} AS instant FROM ({source})")
+def _commit(raw: RawFile, options: IngestOptions, store: ReadingsStore, prepared: Prepared,
+            rejected: dict, days: DayParts) -> dict:
+    """The quarantine part and the ledger entry; readings in must equal stored + quarantined."""
+    summary = prepared.summary
+    frames = [days.losers]
+    if rejected["file"] is not None:
+        frames.insert(0, pd.read_parquet(rejected["file"], columns=QUARANTINE_SCHEMA.names))
+    quarantine = pd.concat([f for f in frames if len(f)], ignore_index=True) \
+        if any(len(f) for f in frames) else QUARANTINE_SCHEMA.empty_table().to_pandas()
+    quarantine = quarantine.sort_values("source_row", kind="stable")
+    pq.write_table(pa.Table.from_pandas(quarantine, schema=QUARANTINE_SCHEMA, preserve_index=False),
+                   raw.stage / f"part-{raw.tag}.parquet")
+    by_reason = dict(rejected["by_reason"])
+    for reason, n in days.losers["reason"].value_counts().items():
+        by_reason[str(reason)] = by_reason.get(str(reason), 0) + int(n)
+    rows_in = int(summary["n_readings"].sum())
+    quarantined = sum(by_reason.values())
+    if rows_in != days.stored + quarantined:
+        raise AssertionError(f"ingest accounting does not reconcile for {raw.name}: {rows_in} in, "
+                             f"{days.stored} stored, {quarantined} quarantined")
+    span = {"first_reading_utc": None if days.first_us is None else
+            pd.Timestamp(days.first_us, unit="us", tz="UTC").isoformat(),
+            "last_reading_utc": None if days.last_us is None else
+            pd.Timestamp(days.last_us, unit="us", tz="UTC").isoformat()}
+    entry = {"sha256": raw.sha, "path": raw.name, "format": raw.fmt, "kind": raw.kind,
+             "timezone": options.timezone, "resolution_min": prepared.resolution,
+             "seq": time.time_ns(), "rows_in": rows_in, "rows_stored": days.stored,
+             "rows_quarantined": quarantined, "quarantined_by_reason": dict(sorted(by_reason.items())),
+             "max_kwh": options.max_kwh, "meters": days.meters, **span,
+             "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    validation = {"sha256": raw.sha, "file": raw.name, "validated": "per (meter, month) summary",
+                  "rows": int(len(summary)), "statistics": prepared.outcome.statistics,
+                  "expectations": _compact_results(prepared.outcome)}
+    return store.commit(raw.stage, raw.sha, entry, validation, prepared.outcome.data_docs_html)

@@ -110,22 +110,15 @@ def crosstab(segments: pd.DataFrame) -> pd.DataFrame:
     return table.loc[order].reset_index().rename(columns={"segment_name": "archetype"})
 
 
-def write_quarantine(ingest_parts: list[str], duplicate_parts: list[str], target: Path) -> int:
-    """All rejected readings of the run into one Parquet file via DuckDB; returns the row count."""
-    selects = []
-    if ingest_parts:
-        files = ", ".join(f"'{p}'" for p in ingest_parts)
-        selects.append("SELECT source_file, source_row, meter_id, timestamp_raw, kwh_raw, "
-                       f"timestamp, kwh, reason FROM read_parquet([{files}])")
-    if duplicate_parts:
-        files = ", ".join(f"'{p}'" for p in duplicate_parts)
-        selects.append("SELECT source_file, source_row, meter_id, NULL::VARCHAR, NULL::VARCHAR, "
-                       f"timestamp, kwh, reason FROM read_parquet([{files}])")
+def write_quarantine(ingest_parts: list[str], target: Path) -> int:
+    """Every reading rejected at ingestion, of every file, in one Parquet file; returns the rows."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    query = " UNION ALL ".join(selects)
+    files = ", ".join(f"'{p}'" for p in ingest_parts)
     with duckdb.connect() as con:
-        con.execute(f"COPY ({query} ORDER BY source_file, source_row) TO '{tmp}' (FORMAT parquet)")
+        con.execute(f"COPY (SELECT source_file, source_row, meter_id, timestamp_raw, kwh_raw, "
+                    f"timestamp, kwh, reason FROM read_parquet([{files}]) "
+                    f"ORDER BY source_file, source_row) TO '{tmp}' (FORMAT parquet)")
         n = con.execute(f"SELECT count(*) FROM read_parquet('{tmp}')").fetchall()[0][0]
     tmp.replace(target)
     return int(n)
@@ -228,10 +221,13 @@ def meter_report(*, dataset: str, run_date, inputs: list[dict], window: dict, pr
              f"- used for features: {counts['readings_used']}",
              f"- quarantined readings: {counts['readings_quarantined']}",
              *[f"  - {r}: {n}" for r, n in counts["readings_quarantined_by_reason"].items()],
+             f"- superseded by a later file (same meter and instant): {counts['readings_superseded']}",
+             *[f"  - {r}: {n}" for r, n in counts["readings_superseded_by_reason"].items()],
              f"- readings of quarantined meters: {counts['readings_of_quarantined_meters']}",
              *[f"  - {r}: {n}" for r, n in counts["readings_of_quarantined_meters_by_reason"].items()],
              f"- outside the window (kept in the store): {counts['readings_outside_window']}",
-             f"- reconciles (in = used + quarantined + quarantined meters + outside window): "
+             f"- reconciles (in = used + quarantined + superseded + quarantined meters + outside "
+             f"window): "
              f"{'yes' if counts['reconciles'] else 'NO'}",
              f"- intervals interpolated: {counts['interpolated_intervals']}; left missing: "
              f"{counts['missing_intervals_left']}",

@@ -1,10 +1,12 @@
-"""The heavy per-shard step and the store-wide queries, as plain functions.
+"""The heavy per-shard step and the store-wide counts, as plain functions.
 
-``process_shard`` holds one shard's in-window readings in pandas and nothing
-more; everything store-wide (span, counts, quarantine) is a DuckDB query over
-the Parquet parts, so memory does not grow with the number of readings. The
-shard step reads and writes only files, so it can run in any process or on
-any worker that sees the data root (a Dask or Ray task runner later).
+``process_shard`` reads one shard's day vectors in the window (a matrix of
+meters x intervals for a sixteenth of the meters) and nothing more; the
+window comes from the ledger. Days that several files cover are merged here,
+interval by interval: the reading of the file ingested last wins, and the
+readings it supersedes are counted by reason (exact or conflicting
+duplicate). The shard step reads and writes only files, so it can run in any
+process or on any worker that sees the data root (a Dask task runner later).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segmentation.errors import InputError
 from segmentation.io import write_json_atomic, write_parquet_atomic
-from segmentation.meters.clean import (CleaningPolicy, Window, coarsen, interpolate_short_gaps,
-                                       make_window, meter_reason, place_on_grid, resolve_duplicates)
+from segmentation.meters.clean import (CONFLICTING_DUPLICATE, EXACT_DUPLICATE, CleaningPolicy,
+                                       Window, coarsen, interpolate_short_gaps, make_window,
+                                       meter_reason)
+from segmentation.meters.day_vectors import MINUTE_US, DayCalendar, slots_per_day
 from segmentation.meters.features import calendar, complete_days, meter_features
 from segmentation.meters.seasons import resolve_hemisphere
 from segmentation.meters.store import ReadingsStore
@@ -29,110 +33,113 @@ QUARANTINE_METERS_SCHEMA = pa.schema([
     ("meter_id", pa.string()), ("reason", pa.string()), ("n_readings", pa.int64()),
     ("n_readings_outside_window", pa.int64()), ("complete_days", pa.int64()),
     ("window_days", pa.int64())])
-DUPLICATES_SCHEMA = pa.schema([
-    ("source_file", pa.string()), ("source_row", pa.int64()), ("meter_id", pa.string()),
-    ("timestamp", pa.timestamp("us", tz="UTC")), ("kwh", pa.float64()), ("reason", pa.string())])
-
-
-def _sql(query: str, params: list | None = None) -> pd.DataFrame:
-    with duckdb.connect() as con:
-        con.execute("SET threads TO 2")
-        return con.execute(query, params or []).df()
-
-
-def all_parts(store: ReadingsStore) -> str:
-    return str(store.root / "shard=*" / "*.parquet")
-
 
 def plan_window(store: ReadingsStore, window_days: int, timezone: str,
                 hemisphere: str | None = None) -> Window:
-    """The run's window from the store's first and last reading and the coarsest resolution.
+    """The run's window from the ledger's first and last reading and the coarsest resolution.
 
     ``hemisphere`` (north/south) defaults to the time zone's (``seasons.hemisphere_of``).
     """
     ledger = store.ledger()
     if not ledger or not store.shards():
-        from segmentation.errors import InputError
         raise InputError("the readings store is empty: no file has been ingested",
                          file=str(store.root))
-    span = _sql(f"SELECT min(timestamp) AS first, max(timestamp) AS last "
-                f"FROM read_parquet('{all_parts(store)}')").iloc[0]
+    store.check_timezone(timezone)
+    spans = [e for e in ledger.values() if e.get("first_reading_utc")]
+    if not spans:
+        raise InputError("every reading of the ingested files was quarantined: nothing to segment "
+                         "(see readings_quarantine)", file=str(store.root))
+    first = min(pd.Timestamp(e["first_reading_utc"]) for e in spans)
+    last = max(pd.Timestamp(e["last_reading_utc"]) for e in spans)
     resolution = max(int(e["resolution_min"]) for e in ledger.values())
-    first, last = (pd.Timestamp(span[c]) for c in ("first", "last"))
-    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
-    last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
     side, _ = resolve_hemisphere(timezone, hemisphere)
     return make_window(first, last, window_days, resolution, timezone, side)
 
 
 @dataclass
 class ShardReadings:
-    """One shard's in-window readings on the window's grid, duplicates resolved."""
+    """One shard's in-window readings on the window's grid, files merged."""
 
     meters: np.ndarray       # ids of the meters with readings in the window, sorted
     values: np.ndarray       # meters x cells, kWh; NaN where no reading
     n_readings: np.ndarray   # readings kept per meter
-    duplicates: pd.DataFrame  # readings dropped by the duplicate policy, with ``reason``
+    superseded: dict         # reason -> readings replaced by a later file's
     outside: pd.Series       # meter id -> readings outside the window (every meter of the shard)
     readings_in_window: int
 
 
+def window_days(window: Window) -> DayCalendar:
+    """The window's local days and their midnights in UTC."""
+    first = window.start.tz_convert(window.timezone).tz_localize(None)
+    last = (window.end - pd.Timedelta(microseconds=1)).tz_convert(window.timezone).tz_localize(None)
+    return DayCalendar.spanning(first, last, window.timezone)
+
+
+def _counts_per_meter(store: ReadingsStore, shard: int, days: DayCalendar) -> pd.DataFrame:
+    """Stored readings per meter, inside and outside the window's days (every part)."""
+    first, last = days.dates()[0], days.dates()[-1]
+    frames = []
+    for _, table in store.read_days(shard, columns=["meter_id", "day", "n_readings"]):
+        day = table.column("day").to_numpy().astype("datetime64[D]")
+        inside = (day >= first) & (day <= last)
+        frames.append(pd.DataFrame({"meter_id": table.column("meter_id").to_numpy(zero_copy_only=False),
+                                    "n_in": np.where(inside, table.column("n_readings").to_numpy(), 0),
+                                    "n_out": np.where(inside, 0, table.column("n_readings").to_numpy())}))
+    if not frames:
+        return pd.DataFrame({"n_in": [], "n_out": []})
+    return pd.concat(frames).groupby("meter_id").sum().sort_index()
+
+
+def coarsen_days(values: np.ndarray, factor: int) -> np.ndarray:
+    """Day vectors at a finer resolution summed to ``factor`` times coarser (NaN where none)."""
+    if factor == 1:
+        return values
+    n, slots = values.shape
+    return coarsen(values[:, :slots - slots % factor], factor)
+
+
 def read_shard(store: ReadingsStore, shard: int, window: Window) -> ShardReadings:
-    """Read one shard's readings in the window onto the grid (DuckDB -> numpy, no frame of readings).
+    """One shard's day vectors in the window, merged file by file onto the window's grid.
 
-    Duplicates are found by counting readings per cell of the finest grid in
-    the store; only those cells' readings are fetched again, with their file
-    and row, for the duplicate policy.
+    Files are applied oldest first; where a later file has a reading for an
+    interval that already has one, the later reading wins and the earlier one
+    is counted as superseded: an exact duplicate when equal, else conflicting.
     """
-    parts = store.part_entries()
-    fine = min(int(e["resolution_min"]) for e in parts.values())
-    src = f"read_parquet('{store.shard_glob(shard)}', filename = true)"
-    inside = "timestamp >= $start AND timestamp < $end"
-    bounds = {"start": window.start.to_pydatetime(), "end": window.end.to_pydatetime()}
-    n_cells = window.n_cells * (window.resolution // fine)
-    with duckdb.connect() as con:
-        con.execute("SET threads TO 2")
-        counts = con.execute(f"SELECT meter_id, count_if({inside}) AS n_in, count_if(NOT ({inside})) "
-                             f"AS n_out FROM {src} GROUP BY meter_id ORDER BY meter_id", bounds).df()
-        meters = counts.loc[counts["n_in"] > 0, "meter_id"].to_numpy()
-        con.register("meter_index", pd.DataFrame({"meter_id": meters, "i": np.arange(len(meters))}))
-        cells = con.execute(
-            f"SELECT i, (epoch_us(timestamp) - {window.start.value // 1000}) // {fine * 60_000_000} "
-            f"AS cell, kwh FROM {src} JOIN meter_index USING (meter_id) WHERE {inside}",
-            bounds).fetchnumpy()
-        values, per_cell = place_on_grid(cells["i"], cells["cell"], cells["kwh"], len(meters), n_cells)
-        duplicates = _resolve_duplicate_cells(con, src, values, per_cell, meters, window, fine, parts)
-    n_readings = np.minimum(per_cell, 1).sum(axis=1)
-    return ShardReadings(meters=meters.astype(object),
-                         values=coarsen(values, window.resolution // fine), n_readings=n_readings,
-                         duplicates=duplicates, outside=counts.set_index("meter_id")["n_out"],
-                         readings_in_window=int(len(cells["kwh"])))
-
-
-def _resolve_duplicate_cells(con, src: str, values: np.ndarray, per_cell: np.ndarray,
-                             meters: np.ndarray, window: Window, fine: int, parts: dict
-                             ) -> pd.DataFrame:
-    """Apply the duplicate policy to cells with several readings: write each winner's kWh
-    into ``values``; return the losers with their reason and source file."""
-    rows, cols = np.nonzero(per_cell > 1)
-    if not len(rows):
-        return DUPLICATES_SCHEMA.empty_table().to_pandas()
-    keys = pd.DataFrame({"meter_id": meters[rows],
-                         "timestamp": window.start + pd.to_timedelta(cols * fine, unit="min")})
-    con.register("duplicate_keys", keys)
-    readings = con.execute(f"SELECT r.meter_id, r.timestamp, r.kwh, r.source_row, r.filename "
-                           f"FROM {src} r SEMI JOIN duplicate_keys k "
-                           f"ON r.meter_id = k.meter_id AND r.timestamp = k.timestamp").df()
-    entry = readings["filename"].map(lambda f: parts.get(Path(f).name.rsplit("_", 1)[0], {}))
-    readings = readings.assign(timestamp=readings["timestamp"].astype("datetime64[us, UTC]"),
-                               seq=entry.map(lambda e: e.get("seq", 0)),
-                               source_file=entry.map(lambda e: e.get("path")).fillna(readings["filename"]))
-    kept, losers = resolve_duplicates(readings)
-    index = {m: i for i, m in enumerate(meters)}
-    k_rows = kept["meter_id"].map(index).to_numpy()
-    k_cols = ((kept["timestamp"] - window.start) // pd.Timedelta(minutes=fine)).to_numpy()
-    values[k_rows, k_cols] = kept["kwh"].to_numpy()
-    return losers[DUPLICATES_SCHEMA.names].reset_index(drop=True)
+    days = window_days(window)
+    counts = _counts_per_meter(store, shard, days)
+    meters = counts.index[counts["n_in"] > 0].to_numpy()
+    res_us = window.resolution * MINUTE_US
+    n_cells = window.n_cells
+    start_us = window.start.value // 1000
+    offset = (days.start_us - start_us) // res_us
+    length = days.day_lengths(window.resolution)
+    values = np.full(len(meters) * n_cells, np.nan)
+    superseded = {EXACT_DUPLICATE: 0, CONFLICTING_DUPLICATE: 0}
+    first, last = days.dates()[0], days.dates()[-1]
+    for entry, table in store.read_days(shard, ["meter_id", "day", "kwh"], first, last):
+        if table.num_rows == 0:
+            continue
+        part_slots = slots_per_day(int(entry["resolution_min"]))
+        kwh = table.column("kwh").combine_chunks().flatten().to_numpy().reshape(-1, part_slots)
+        kwh = coarsen_days(kwh, window.resolution // int(entry["resolution_min"]))
+        day = (table.column("day").to_numpy().astype("datetime64[D]") - first).astype(np.int64)
+        row = np.searchsorted(meters, table.column("meter_id").to_numpy(zero_copy_only=False))
+        slot = np.arange(kwh.shape[1])
+        present = ~np.isnan(kwh) & (slot[None, :] < length[day][:, None])
+        cells = (row * n_cells + offset[day])[:, None] + slot[None, :]
+        cells, new = cells[present], kwh[present]
+        old = values[cells]
+        clash = ~np.isnan(old)
+        same = old[clash] == new[clash]
+        superseded[EXACT_DUPLICATE] += int(same.sum())
+        superseded[CONFLICTING_DUPLICATE] += int((~same).sum())
+        values[cells] = new
+    values = values.reshape(len(meters), n_cells)
+    kept = (~np.isnan(values)).sum(axis=1)
+    return ShardReadings(meters=meters.astype(object), values=values, n_readings=kept,
+                         superseded={k: v for k, v in superseded.items() if v},
+                         outside=counts["n_out"].astype(int),
+                         readings_in_window=int(counts["n_in"].sum()))
 
 
 def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPolicy) -> dict:
@@ -175,7 +182,8 @@ def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPo
     counts = {
         "readings_in_window": shard.readings_in_window,
         "readings_outside_window": int(outside_by_meter.sum()),
-        "duplicates_quarantined": int(len(shard.duplicates)),
+        "readings_superseded": int(sum(shard.superseded.values())),
+        "readings_superseded_by_reason": dict(shard.superseded),
         "readings_used": int(n_readings[ok].sum()),
         "readings_of_quarantined_meters": int(n_readings[~ok].sum()),
         "interpolated_intervals": int(interpolated[ok].sum()),
@@ -183,26 +191,22 @@ def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPo
         "meters_segmentable": int(ok.sum()),
         "meters_quarantined": int(len(quarantined_meters)),
     }
-    if counts["readings_in_window"] != (counts["duplicates_quarantined"] + counts["readings_used"]
+    if counts["readings_in_window"] != (counts["readings_superseded"] + counts["readings_used"]
                                         + counts["readings_of_quarantined_meters"]):
         raise AssertionError(f"shard accounting does not reconcile: {counts}")
-    return {"features": features, "duplicates": shard.duplicates,
-            "quarantined_meters": quarantined_meters, "counts": counts}
+    return {"features": features, "quarantined_meters": quarantined_meters, "counts": counts}
 
 
 def process_shard(store: ReadingsStore, shard: int, window: Window, policy: CleaningPolicy,
                   out_dir: Path) -> dict:
-    """Read one shard, clean it, compute features; write three Parquet files under ``out_dir``.
+    """Read one shard, clean it, compute features; write two Parquet files under ``out_dir``.
 
-    Returns paths (``features``, ``duplicates``, ``quarantined_meters``) and ``counts``.
+    Returns paths (``features``, ``quarantined_meters``) and ``counts``.
     """
     result = clean_and_featurise(read_shard(store, shard, window), window, policy)
-    dups = result["duplicates"]
     out_dir = Path(out_dir)
     paths = {
         "features": write_parquet_atomic(result["features"], out_dir / f"features-{shard:02d}.parquet"),
-        "duplicates": write_parquet_atomic(dups[DUPLICATES_SCHEMA.names], out_dir /
-                                           f"duplicates-{shard:02d}.parquet", DUPLICATES_SCHEMA),
         "quarantined_meters": write_parquet_atomic(
             result["quarantined_meters"], out_dir / f"quarantined-meters-{shard:02d}.parquet",
             QUARANTINE_METERS_SCHEMA),
@@ -225,16 +229,20 @@ def store_counts(store: ReadingsStore) -> dict:
 
 
 def reading_accounting(store: ReadingsStore, shard_counts: list[dict],
-                       quarantined_meters: pd.DataFrame, duplicate_reasons: dict[str, int]) -> dict:
-    """Readings in = used + quarantined (by reason) + of quarantined meters + outside the window.
+                       quarantined_meters: pd.DataFrame) -> dict:
+    """Readings in = used + quarantined at ingestion (by reason) + superseded by a later file
+    (by reason) + of quarantined meters + outside the window.
 
     Raises AssertionError when the numbers do not add up: no reading may go missing.
     """
     totals = store_counts(store)
-    summed = {k: sum(c[k] for c in shard_counts) for k in shard_counts[0]} if shard_counts else {}
+    summed = {k: sum(c[k] for c in shard_counts) for k in shard_counts[0]
+              if not isinstance(shard_counts[0][k], dict)} if shard_counts else {}
+    superseded: dict[str, int] = {}
+    for c in shard_counts:
+        for reason, n in c.get("readings_superseded_by_reason", {}).items():
+            superseded[reason] = superseded.get(reason, 0) + int(n)
     by_reason = dict(totals["ingest_quarantined_by_reason"])
-    for reason, n in duplicate_reasons.items():
-        by_reason[reason] = by_reason.get(reason, 0) + int(n)
     by_meter = (quarantined_meters.groupby(quarantined_meters["reason"].str.split(":").str[0])
                 ["n_readings"].sum().to_dict() if len(quarantined_meters) else {})
     counts = {
@@ -243,6 +251,8 @@ def reading_accounting(store: ReadingsStore, shard_counts: list[dict],
         "readings_used": summed.get("readings_used", 0),
         "readings_quarantined": sum(by_reason.values()),
         "readings_quarantined_by_reason": dict(sorted(by_reason.items())),
+        "readings_superseded": sum(superseded.values()),
+        "readings_superseded_by_reason": dict(sorted(superseded.items())),
         "readings_of_quarantined_meters": summed.get("readings_of_quarantined_meters", 0),
         "readings_of_quarantined_meters_by_reason": {str(k): int(v) for k, v in sorted(by_meter.items())},
         "readings_outside_window": summed.get("readings_outside_window", 0),
@@ -251,7 +261,7 @@ def reading_accounting(store: ReadingsStore, shard_counts: list[dict],
         "meters_segmentable": summed.get("meters_segmentable", 0),
         "meters_quarantined": int(len(quarantined_meters)),
     }
-    total = (counts["readings_used"] + counts["readings_quarantined"]
+    total = (counts["readings_used"] + counts["readings_quarantined"] + counts["readings_superseded"]
              + counts["readings_of_quarantined_meters"] + counts["readings_outside_window"])
     counts["reconciles"] = total == counts["readings_in"]
     if not counts["reconciles"]:

@@ -24,8 +24,9 @@ INPUT_FIELDS = ("path", "sha256", "format", "resolution_min", "rows_in", "rows_q
 def policy_text(policy: CleaningPolicy, max_kwh: float) -> dict[str, str]:
     """The cleaning policies in words, for the report and the manifest."""
     return {
-        "duplicates": "exact duplicates dropped (quarantined as 'exact duplicate'); conflicting "
-                      "duplicates: the reading ingested last wins (later file, then later row)",
+        "duplicates": "the reading ingested last wins (later file, then later row); within a file "
+                      "the others are quarantined as exact or conflicting duplicates, across files "
+                      "they are counted as superseded",
         "DST": "naive local times read in the time zone; repeated autumn hour: first reading "
                "summer time, second winter time; times inside the spring gap quarantined",
         "gaps": f"gaps <= {policy.max_gap_minutes} min interpolated linearly; longer left missing",
@@ -39,12 +40,10 @@ def policy_text(policy: CleaningPolicy, max_kwh: float) -> dict[str, str]:
 
 def run_accounting(store_dir: str, shards: list[dict], quarantine_meters_file: str,
                    quarantine_rows: int) -> dict:
-    """Readings in = used + quarantined by reason + of quarantined meters + outside the window,
-    checked against the rows of the published quarantine file."""
-    duplicates = pd.concat([pd.read_parquet(s["duplicates"], columns=["reason"]) for s in shards])
+    """Readings in = used + quarantined by reason + superseded + of quarantined meters + outside
+    the window, the quarantined ones checked against the rows of the published quarantine file."""
     counts = reading_accounting(ReadingsStore(Path(store_dir)), [s["counts"] for s in shards],
-                                pd.read_parquet(quarantine_meters_file),
-                                duplicates["reason"].value_counts().to_dict())
+                                pd.read_parquet(quarantine_meters_file))
     if counts["readings_quarantined"] != quarantine_rows:
         raise AssertionError(f"quarantine.parquet has {quarantine_rows} rows, the accounting "
                              f"{counts['readings_quarantined']}")

@@ -215,7 +215,8 @@ def _damage(kwh: np.ndarray, keep: np.ndarray, rng: np.random.Generator,
 
 def write_sample_meters(out_dir: Path, n_meters: int, days: int, seed: int = SEED,
                         freq_minutes: int = 30, kind: str = "realistic",
-                        hemisphere: str = "north") -> list[Path]:
+                        hemisphere: str = "north", end: str = SAMPLE_END,
+                        damage: bool = True) -> list[Path]:
     """Write generated readings as long Parquet files under ``out_dir``.
 
     Parameters
@@ -223,7 +224,7 @@ def write_sample_meters(out_dir: Path, n_meters: int, days: int, seed: int = SEE
     out_dir : Path
         Directory for the files (usually ``<data-root>/raw/meters``).
     n_meters, days : int
-        Number of meters and of local days (ending on ``SAMPLE_END``).
+        Number of meters and of local days (ending on ``end``, default ``SAMPLE_END``).
     seed : int
         Seed of every random choice: same arguments, same bytes of data.
     freq_minutes : int
@@ -232,6 +233,10 @@ def write_sample_meters(out_dir: Path, n_meters: int, days: int, seed: int = SEE
         ``realistic`` (overlapping shapes, odd meters) or ``planted`` (see ``planted_truth``).
     hemisphere : str
         ``north`` (Europe/London local time) or ``south`` (Australia/Sydney).
+    end : str
+        Last local day, e.g. the day after a first file's for a nightly increment.
+    damage : bool
+        Plant gaps, bad values and duplicates (default True).
 
     Returns
     -------
@@ -244,7 +249,7 @@ def write_sample_meters(out_dir: Path, n_meters: int, days: int, seed: int = SEE
     out_dir.mkdir(parents=True, exist_ok=True)
     if hemisphere not in SAMPLE_TZ:
         raise ValueError(f"hemisphere must be north or south, got {hemisphere!r}")
-    local = local_grid(days, freq_minutes, SAMPLE_TZ[hemisphere])
+    local = local_grid(days, freq_minutes, SAMPLE_TZ[hemisphere], end)
     naive = local.tz_localize(None).to_numpy().astype("datetime64[us]")
     ids = np.array(meter_ids(n_meters))
     plan = plan_meters(kind, n_meters, 1440 // freq_minutes, seed)
@@ -255,7 +260,7 @@ def write_sample_meters(out_dir: Path, n_meters: int, days: int, seed: int = SEE
         block = slice(first, min(first + per_block, n_meters))
         kwh = _block_kwh(plan, block, local, freq_minutes, hemisphere, rng)
         keep = np.ones(kwh.shape, dtype=bool)
-        duplicates = _damage(kwh, keep, rng, 1440 // freq_minutes)
+        duplicates = _damage(kwh, keep, rng, 1440 // freq_minutes) if damage else []
         rows_m, rows_t = np.nonzero(keep)
         for m, t in duplicates:                      # exact duplicate rows, right after the original
             if keep[m, t]:

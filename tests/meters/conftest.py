@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from segmentation.meters.clean import CleaningPolicy
+from segmentation.meters.ingest import ingest_file
 from segmentation.meters.pipeline import plan_window, process_shard, reading_accounting
-from segmentation.meters.store import ReadingsStore, ingest_file
+from segmentation.meters.store import ReadingsStore
 
 
 @pytest.fixture
@@ -30,9 +31,8 @@ def write_text(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def stored(store: ReadingsStore) -> pd.DataFrame:
-    """Everything in the store, read back by DuckDB."""
-    return duckdb.sql(f"SELECT meter_id, timestamp, kwh FROM read_parquet('{store.root}/shard=*/*.parquet') "
-                      "ORDER BY meter_id, timestamp").df()
+    """Every reading in the store (day vectors expanded), ordered by meter and time."""
+    return store.readings()[["meter_id", "timestamp", "kwh"]].reset_index(drop=True)
 
 
 def quarantined(store: ReadingsStore) -> pd.DataFrame:
@@ -48,11 +48,9 @@ def run_store(store: ReadingsStore, window_days: int = 365, timezone: str = "Eur
     shards = [process_shard(store, s, window, CleaningPolicy(), out) for s in store.shards()]
     features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
     meters = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards], ignore_index=True)
-    dups = pd.concat([pd.read_parquet(s["duplicates"]) for s in shards], ignore_index=True)
-    counts = reading_accounting(store, [s["counts"] for s in shards], meters,
-                                dups["reason"].value_counts().to_dict())
+    counts = reading_accounting(store, [s["counts"] for s in shards], meters)
     return {"window": window, "features": features.sort_values("meter_id").reset_index(drop=True),
-            "quarantined_meters": meters, "duplicates": dups, "counts": counts}
+            "quarantined_meters": meters, "counts": counts}
 
 
 __all__ = ["ingest_file", "write_text", "stored", "quarantined", "run_store"]

@@ -5,21 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmentation.meters.clean import (CONFLICTING_DUPLICATE, EXACT_DUPLICATE,
-                                       interpolate_short_gaps, make_window, meter_reason,
-                                       resolve_duplicates)
-
-
-def test_resolve_duplicates_keeps_latest_and_names_the_reason():
-    ts = pd.Timestamp("2024-01-01", tz="UTC")
-    frame = pd.DataFrame({"meter_id": ["A", "A", "A", "B"], "timestamp": [ts] * 4,
-                          "kwh": [1.0, 2.0, 1.0, 5.0], "seq": [1, 1, 2, 1],
-                          "source_row": [2, 3, 2, 4]})
-    kept, dropped = resolve_duplicates(frame)
-    assert kept.sort_values("meter_id")[["meter_id", "kwh", "seq"]].values.tolist() == [
-        ["A", 1.0, 2], ["B", 5.0, 1]]
-    assert sorted(dropped["reason"]) == sorted([EXACT_DUPLICATE, CONFLICTING_DUPLICATE])
-    assert len(kept) + len(dropped) == len(frame)
+from segmentation.meters.clean import interpolate_short_gaps, make_window, meter_reason
 
 
 def test_interpolation_fills_gaps_up_to_the_limit_only():

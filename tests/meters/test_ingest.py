@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from segmentation.errors import InputError, ValidationFailed
-from segmentation.meters.store import ingest_file
+from segmentation.meters.ingest import ingest_file
 from tests.meters.conftest import quarantined, run_store, stored, write_text
 
 
@@ -79,13 +79,19 @@ def test_dst_autumn_repeated_hour_and_spring_gap_are_not_errors(tmp_path, store)
     entry = ingest_file(write_text(tmp_path, "dst.csv", long_csv(rows)), store)
     assert entry["rows_quarantined"] == 0 and entry["rows_stored"] == 96
     readings = stored(store)
-    autumn_utc = readings[readings["timestamp"] >= pd.Timestamp("2024-10-01", tz="UTC")]["timestamp"]
-    assert list(autumn_utc) == list(autumn.tz_convert("UTC"))  # repeated hour: summer first
+    autumn_stored = readings[readings["timestamp"] >= pd.Timestamp("2024-10-01", tz="UTC")]
+    assert list(autumn_stored["timestamp"]) == list(autumn.tz_convert("UTC"))
+    # Values, not only instants: in the repeated hour the first reading of the file is summer
+    # time (01:00 BST = 00:00 UTC), the second winter time (01:00 GMT = 01:00 UTC).
+    assert autumn_stored["kwh"].tolist() == [r[2] for r in rows[:50]]
+    by_instant = autumn_stored.set_index("timestamp")["kwh"]
+    assert by_instant[pd.Timestamp("2024-10-27 00:00", tz="UTC")] == 0.25 + 2 / 1000
+    assert by_instant[pd.Timestamp("2024-10-27 01:00", tz="UTC")] == 0.25 + 4 / 1000
     result = run_store(store, window_days=400)
     q = result["quarantined_meters"]
     # both DST days (50 and 46 intervals) count as complete days: no gap, no duplicate
     assert q.set_index("meter_id").loc["M", "complete_days"] == 2
-    assert result["duplicates"].empty
+    assert result["counts"]["readings_superseded"] == 0 and quarantined(store).empty
 
 
 def test_dst_spring_gap_timestamp_is_quarantined_with_reason(tmp_path, store):
@@ -118,26 +124,30 @@ def test_duplicates_exact_and_conflicting(tmp_path, store):
     rows = day_rows("M", "2024-01-10")
     rows = rows + [rows[3], ("M", rows[5][1], 9.0)]
     entry = ingest_file(write_text(tmp_path, "dups.csv", long_csv(rows)), store)
-    assert entry["rows_stored"] == 50  # the duplicate policy runs per shard, on the grid
-    result = run_store(store)
-    dups = result["duplicates"].sort_values("source_row")
+    assert entry["rows_stored"] == 48  # within a file the duplicate policy runs at ingestion
+    dups = quarantined(store)
     assert dups["reason"].tolist() == ["exact duplicate",
                                        "conflicting duplicate (superseded by a later reading)"]
     assert dups["source_row"].tolist() == [5, 7]  # lines of rows[3] and rows[5]: the earlier ones
+    assert dups["kwh"].tolist() == [0.5, 0.5]
+    result = run_store(store)
     # the later value (9.0) wins: 47 readings of 0.5 plus 9.0
     assert result["features"]["mean_daily_kwh"].tolist() == [32.5]
     assert result["counts"]["reconciles"] and result["counts"]["readings_used"] == 48
+    assert result["counts"]["readings_quarantined_by_reason"] == {
+        "conflicting duplicate (superseded by a later reading)": 1, "exact duplicate": 1}
 
 
-def test_duplicate_across_files_resolved_in_shard_step(tmp_path, store):
+def test_a_later_file_wins_per_interval_and_the_superseded_are_counted(tmp_path, store):
     ingest_file(write_text(tmp_path, "a.csv", long_csv(day_rows("M", "2024-01-10", 0.5))), store)
     ingest_file(write_text(tmp_path, "b.csv", long_csv(day_rows("M", "2024-01-10", 0.7)[:10])), store)
     result = run_store(store)
-    assert result["duplicates"]["reason"].unique().tolist() == [
-        "conflicting duplicate (superseded by a later reading)"]
-    assert len(result["duplicates"]) == 10
-    assert result["counts"]["reconciles"]
+    assert result["counts"]["readings_superseded_by_reason"] == {
+        "conflicting duplicate (superseded by a later reading)": 10}
+    assert result["counts"]["reconciles"] and result["counts"]["readings_used"] == 48
     assert result["counts"]["readings_in"] == 58
+    # the later file wins per interval: 10 readings of 0.7, the other 38 of 0.5
+    assert result["features"]["mean_daily_kwh"].tolist() == [pytest.approx(38 * 0.5 + 10 * 0.7)]
 
 
 def test_bad_files_give_clear_input_errors(tmp_path, store):
@@ -248,3 +258,22 @@ def test_timestamps_with_offsets_and_utc_typed_parquet_are_used_as_given(tmp_pat
     for meter in ("O", "U"):
         assert list(readings.loc[readings["meter_id"] == meter, "timestamp"]) == list(
             instants.tz_convert("UTC"))
+
+
+def test_a_nightly_file_adds_its_day_and_rewrites_nothing(tmp_path, store):
+    days = pd.date_range("2024-02-01", periods=10)
+    history = [r for d in days for m in ("A", "B", "C")
+               for r in day_rows(m, str(d.date()), kwh=0.3 + d.day / 100)]
+    ingest_file(write_text(tmp_path, "history.csv", long_csv(history)), store)
+    before = {p: p.read_bytes() for p in store.root.rglob("*.parquet")}
+    nightly = [r for m in ("A", "B", "C") for r in day_rows(m, "2024-02-11", kwh=0.9)]
+    entry = ingest_file(write_text(tmp_path, "nightly.csv", long_csv(nightly)), store)
+    after = {p: p.read_bytes() for p in store.root.rglob("*.parquet")}
+    assert all(after[p] == content for p, content in before.items())     # nothing rewritten
+    new = [p for p in after if p not in before]
+    assert new and all(p.name == f"part-{entry['sha256'][:16]}.parquet" for p in new)
+    added = pd.concat([pd.read_parquet(p) for p in new])
+    assert set(added["day"].astype(str)) == {"2024-02-11"} and added["n_readings"].sum() == 144
+    result = run_store(store, window_days=365)
+    assert result["window"].n_days == 11 and result["counts"]["readings_used"] == 11 * 144
+    assert result["counts"]["reconciles"] and result["counts"]["readings_superseded"] == 0

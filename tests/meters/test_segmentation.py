@@ -12,7 +12,8 @@ from segmentation.meters.sample import (SHAPES, planted_truth, realistic_truth,
                                         write_sample_meters)
 from segmentation.meters.segment import (BANDS, consumption_bands, seasonal_users, segment_label,
                                          segment_meters)
-from segmentation.meters.store import ReadingsStore, ingest_file
+from segmentation.meters.ingest import ingest_file
+from segmentation.meters.store import ReadingsStore
 from segmentation.model import min_segment_size
 from tests.meters.conftest import run_store
 from tests.meters.naming_checks import assert_meter_names_true

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from segmentation.meters.segment import BANDS, segment_meters
-from segmentation.meters.store import ingest_file
+from segmentation.meters.ingest import ingest_file
 from segmentation.model import min_segment_size
 from segmentation.quality import quality
 from tests.conftest import shared_file
