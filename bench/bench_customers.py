@@ -23,16 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import shutil
 from pathlib import Path
 
-from bench_meters import ROOT, measure
+from bench_meters import ROOT, measure, start_server
 from fixed_costs import PREFECT as STARTUP
 
 CC = ROOT.parent / "shared" / "data" / "customers" / "cc_general" / "CC_GENERAL.csv"
@@ -82,31 +77,6 @@ frame.insert(0, 'customer_id', [f'C{i:07d}' for i in range(n)])
 frame.to_csv(sys.argv[1], index=False)
 """
 BIG_FEATURES = [f"spend_{i}" for i in range(5)] + [f"rating_{i}" for i in range(5, 10)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    """A Prefect server on a free loopback port; returns the process and its API URL."""
-    port = free_port()
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError("the Prefect server did not start")
 
 
 def flow_args(path: Path, work: Path, name: str, features: list[str], id_column: str) -> list[str]:

@@ -27,10 +27,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,23 +93,52 @@ def measure(code: str, *args: str) -> dict:
             "output": out.strip().splitlines()[-1] if out.strip() else ""}
 
 
-def write_one_file(raw_dir: Path, target: Path) -> None:
-    """The generator's parts as one long Parquet file (the benchmark's input)."""
-    import duckdb
+# Data is generated and converted in child processes: a child inherits its parent's peak
+# RSS at fork (Linux records the old address space's high-water mark at exec), so the
+# measuring process must stay small for the peaks it reports to be the children's own.
+GENERATE = """
+import sys
+from pathlib import Path
+import duckdb
+from segmentation.meters.sample import write_sample_meters
+work, n, days = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+write_sample_meters(work / "parts", n_meters=n, days=days, seed=42)
+duckdb.sql(f"COPY (SELECT * FROM read_parquet('{work}/parts/*.parquet')) TO '{work}/readings.parquet' "
+           "(FORMAT parquet, ROW_GROUP_SIZE 1000000)")
+write_sample_meters(work / "nightly", n_meters=n, days=1, seed=43, end="2025-01-01", damage=False)
+"""
+LCL_CSV = """
+import sys, duckdb
+kwh = '"KWH/hh (per half hour) "'
+duckdb.sql(f"COPY (SELECT meter_id AS LCLid, 'Std' AS stdorToU, "
+           f"strftime(timestamp, '%Y-%m-%d %H:%M:%S') || '.0000000' AS DateTime, "
+           f"kwh AS {kwh} FROM read_parquet('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT csv, HEADER)")
+"""
 
-    duckdb.sql(f"COPY (SELECT * FROM read_parquet('{raw_dir}/*.parquet')) TO '{target}' "
-               "(FORMAT parquet, ROW_GROUP_SIZE 1000000)")
-    shutil.rmtree(raw_dir)
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def write_lcl_csv(parquet: Path, target: Path) -> None:
-    """The same readings in the London trial's CSV layout."""
-    import duckdb
-
-    duckdb.sql(f"COPY (SELECT meter_id AS LCLid, 'Std' AS stdorToU, "
-               f"strftime(timestamp, '%Y-%m-%d %H:%M:%S') || '.0000000' AS DateTime, "
-               f"kwh AS \"KWH/hh (per half hour) \" FROM read_parquet('{parquet}')) "
-               f"TO '{target}' (FORMAT csv, HEADER)")
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """A Prefect server on a free loopback port; returns the process and its API URL."""
+    port = free_port()
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise RuntimeError("the Prefect server did not start")
 
 
 def run_args(input_file: Path, work: Path) -> list[str]:
@@ -122,38 +154,49 @@ def main() -> None:
     parser.add_argument("--pandas-max-rows", type=int, default=60_000_000,
                         help="largest input the naive pandas route is tried on (memory)")
     parser.add_argument("--no-csv", action="store_true", help="skip the LCL CSV route")
+    parser.add_argument("--no-server", action="store_true",
+                        help="skip the routes against a running Prefect server")
     parser.add_argument("--work", default=str(ROOT / "bench" / "results" / "work"))
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from segmentation.meters.sample import write_sample_meters
-
     results = []
     for i, fraction in enumerate(float(f) for f in args.fractions.split(",")):
         n = max(8, int(args.meters * fraction))
         work = Path(args.work) / f"m{n}"
         shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
         start = time.perf_counter()
-        write_sample_meters(work / "parts", n_meters=n, days=args.days, seed=42)
+        measure(GENERATE, str(work), str(n), str(args.days))
+        shutil.rmtree(work / "parts")
         readings = work / "readings.parquet"
-        write_one_file(work / "parts", readings)
-        nightly = write_sample_meters(work / "nightly", n_meters=n, days=1, seed=43,
-                                      end="2025-01-01", damage=False)[0]
+        nightly = next((work / "nightly").glob("*.parquet"))
         generate = time.perf_counter() - start
         rows = n * args.days * 48
         row = {"meters": n, "approx_rows": rows, "generate_s": round(generate, 1),
                "duckdb": measure(DUCKDB, str(readings)),
                "pipeline": measure(PIPELINE, *run_args(readings, work / "run")),
                "increment": measure(PIPELINE, *run_args(nightly, work / "run"))}
+        if not args.no_server:
+            server, url = start_server(work / "prefect-home")
+            try:
+                os.environ["PREFECT_API_URL"] = url
+                row["pipeline_server"] = measure(PIPELINE, *run_args(readings, work / "run_server"))
+                row["increment_server"] = measure(PIPELINE, *run_args(nightly, work / "run_server"))
+            finally:
+                os.environ.pop("PREFECT_API_URL", None)
+                os.killpg(server.pid, signal.SIGTERM)
         if rows <= args.pandas_max_rows:
             row["pandas"] = measure(PANDAS, str(readings))
         if i == 0 and not args.no_csv:
             csv = work / "readings_lcl.csv"
-            write_lcl_csv(readings, csv)
+            measure(LCL_CSV, str(readings), str(csv))
             row["duckdb_csv"] = measure(DUCKDB_CSV, str(csv))
             row["lcl_csv"] = measure(PIPELINE, *run_args(csv, work / "csv"))
             csv.unlink()
         row["pipeline_vs_duckdb"] = round(row["pipeline"]["wall_s"] / row["duckdb"]["wall_s"], 2)
         row["increment_vs_duckdb"] = round(row["increment"]["wall_s"] / row["duckdb"]["wall_s"], 2)
+        for name in ("pipeline_server", "increment_server"):
+            if name in row:
+                row[f"{name}_vs_duckdb"] = round(row[name]["wall_s"] / row["duckdb"]["wall_s"], 2)
         if "pandas" in row:
             row["pandas_vs_pipeline"] = round(row["pandas"]["wall_s"] / row["pipeline"]["wall_s"], 2)
         if "lcl_csv" in row:
@@ -165,7 +208,8 @@ def main() -> None:
 
     print("\n| meters | rows | route | wall s | peak RSS MB |\n|---|---|---|---|---|")
     for row in results:
-        for step in ("duckdb", "pipeline", "increment", "pandas", "duckdb_csv", "lcl_csv"):
+        for step in ("duckdb", "pipeline", "increment", "pipeline_server", "increment_server",
+                     "pandas", "duckdb_csv", "lcl_csv"):
             if step in row:
                 print(f"| {row['meters']} | {row['approx_rows']:,} | {step} | {row[step]['wall_s']} "
                       f"| {row[step]['peak_rss_mb']} |")
@@ -175,7 +219,9 @@ def main() -> None:
               + (f"; pandas / pipeline = {row['pandas_vs_pipeline']}x" if "pandas_vs_pipeline" in row
                  else "; pandas not run at this size")
               + (f"; LCL CSV / (2 x DuckDB CSV scan + Parquet run) = {row['lcl_csv_vs_allowed']}x"
-                 if "lcl_csv_vs_allowed" in row else ""))
+                 if "lcl_csv_vs_allowed" in row else "")
+              + (f"; with a running Prefect server: pipeline {row['pipeline_server_vs_duckdb']}x, "
+                 f"increment {row['increment_server_vs_duckdb']}x" if "pipeline_server" in row else ""))
         print(f"   steps: {json.loads(row['pipeline']['output'])['steps']}")
     out = ROOT / "bench" / "results" / "bench_meters.json"
     out.parent.mkdir(parents=True, exist_ok=True)

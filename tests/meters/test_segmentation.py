@@ -15,7 +15,6 @@ from segmentation.meters.segment import (BANDS, consumption_bands, seasonal_user
 from segmentation.meters.ingest import ingest_file
 from segmentation.meters.store import ReadingsStore
 from segmentation.model import min_segment_size
-from tests.meters.conftest import run_store
 from tests.meters.naming_checks import assert_meter_names_true
 
 N_PLANTED = 8 * len(SHAPES)
