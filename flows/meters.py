@@ -20,8 +20,8 @@ from segmentation.meters import record
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import SEED, RunPaths
 from tasks import meters as steps
-from tasks.shared import (StepTimer, artifact_key, clear_work_dir, publish_outputs, report_artifacts,
-                          resolve_run_date)
+from tasks.shared import (StepTimer, artifact_key, exclusive_run, publish_outputs,
+                          report_artifacts, resolve_run_date)
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -86,59 +86,58 @@ def meter_flow(
     logger = get_run_logger()
     paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
     files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
-    dataset_dir = str(paths.dataset_dir)
+    store_dir = str(paths.store_dir)
     policy = CleaningPolicy()
     timer = StepTimer()
 
-    clear_work_dir(paths)
-    progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
-                                        description=f"Ingesting {len(files)} reading files")
-    ingested = []
-    for i, path in enumerate(files, start=1):
-        ingested.append(steps.ingest_meter_file(path, dataset_dir, format, timezone,
-                                                max_kwh_per_interval))
-        update_progress_artifact(progress, 100.0 * i / len(files),
-                                 description=f"{i} of {len(files)} files: {Path(path).name}")
-    timer.lap("ingest")
+    with exclusive_run(paths):
+        progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
+                                            description=f"Ingesting {len(files)} reading files")
+        ingested = []
+        for i, path in enumerate(files, start=1):
+            ingested.append(steps.ingest_meter_file(path, store_dir, format, timezone,
+                                                    max_kwh_per_interval))
+            update_progress_artifact(progress, 100.0 * i / len(files),
+                                     description=f"{i} of {len(files)} files: {Path(path).name}")
+        timer.lap("ingest")
 
-    plan = steps.plan_meter_window(dataset_dir, window_days, timezone, hemisphere)
-    shard_dir = str(paths.work_dir / "shards")
-    futures = steps.meter_shard_features.map(dataset_dir, plan["shards"], unmapped(plan["window"]),
-                                             unmapped(policy.__dict__), unmapped(shard_dir))
-    shards = [f.result() for f in futures]
-    timer.lap("features")
+        plan = steps.plan_meter_window(store_dir, window_days, timezone, hemisphere)
+        shard_dir = str(paths.work_dir / "shards")
+        futures = steps.meter_shard_features.map(store_dir, plan["shards"], unmapped(plan["window"]),
+                                                 unmapped(policy.__dict__), unmapped(shard_dir))
+        shards = [f.result() for f in futures]
+        timer.lap("features")
 
-    segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands)
-    seg = segmented["segmentation"]
-    profiles = pd.read_parquet(segmented["profiles"])
-    timer.lap("segment")
-    quarantine = steps.collect_quarantine(dataset_dir, str(paths.work_dir / "quarantine.parquet"))
-    counts = record.run_accounting(dataset_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
-    parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
-                  "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
-                  "run_date": paths.run_date.isoformat(),
-                  "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
-                  "kwh_bands": kwh_bands, "shape": shape, **policy.__dict__}
-    manifest, report = record.manifest_and_report(
-        paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
-        counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
-        timings=timer.timings, store_dir=dataset_dir)
-    published = publish_outputs(
-        paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
-                "quarantine": quarantine["quarantine"],
-                "quarantine_meters": segmented["quarantine_meters"]},
-        segmented["plots"], manifest, report, record.data_docs_pages(ingested))
-    clear_work_dir(paths)
-    segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
-    report_artifacts(dataset, report, profiles.drop(
-        columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
-    logger.info("k=%s stability=%.2f silhouette=%.3f archetypes=%s bands=%s quarantined "
-                "readings=%s meters=%s", seg.selection.k, seg.selection.stability, seg.silhouette,
-                segment_sizes, manifest["consumption_bands"]["meters"],
-                counts["readings_quarantined"], counts["meters_quarantined"])
-    for warning in segmented["quality"]["warnings"]:
-        logger.warning(warning)
-    return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
-            "segments": segment_sizes, "counts": counts, "window": plan["window"],
-            "resolution_min": plan["window"]["resolution_min"], "quality": segmented["quality"],
-            "consumption_bands": manifest["consumption_bands"]["meters"]}
+        segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands)
+        seg = segmented["segmentation"]
+        profiles = pd.read_parquet(segmented["profiles"])
+        timer.lap("segment")
+        quarantine = steps.collect_quarantine(store_dir, str(paths.work_dir / "quarantine.parquet"))
+        counts = record.run_accounting(store_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
+        parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
+                      "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
+                      "run_date": paths.run_date.isoformat(),
+                      "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
+                      "kwh_bands": kwh_bands, "shape": shape, **policy.__dict__}
+        manifest, report = record.manifest_and_report(
+            paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
+            counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
+            timings=timer.timings, store_dir=store_dir)
+        published = publish_outputs(
+            paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
+                    "quarantine": quarantine["quarantine"],
+                    "quarantine_meters": segmented["quarantine_meters"]},
+            segmented["plots"], manifest, report, record.data_docs_pages(ingested))
+        segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
+        report_artifacts(dataset, report, profiles.drop(
+            columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
+        logger.info("k=%s stability=%.2f silhouette=%.3f archetypes=%s bands=%s quarantined "
+                    "readings=%s meters=%s", seg.selection.k, seg.selection.stability, seg.silhouette,
+                    segment_sizes, manifest["consumption_bands"]["meters"],
+                    counts["readings_quarantined"], counts["meters_quarantined"])
+        for warning in segmented["quality"]["warnings"]:
+            logger.warning(warning)
+        return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
+                "segments": segment_sizes, "counts": counts, "window": plan["window"],
+                "resolution_min": plan["window"]["resolution_min"], "quality": segmented["quality"],
+                "consumption_bands": manifest["consumption_bands"]["meters"]}

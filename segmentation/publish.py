@@ -1,14 +1,35 @@
-"""Publish one run's outputs for its date, atomically.
+"""Publish one run's outputs as one switch consumers see.
 
-Everything is first written under a staging directory on the same
-filesystem; only when all files are complete is each published directory
-swapped into place (partition, then report, then ``latest/``). A killed or
-failed run therefore leaves the previous outputs and ``latest/`` untouched.
+Layout, for dataset ``D`` (data root ``data/``, outputs root ``outputs/``)::
+
+    data/processed/D  ->  .versions/D/<version>       a symlink: the switch
+    data/processed/.versions/D/<version>/
+        run_date=YYYY-MM-DD/    the tables of each date, and _run.json
+        latest/                 the tables of the newest run date (hard links)
+        reports/YYYY-MM-DD/     report.md, report.html, manifest.json, plots/, data_docs/
+    outputs/D/YYYY-MM-DD  ->  data/processed/D/reports/YYYY-MM-DD   (made once per date)
+
+A run builds a new version beside the current one: every file of the current
+version is hard-linked in, except its own date (partition and report, from
+its staging) and ``latest/``, which becomes its date unless the current latest
+is newer (a backfill publishes its partition and report only, and says so).
+Then one ``rename(2)`` replaces the ``processed/D`` symlink. Consumers, who
+read ``processed/D/...`` and ``outputs/D/<date>/...`` (both through that
+symlink), see the old version or the new one, never a mix: a run killed at
+any instant leaves the old version, and the next run removes the unused one.
+
+Versions are built and switched under the dataset's publish lock
+(``locks.publish_lock``), so two runs of different dates cannot drop each
+other's partition. The previous version is kept for readers in flight; older
+ones are removed.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -20,9 +41,21 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from segmentation.io import (copy_tree_linked, recover_aside,  # noqa: E402
-                             swap_into_place, write_json_atomic, write_text_atomic)
+from segmentation.io import copy_tree_linked, write_json_atomic, write_text_atomic  # noqa: E402
+from segmentation.locks import publish_lock  # noqa: E402
 from segmentation.settings import RunPaths  # noqa: E402
+
+RUN_RECORD = "_run.json"
+PAUSE_ENV = "SEGMENT_TEST_PAUSE_AT"  # tests: "staged" or "built" stops publishing there
+
+
+def _pause(step: str) -> None:
+    """A test hook: wait at ``step`` (after touching ``<marker>``) so a test can kill the run."""
+    wanted = os.environ.get(PAUSE_ENV, "")
+    if wanted.split(":")[0] == step:
+        marker = Path(wanted.split(":", 1)[1])
+        marker.touch()
+        time.sleep(3600)
 
 
 def to_table(frame: pd.DataFrame | pa.Table, schema: pa.Schema | None) -> pa.Table:
@@ -44,22 +77,44 @@ def save_figure(fig: plt.Figure | Path, target: Path) -> Path:
     return target
 
 
+def current_version(paths: RunPaths) -> Path | None:
+    """The version directory consumers see now, or None before the first publish."""
+    link = paths.dataset_dir
+    if link.is_symlink():
+        return (link.parent / os.readlink(link)).resolve()
+    return None
+
+
+def latest_run_date(version: Path | None) -> str | None:
+    """The run date ``latest/`` holds in ``version``."""
+    record = version / "latest" / RUN_RECORD if version else None
+    if record is None or not record.exists():
+        return None
+    return json.loads(record.read_text())["run_date"]
+
+
 def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Path], *,
                 schemas: dict[str, pa.Schema] | None = None, manifest: dict,
                 report_md: str, figures: dict[str, plt.Figure | Path],
-                report_files: dict[str, Path] | None = None) -> dict[str, str]:
-    """Write ``<name>.parquet`` tables, manifest, report and plots; return published paths.
+                report_files: dict[str, Path] | None = None,
+                report_html: str | None = None) -> dict[str, str]:
+    """Stage tables, manifest, report and plots, then publish them in one switch.
 
     Tables and figures may be given as finished files (a Parquet or PNG path),
     which are copied, so Prefect tasks can hand over paths instead of objects.
     ``report_files`` maps a relative path in the report dir (e.g.
     ``data_docs/validation.html``) to a finished file to copy there.
+
+    Returns the published paths and ``latest_moved`` ("yes", or why not).
     """
     schemas = schemas or {}
     token = uuid.uuid4().hex[:8]
-    data_stage = paths.staging_root / f"{paths.dataset}-{paths.run_date}-{token}"
-    report_stage = paths.report_dir.parent / f".staging-{paths.run_date}-{token}"
+    stage = paths.staging_root / f"{paths.dataset}-{paths.run_date}-{token}-publish"
+    day = paths.run_date.isoformat()
+    record = {"dataset": paths.dataset, "run_date": day, "published_at":
+              time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": token}
     try:
+        data_stage, report_stage = stage / "partition", stage / "report"
         data_stage.mkdir(parents=True)
         for name, frame in tables.items():
             target = data_stage / f"{name}.parquet"
@@ -67,6 +122,7 @@ def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Pat
                 shutil.copyfile(frame, target)
             else:
                 pq.write_table(to_table(frame, schemas.get(name)), target)
+        write_json_atomic(record, data_stage / RUN_RECORD)
         (report_stage / "plots").mkdir(parents=True)
         for name, fig in figures.items():
             save_figure(fig, report_stage / "plots" / f"{name}.png")
@@ -74,20 +130,91 @@ def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Pat
             (report_stage / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, report_stage / relative)
         write_text_atomic(report_md, report_stage / "report.md")
+        if report_html is not None:
+            write_text_atomic(report_html, report_stage / "report.html")
         write_json_atomic(manifest, report_stage / "manifest.json")
-
-        for final in (paths.partition_dir, paths.report_dir, paths.latest_dir):
-            recover_aside(final)
-        swap_into_place(data_stage, paths.partition_dir)
-        swap_into_place(report_stage, paths.report_dir)
-        latest_stage = paths.staging_root / f"{paths.dataset}-latest-{token}"
-        copy_tree_linked(paths.partition_dir, latest_stage)
-        swap_into_place(latest_stage, paths.latest_dir)
+        _pause("staged")
+        with publish_lock(paths):
+            moved = _switch(paths, data_stage, report_stage, day)
     finally:
-        for leftover in (data_stage, report_stage):
-            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
+    _link_report(paths)
     published = {name: str(paths.partition_dir / f"{name}.parquet") for name in tables}
     published.update(latest=str(paths.latest_dir), report=str(paths.report_dir / "report.md"),
                      manifest=str(paths.report_dir / "manifest.json"),
-                     plots=str(paths.report_dir / "plots"))
+                     plots=str(paths.report_dir / "plots"), latest_moved=moved)
+    if report_html is not None:
+        published["report_html"] = str(paths.report_dir / "report.html")
     return published
+
+
+def _switch(paths: RunPaths, data_stage: Path, report_stage: Path, day: str) -> str:
+    """Build the next version from the current one and the staged date; switch to it."""
+    adopt_legacy(paths)
+    current = current_version(paths)
+    version = paths.versions_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    version.mkdir(parents=True)
+    partition, report = f"run_date={day}", Path("reports") / day
+    if current is not None:
+        for item in current.iterdir():
+            if item.name not in (partition, "latest", "reports"):
+                copy_tree_linked(item, version / item.name) if item.is_dir() else \
+                    os.link(item, version / item.name)
+        for old_report in (current / "reports").glob("*") if (current / "reports").exists() else []:
+            if old_report.name != day:
+                copy_tree_linked(old_report, version / "reports" / old_report.name)
+    os.rename(data_stage, version / partition)
+    (version / "reports").mkdir(exist_ok=True)
+    os.rename(report_stage, version / report)
+    newest = latest_run_date(current)
+    if newest is not None and newest > day:
+        copy_tree_linked(current / "latest", version / "latest")
+        moved = f"no: backfill for {day}; latest/ stays at the newer {newest}"
+    else:
+        copy_tree_linked(version / partition, version / "latest")
+        moved = "yes"
+    link = paths.dataset_dir
+    tmp_link = link.with_name(f".{link.name}.link-{uuid.uuid4().hex[:8]}")
+    os.symlink(os.path.relpath(version, link.parent), tmp_link)
+    _pause("built")
+    os.replace(tmp_link, link)           # the one switch
+    _remove_old_versions(paths, keep={version, current})  # the previous one: readers in flight
+    return moved
+
+
+def adopt_legacy(paths: RunPaths) -> None:
+    """A dataset published before versions (a real directory) becomes the first version."""
+    link = paths.dataset_dir
+    if not link.exists() or link.is_symlink():
+        return
+    paths.versions_dir.mkdir(parents=True, exist_ok=True)
+    first = paths.versions_dir / f"00000000T000000-legacy-{uuid.uuid4().hex[:8]}"
+    first.mkdir()
+    for item in link.iterdir():
+        if item.name.startswith("run_date=") or item.name == "latest":
+            copy_tree_linked(item, first / item.name)
+    aside = link.with_name(f".{link.name}.legacy-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.rename(link, aside)
+    os.symlink(os.path.relpath(first, link.parent), link)
+
+
+def _remove_old_versions(paths: RunPaths, keep: set) -> None:
+    for link in paths.dataset_dir.parent.glob(f".{paths.dataset_dir.name}.link-*"):
+        link.unlink(missing_ok=True)     # left by a run killed just before its switch
+    for old in paths.versions_dir.iterdir():
+        if old.is_dir() and old not in keep:   # older versions, and ones killed runs built
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _link_report(paths: RunPaths) -> None:
+    """``outputs/D/<date>`` points through the dataset symlink, so it follows every switch."""
+    link = paths.report_dir
+    target = paths.dataset_dir / "reports" / paths.run_date.isoformat()
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.exists() and not link.is_symlink():   # a report dir from before versions
+        shutil.rmtree(link)
+    tmp_link = link.with_name(f".{link.name}.link-{uuid.uuid4().hex[:8]}")
+    os.symlink(target, tmp_link)
+    os.replace(tmp_link, link)

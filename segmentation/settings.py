@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -26,14 +27,16 @@ def default_outputs_root() -> Path:
 class RunPaths:
     """Where one run of one dataset for one date reads and writes.
 
-    Consumers read ``partition_dir`` and ``latest_dir``; both are only ever
-    replaced whole (see ``segmentation.io.swap_into_place``).
+    Consumers read ``partition_dir``, ``latest_dir`` and ``report_dir``; they
+    reach them through the dataset's symlink, switched in one step by
+    ``segmentation.publish``. ``run_token`` names this run's own work folder.
     """
 
     dataset: str
     run_date: date
     data_root: Path
     outputs_root: Path
+    run_token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @classmethod
     def create(cls, dataset: str, run_date: date | str | None = None,
@@ -56,7 +59,21 @@ class RunPaths:
 
     @property
     def dataset_dir(self) -> Path:
+        """What consumers read: a symlink to the dataset's current version."""
         return self.data_root / "processed" / self.dataset
+
+    @property
+    def versions_dir(self) -> Path:
+        return self.data_root / "processed" / ".versions" / self.dataset
+
+    @property
+    def store_dir(self) -> Path:
+        """The meter readings store of the dataset (not read by consumers)."""
+        return self.data_root / "processed" / ".stores" / self.dataset
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.data_root / "processed" / ".locks"
 
     @property
     def partition_dir(self) -> Path:
@@ -77,5 +94,12 @@ class RunPaths:
 
     @property
     def work_dir(self) -> Path:
-        """Intermediate files of a run in progress; never read by consumers."""
-        return self.staging_root / f"{self.dataset}-{self.run_date.isoformat()}-work"
+        """Intermediate files of this run; never read by consumers, never shared by two runs."""
+        return self.staging_root / f"{self.dataset}-{self.run_date.isoformat()}-{self.run_token}-work"
+
+    def stale_staging(self) -> list[Path]:
+        """Staging left by earlier runs of this dataset and date (killed ones); call under
+        ``locks.run_lock``, when no other run of them can be writing there."""
+        prefix = f"{self.dataset}-{self.run_date.isoformat()}-"
+        return [p for p in self.staging_root.glob(f"{prefix}*")
+                if p.is_dir() and not p.name.startswith(f"{prefix}{self.run_token}-")]

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from segmentation.errors import ValidationFailed
 from segmentation.io import write_parquet_atomic
+from segmentation.locks import store_lock
 from segmentation.meters import outputs, pipeline
 from segmentation.meters.clean import CleaningPolicy, Window
 from segmentation.meters.ingest import ingest_file
@@ -39,10 +40,11 @@ def window_from_dict(data: dict) -> Window:
 def ingest_meter_file(path: str, dataset_dir: str, fmt: str, timezone: str, max_kwh: float) -> dict:
     """Stream one raw file into the readings store (skipped when its sha256 is known)."""
     try:
-        return ingest_file(path, ReadingsStore(Path(dataset_dir)), fmt=fmt, timezone=timezone,
-                           max_kwh=max_kwh)
+        with store_lock(Path(dataset_dir)):
+            return ingest_file(path, ReadingsStore(Path(dataset_dir)), fmt=fmt, timezone=timezone,
+                               max_kwh=max_kwh)
     except ValidationFailed as failure:
-        validation_failure_artifact(Path(dataset_dir).name, failure.failures)
+        validation_failure_artifact(Path(dataset_dir).name, failure.failures)  # the dataset name
         raise
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from segmentation.errors import SegmentationError
+from segmentation.locks import run_lock
 from segmentation.publish import publish_run
 from segmentation.settings import RunPaths
 
@@ -74,9 +76,13 @@ def publish_outputs(paths: RunPaths, table_files: dict[str, str], figure_files: 
                     manifest: dict, report_md: str,
                     report_files: dict[str, str] | None = None) -> dict[str, str]:
     """Move the run's finished files into place for its date, then ``latest/``."""
-    return publish_run(paths, {k: Path(v) for k, v in table_files.items()}, manifest=manifest,
-                       report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()},
-                       report_files={k: Path(v) for k, v in (report_files or {}).items()})
+    published = publish_run(paths, {k: Path(v) for k, v in table_files.items()}, manifest=manifest,
+                            report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()},
+                            report_files={k: Path(v) for k, v in (report_files or {}).items()})
+    if published["latest_moved"] != "yes":
+        get_run_logger().warning("published %s for %s; latest/ not moved (%s)", paths.dataset,
+                                 paths.run_date, published["latest_moved"])
+    return published
 
 
 def report_artifacts(dataset: str, report_md: str, profiles: pd.DataFrame) -> None:
@@ -95,5 +101,14 @@ def validation_failure_artifact(dataset: str, failures: list[dict]) -> None:
                           description=f"Failed expectations for {dataset}")
 
 
-def clear_work_dir(paths: RunPaths) -> None:
-    shutil.rmtree(paths.work_dir, ignore_errors=True)
+@contextmanager
+def exclusive_run(paths: RunPaths):
+    """The run holds its dataset-and-date lock throughout; staging left by killed runs of the
+    same dataset and date is removed first, and the run's own work folder at the end."""
+    with run_lock(paths):
+        for stale in paths.stale_staging():
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            yield
+        finally:
+            shutil.rmtree(paths.work_dir, ignore_errors=True)

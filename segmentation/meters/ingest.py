@@ -223,6 +223,8 @@ def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
     if (entry := store.entry(sha)) is not None:
         return {**entry, "skipped": True}
     store.check_timezone(timezone)
+    for stale in store.dataset_dir.glob(".ingest-*"):   # left by a killed ingestion
+        shutil.rmtree(stale, ignore_errors=True)
     header = sources.read_header(path, kind)
     detected = sources.detect_format(header, options.fmt, options.names, str(path))
     raw = RawFile(path=path, kind=kind, fmt=detected, header=header, sha=sha,

@@ -142,3 +142,16 @@ def test_table_without_id_with_categoricals_and_transforms(tmp_path, roots):
 def test_features_naming_the_id_column_is_refused(mall_csv, roots):
     code, _, err = run_cli(mall_csv, roots, "--features", "CustomerID", "Age")
     assert code == 2 and "'customer_id' is the id column" in err and "Traceback" not in err
+
+
+def test_a_second_run_of_the_same_dataset_and_date_is_refused_naming_the_first(
+        sample_customers_csv, roots):
+    from segmentation.locks import run_lock
+    from segmentation.settings import RunPaths
+
+    paths = RunPaths.create("customers", RUN_DATE, roots["data_root"], roots["outputs_root"])
+    with run_lock(paths):
+        code, _, err = run_cli(sample_customers_csv, roots, "--k", "3")
+    assert code == 2 and "already running" in err and "Traceback" not in err
+    assert not (Path(roots["data_root"]) / "processed/customers/latest").exists()
+    assert run_cli(sample_customers_csv, roots, "--k", "3")[0] == 0     # free again

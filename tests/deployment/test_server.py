@@ -273,4 +273,4 @@ def test_nightly_run_without_run_date_writes_its_scheduled_london_date(
     run = wait_final(client, run, prefect_stack)
     assert_state(run, StateType.COMPLETED, prefect_stack)
     published = sorted(p.name for p in (tmp_path / "data" / "processed" / "customers").iterdir())
-    assert published == ["latest", "run_date=2024-06-15"]
+    assert published == ["latest", "reports", "run_date=2024-06-15"]

@@ -1,0 +1,164 @@
+"""Publishing is one switch: partition, report and latest/ change together or not at all;
+latest/ never moves back to an older date; one run per dataset and date."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segmentation.locks import RunInProgress, run_lock
+from segmentation.publish import PAUSE_ENV, publish_run
+from segmentation.settings import RunPaths
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def paths_for(root: Path, day: str) -> RunPaths:
+    return RunPaths.create("shop", day, root / "data", root / "outputs")
+
+
+def publish(root: Path, day: str, k: int) -> dict:
+    """A run's outputs whose every file says which run made it (k)."""
+    paths = paths_for(root, day)
+    frame = pd.DataFrame({"segment_id": list(range(k)), "k": k})
+    return publish_run(paths, {"segments": frame, "profiles": frame}, manifest={"k": k},
+                       report_md=f"k={k}", figures={})
+
+
+def state(root: Path, day: str) -> tuple:
+    """What a consumer sees: k of the partition, of the report, of latest/ (None if absent)."""
+    paths = paths_for(root, day)
+    part = paths.partition_dir / "segments.parquet"
+    latest = paths.latest_dir / "segments.parquet"
+    report = paths.report_dir / "manifest.json"
+    return (int(pd.read_parquet(part)["k"].iloc[0]) if part.exists() else None,
+            json.loads(report.read_text())["k"] if report.exists() else None,
+            int(pd.read_parquet(latest)["k"].iloc[0]) if latest.exists() else None)
+
+
+def test_a_publish_switches_partition_report_and_latest_together(tmp_path):
+    publish(tmp_path, "2026-11-01", 3)
+    assert state(tmp_path, "2026-11-01") == (3, 3, 3)
+    published = publish(tmp_path, "2026-11-01", 6)
+    assert state(tmp_path, "2026-11-01") == (6, 6, 6) and published["latest_moved"] == "yes"
+    paths = paths_for(tmp_path, "2026-11-01")
+    assert paths.dataset_dir.is_symlink() and paths.report_dir.is_symlink()
+    assert len(list(paths.versions_dir.iterdir())) == 2      # current + previous, for readers
+
+
+@pytest.mark.parametrize("step", ["staged", "built"])
+def test_a_run_killed_while_publishing_leaves_the_old_outputs_whole(tmp_path, step):
+    publish(tmp_path, "2026-11-01", 3)
+    marker = tmp_path / "paused"
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r});"
+            f"from test_publish import publish; from pathlib import Path;"
+            f"publish(Path({str(tmp_path)!r}), '2026-11-01', 6)")
+    env = dict(os.environ, **{PAUSE_ENV: f"{step}:{marker}"})
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    for _ in range(300):
+        if marker.exists():
+            break
+        time.sleep(0.1)
+    assert marker.exists(), "the publishing child never reached the pause"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert state(tmp_path, "2026-11-01") == (3, 3, 3)          # old partition, report, latest
+    publish(tmp_path, "2026-11-01", 6)                           # the rerun completes the date
+    assert state(tmp_path, "2026-11-01") == (6, 6, 6)
+    paths = paths_for(tmp_path, "2026-11-01")
+    assert not list(paths.dataset_dir.parent.glob(".shop.link-*"))
+    assert len(list(paths.versions_dir.iterdir())) == 2          # the killed run's version is gone
+
+
+def test_a_backfill_publishes_its_date_but_latest_stays_newest(tmp_path):
+    publish(tmp_path, "2026-11-02", 4)
+    moved = publish(tmp_path, "2026-11-01", 5)["latest_moved"]
+    assert moved == "no: backfill for 2026-11-01; latest/ stays at the newer 2026-11-02"
+    assert state(tmp_path, "2026-11-01") == (5, 5, 4)
+    assert state(tmp_path, "2026-11-02") == (4, 4, 4)
+    assert publish(tmp_path, "2026-11-03", 7)["latest_moved"] == "yes"
+    assert state(tmp_path, "2026-11-01") == (5, 5, 7)          # other dates carried over
+
+
+def test_a_dataset_published_before_versions_is_adopted(tmp_path):
+    paths = paths_for(tmp_path, "2026-11-01")
+    old = paths.dataset_dir / "run_date=2026-10-31"
+    old.mkdir(parents=True)
+    pd.DataFrame({"k": [2]}).to_parquet(old / "segments.parquet")
+    publish(tmp_path, "2026-11-01", 3)
+    assert pd.read_parquet(paths.dataset_dir / "run_date=2026-10-31" / "segments.parquet")["k"][0] == 2
+    assert state(tmp_path, "2026-11-01") == (3, 3, 3)
+
+
+def test_one_run_per_dataset_and_date(tmp_path):
+    paths = paths_for(tmp_path, "2026-11-01")
+    with run_lock(paths):
+        with pytest.raises(RunInProgress, match=f"pid {os.getpid()}"):
+            with run_lock(RunPaths.create("shop", date(2026, 11, 1), tmp_path / "data")):
+                pass
+        with run_lock(paths_for(tmp_path, "2026-11-02")):      # another date may run
+            pass
+    with run_lock(paths):                                         # released when done
+        pass
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append((int(stat.parent.name), cmdline))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return status != "Z"
+
+
+@pytest.mark.slow
+def test_a_killed_cli_run_takes_its_prefect_server_with_it_and_publishes_nothing(tmp_path):
+    from tests.conftest import shared_file
+
+    mall = shared_file("mall/Mall_Customers.csv")
+    marker = tmp_path / "paused"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update({PAUSE_ENV: f"staged:{marker}", "PREFECT_HOME": str(tmp_path / "prefect"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    cli = subprocess.Popen([sys.executable, "-m", "segmentation.cli", "run", "customers",
+                            "--input", str(mall), "--run-date", "2026-11-01",
+                            "--data-root", str(tmp_path / "data"),
+                            "--outputs-root", str(tmp_path / "outputs")],
+                           env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(900):
+        if marker.exists() or cli.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert marker.exists(), "the run never reached publishing"
+    servers = [pid for pid, cmd in _children(cli.pid) if "uvicorn" in cmd]
+    assert servers, "no temporary Prefect server found under the CLI process"
+    os.kill(cli.pid, signal.SIGKILL)
+    cli.wait()
+    for _ in range(100):
+        if not any(_alive(pid) for pid in servers):
+            break
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in servers)
+    paths = RunPaths.create("customers", "2026-11-01", tmp_path / "data", tmp_path / "outputs")
+    assert not paths.dataset_dir.exists() and not paths.report_dir.exists()
