@@ -12,13 +12,13 @@ from pydantic import Field
 from segmentation.customers import outputs
 from segmentation.customers.config import resolve_config
 from segmentation.errors import InputError
-from segmentation.parameters import (DatasetName, KMax, KMin, KValue, Missing, Outliers, RunDate,
-                                     Transform)
+from segmentation.parameters import (DatasetName, KMax, KMin, KValue, Missing, Outliers,
+                                     QuarantineShare, RunDate, Transform)
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import SEED, RunPaths
 from tasks import customers as steps
-from tasks.shared import (StepTimer, exclusive_run, publish_outputs, report_artifacts,
-                          resolve_run_date)
+from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
+                          report_artifacts, resolve_run_date)
 
 DATA_DOCS = "data_docs/validation.html"
 
@@ -49,6 +49,7 @@ def customer_flow(
     outliers: Outliers = "flag",
     transform: Transform = "auto",
     cluster_categorical: bool = False,
+    max_quarantine_share: QuarantineShare = 0.25,
 ) -> dict:
     """Ingest, validate, clean, segment and publish a customer table for one run date.
 
@@ -68,72 +69,76 @@ def customer_flow(
         outliers: Values beyond 3 x IQR: flag them, or winsorize to the fences
         transform: Log right-skewed non-negative features (auto: skewness > 1), all (log) or none
         cluster_categorical: Cluster on the categorical columns too (default: only profile them)
+        max_quarantine_share: A table with more of its rows quarantined is refused (0-1)
     """
-    if k_min > k_max:
-        raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
-    logger = get_run_logger()
-    paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
-    input_path = str(Path(input_path).resolve()) if input_path else default_customer_input(paths)
-    timer = StepTimer()
+    with QuietFailure() as failure:
+        if k_min > k_max:
+            raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
+        logger = get_run_logger()
+        paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
+        input_path = str(Path(input_path).resolve()) if input_path else default_customer_input(paths)
+        timer = StepTimer()
 
-    with exclusive_run(paths):
-        ingested = steps.ingest_customers(input_path, paths)
-        timer.lap("ingest")
-        header = list(pd.read_parquet(ingested["rows"]).columns)
-        config = resolve_config(header, id_column=id_column, features=features,
-                                categorical=categorical, missing=missing, outliers=outliers,
-                                transform=transform, cluster_categorical=cluster_categorical,
-                                file=input_path)
-        validated = steps.validate_customers(ingested, config, paths)
-        timer.lap("validate")
-        cleaned = steps.clean_customers(validated, config, paths)
-        timer.lap("clean")
-        segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED)
-        timer.lap("segment")
+        with exclusive_run(paths):
+            ingested = steps.ingest_customers(input_path, paths)
+            timer.lap("ingest")
+            header = list(pd.read_parquet(ingested["rows"]).columns)
+            config = resolve_config(header, id_column=id_column, features=features,
+                                    categorical=categorical, missing=missing, outliers=outliers,
+                                    transform=transform, cluster_categorical=cluster_categorical,
+                                    file=input_path)
+            validated = steps.validate_customers(ingested, config, paths, max_quarantine_share)
+            timer.lap("validate")
+            cleaned = steps.clean_customers(validated, config, paths)
+            timer.lap("clean")
+            segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED)
+            timer.lap("segment")
 
-        profiles = pd.read_parquet(segmented["profiles"])
-        quarantine = pd.read_parquet(validated["quarantine"])
-        counts = accounting(ingested["data_lines"], len(pd.read_parquet(segmented["segments"])),
-                            quarantine)
-        segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
-        parameters = {"input_path": input_path, "dataset": dataset, "id_column": config.id_column,
-                      "features": list(config.features), "categorical": list(config.categorical),
-                      "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED, "missing": missing,
-                      "outliers": outliers, "transform": transform,
-                      "cluster_categorical": cluster_categorical,
-                      "run_date": paths.run_date.isoformat()}
-        planned = {"segments": str(paths.partition_dir / "segments.parquet"),
-                   "profiles": str(paths.partition_dir / "profiles.parquet"),
-                   "quarantine": str(paths.partition_dir / "quarantine.parquet"),
-                   "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
-                   "data docs (validation)": str(paths.report_dir / DATA_DOCS)}
-        identity = (f"no id column: customer_id is the data line number in {Path(input_path).name}"
-                    if config.id_from_line else f"customer_id from column '{config.id_column}'")
-        report = outputs.customer_report(
-            dataset=dataset, run_date=paths.run_date, input_path=input_path, profiles=profiles,
-            selection=segmented["selection"], silhouette=segmented["silhouette"], counts=counts,
-            cleaning=cleaned["cleaning"], paths=planned, quality=segmented["quality"],
-            transforms=segmented["transforms"], identity=identity, config=config)
-        manifest = build_manifest(
-            dataset=dataset, run_date=paths.run_date,
-            inputs=[{"path": input_path, "sha256": ingested["sha256"], "rows": ingested["data_lines"]}],
-            counts=counts, parameters=parameters, selection=segmented["selection"],
-            silhouette=segmented["silhouette"], timings=timer.timings, segments=segment_sizes,
-            cleaning=cleaned["cleaning"], expectations=validated["expectations"],
-            quality=segmented["quality"], transforms=segmented["transforms"], customer_id=identity,
-            clustered_on=list(config.features) + (list(config.categorical)
-                                                  if config.cluster_categorical else []),
-            profiled_categorical=list(config.categorical))
-        published = publish_outputs(
-            paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
-                    "quarantine": validated["quarantine"]},
-            segmented["plots"], manifest, report, {DATA_DOCS: validated["data_docs"]})
-        report_artifacts(dataset, report, profiles)
-        logger.info("k=%s stability=%.2f silhouette=%.3f segments=%s quarantined=%s",
-                    segmented["selection"].k, segmented["selection"].stability,
-                    segmented["silhouette"], segment_sizes, counts["rows_quarantined"])
-        for warning in segmented["quality"]["warnings"]:
-            logger.warning(warning)
-        return {"published": published, "k": segmented["selection"].k,
-                "silhouette": segmented["silhouette"], "segments": segment_sizes, "counts": counts,
-                "quality": segmented["quality"]}
+            profiles = pd.read_parquet(segmented["profiles"])
+            quarantine = pd.read_parquet(validated["quarantine"])
+            counts = accounting(ingested["data_lines"], len(pd.read_parquet(segmented["segments"])),
+                                quarantine)
+            segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
+            parameters = {"input_path": input_path, "dataset": dataset, "id_column": config.id_column,
+                          "features": list(config.features), "categorical": list(config.categorical),
+                          "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED, "missing": missing,
+                          "outliers": outliers, "transform": transform,
+                          "cluster_categorical": cluster_categorical,
+                          "max_quarantine_share": max_quarantine_share,
+                          "run_date": paths.run_date.isoformat()}
+            planned = {"segments": str(paths.partition_dir / "segments.parquet"),
+                       "profiles": str(paths.partition_dir / "profiles.parquet"),
+                       "quarantine": str(paths.partition_dir / "quarantine.parquet"),
+                       "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
+                       "data docs (validation)": str(paths.report_dir / DATA_DOCS)}
+            identity = (f"no id column: customer_id is the data line number in {Path(input_path).name}"
+                        if config.id_from_line else f"customer_id from column '{config.id_column}'")
+            report = outputs.customer_report(
+                dataset=dataset, run_date=paths.run_date, input_path=input_path, profiles=profiles,
+                selection=segmented["selection"], silhouette=segmented["silhouette"], counts=counts,
+                cleaning=cleaned["cleaning"], paths=planned, quality=segmented["quality"],
+                transforms=segmented["transforms"], identity=identity, config=config)
+            manifest = build_manifest(
+                dataset=dataset, run_date=paths.run_date,
+                inputs=[{"path": input_path, "sha256": ingested["sha256"], "rows": ingested["data_lines"]}],
+                counts=counts, parameters=parameters, selection=segmented["selection"],
+                silhouette=segmented["silhouette"], timings=timer.timings, segments=segment_sizes,
+                cleaning=cleaned["cleaning"], expectations=validated["expectations"],
+                quality=segmented["quality"], transforms=segmented["transforms"], customer_id=identity,
+                clustered_on=list(config.features) + (list(config.categorical)
+                                                      if config.cluster_categorical else []),
+                profiled_categorical=list(config.categorical))
+            published = publish_outputs(
+                paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
+                        "quarantine": validated["quarantine"]},
+                segmented["plots"], manifest, report, {DATA_DOCS: validated["data_docs"]})
+            report_artifacts(dataset, report, profiles)
+            logger.info("k=%s stability=%.2f silhouette=%.3f segments=%s quarantined=%s",
+                        segmented["selection"].k, segmented["selection"].stability,
+                        segmented["silhouette"], segment_sizes, counts["rows_quarantined"])
+            for warning in segmented["quality"]["warnings"]:
+                logger.warning(warning)
+            return {"published": published, "k": segmented["selection"].k,
+                    "silhouette": segmented["silhouette"], "segments": segment_sizes, "counts": counts,
+                    "quality": segmented["quality"]}
+    return failure.state

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 from prefect import flow, get_run_logger, unmapped
@@ -13,15 +12,16 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import Field
 
 from segmentation.errors import InputError
+from segmentation.preflight import check_timezone
 from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax, KMin, KValue,
-                                     KwhBands, MaxKwh, MeterFormat, RunDate, Shape, Timezone,
-                                     WindowDays)
+                                     KwhBands, MaxKwh, MeterFormat, QuarantineShare, RunDate,
+                                     Shape, Timezone, WindowDays)
 from segmentation.meters import record
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import SEED, RunPaths
 from tasks import meters as steps
-from tasks.shared import (StepTimer, artifact_key, exclusive_run, publish_outputs,
-                          report_artifacts, resolve_run_date)
+from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
+                          publish_outputs, report_artifacts, resolve_run_date)
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -29,14 +29,6 @@ def default_meter_inputs(paths: RunPaths) -> list[str]:
     folder = paths.raw_dir / "meters"
     return [str(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-
-
-def check_timezone(timezone: str) -> None:
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone '{timezone}': use an IANA name such as "
-                         "Europe/London") from None
 
 
 # At most two shards in memory at once (2 cores): memory stays bounded by shard size.
@@ -58,6 +50,7 @@ def meter_flow(
     hemisphere: Hemisphere | None = None,
     kwh_bands: KwhBands = None,
     shape: Shape = "daily",
+    max_quarantine_share: QuarantineShare = 0.25,
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 
@@ -77,67 +70,71 @@ def meter_flow(
         hemisphere: north or south, for winter and summer months; empty: from the time zone
         kwh_bands: Two mean-daily-kWh thresholds for Low/Medium/High Energy Users; empty: tertiles
         shape: Cluster on the daily shape, or on the weekday and weekend shapes side by side
+        max_quarantine_share: A file with more of its readings quarantined is refused (0-1)
     """
-    if k_min > k_max:
-        raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
-    if kwh_bands and not 0 <= kwh_bands[0] < kwh_bands[1]:
-        raise InputError(f"kwh_bands needs two increasing thresholds >= 0, got {kwh_bands}")
-    check_timezone(timezone)
-    logger = get_run_logger()
-    paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
-    files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
-    store_dir = str(paths.store_dir)
-    policy = CleaningPolicy()
-    timer = StepTimer()
+    with QuietFailure() as failure:
+        if k_min > k_max:
+            raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
+        if kwh_bands and not 0 <= kwh_bands[0] < kwh_bands[1]:
+            raise InputError(f"kwh_bands needs two increasing thresholds >= 0, got {kwh_bands}")
+        check_timezone(timezone)
+        logger = get_run_logger()
+        paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
+        files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
+        store_dir = str(paths.store_dir)
+        policy = CleaningPolicy()
+        timer = StepTimer()
 
-    with exclusive_run(paths):
-        progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
-                                            description=f"Ingesting {len(files)} reading files")
-        ingested = []
-        for i, path in enumerate(files, start=1):
-            ingested.append(steps.ingest_meter_file(path, store_dir, format, timezone,
-                                                    max_kwh_per_interval))
-            update_progress_artifact(progress, 100.0 * i / len(files),
-                                     description=f"{i} of {len(files)} files: {Path(path).name}")
-        timer.lap("ingest")
+        with exclusive_run(paths):
+            progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
+                                                description=f"Ingesting {len(files)} reading files")
+            ingested = []
+            for i, path in enumerate(files, start=1):
+                ingested.append(steps.ingest_meter_file(path, store_dir, format, timezone,
+                                                        max_kwh_per_interval, max_quarantine_share))
+                update_progress_artifact(progress, 100.0 * i / len(files),
+                                         description=f"{i} of {len(files)} files: {Path(path).name}")
+            timer.lap("ingest")
 
-        plan = steps.plan_meter_window(store_dir, window_days, timezone, hemisphere)
-        shard_dir = str(paths.work_dir / "shards")
-        futures = steps.meter_shard_features.map(store_dir, plan["shards"], unmapped(plan["window"]),
-                                                 unmapped(policy.__dict__), unmapped(shard_dir))
-        shards = [f.result() for f in futures]
-        timer.lap("features")
+            plan = steps.plan_meter_window(store_dir, window_days, timezone, hemisphere)
+            shard_dir = str(paths.work_dir / "shards")
+            futures = steps.meter_shard_features.map(store_dir, plan["shards"], unmapped(plan["window"]),
+                                                     unmapped(policy.__dict__), unmapped(shard_dir))
+            shards = [f.result() for f in futures]
+            timer.lap("features")
 
-        segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands)
-        seg = segmented["segmentation"]
-        profiles = pd.read_parquet(segmented["profiles"])
-        timer.lap("segment")
-        quarantine = steps.collect_quarantine(store_dir, str(paths.work_dir / "quarantine.parquet"))
-        counts = record.run_accounting(store_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
-        parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
-                      "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
-                      "run_date": paths.run_date.isoformat(),
-                      "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
-                      "kwh_bands": kwh_bands, "shape": shape, **policy.__dict__}
-        manifest, report = record.manifest_and_report(
-            paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
-            counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
-            timings=timer.timings, store_dir=store_dir)
-        published = publish_outputs(
-            paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
-                    "quarantine": quarantine["quarantine"],
-                    "quarantine_meters": segmented["quarantine_meters"]},
-            segmented["plots"], manifest, report, record.data_docs_pages(ingested))
-        segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
-        report_artifacts(dataset, report, profiles.drop(
-            columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
-        logger.info("k=%s stability=%.2f silhouette=%.3f archetypes=%s bands=%s quarantined "
-                    "readings=%s meters=%s", seg.selection.k, seg.selection.stability, seg.silhouette,
-                    segment_sizes, manifest["consumption_bands"]["meters"],
-                    counts["readings_quarantined"], counts["meters_quarantined"])
-        for warning in segmented["quality"]["warnings"]:
-            logger.warning(warning)
-        return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
-                "segments": segment_sizes, "counts": counts, "window": plan["window"],
-                "resolution_min": plan["window"]["resolution_min"], "quality": segmented["quality"],
-                "consumption_bands": manifest["consumption_bands"]["meters"]}
+            segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands)
+            seg = segmented["segmentation"]
+            profiles = pd.read_parquet(segmented["profiles"])
+            timer.lap("segment")
+            quarantine = steps.collect_quarantine(store_dir, str(paths.work_dir / "quarantine.parquet"))
+            counts = record.run_accounting(store_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
+            parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
+                          "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
+                          "run_date": paths.run_date.isoformat(),
+                          "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
+                          "kwh_bands": kwh_bands, "shape": shape,
+                          "max_quarantine_share": max_quarantine_share, **policy.__dict__}
+            manifest, report = record.manifest_and_report(
+                paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
+                counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
+                timings=timer.timings, store_dir=store_dir)
+            published = publish_outputs(
+                paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
+                        "quarantine": quarantine["quarantine"],
+                        "quarantine_meters": segmented["quarantine_meters"]},
+                segmented["plots"], manifest, report, record.data_docs_pages(ingested))
+            segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
+            report_artifacts(dataset, report, profiles.drop(
+                columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))
+            logger.info("k=%s stability=%.2f silhouette=%.3f archetypes=%s bands=%s quarantined "
+                        "readings=%s meters=%s", seg.selection.k, seg.selection.stability, seg.silhouette,
+                        segment_sizes, manifest["consumption_bands"]["meters"],
+                        counts["readings_quarantined"], counts["meters_quarantined"])
+            for warning in segmented["quality"]["warnings"]:
+                logger.warning(warning)
+            return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
+                    "segments": segment_sizes, "counts": counts, "window": plan["window"],
+                    "resolution_min": plan["window"]["resolution_min"], "quality": segmented["quality"],
+                    "consumption_bands": manifest["consumption_bands"]["meters"]}
+    return failure.state

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from segmentation.errors import SegmentationError
+from segmentation.settings import RunPaths
 from segmentation.parameters import (METER_K_MIN, Hemisphere, MeterFormat, Missing, Outliers,
                                      Shape, Transform, choices)
 from segmentation.settings import SEED, default_data_root
@@ -28,11 +29,22 @@ def _run_date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date of the form YYYY-MM-DD") from None
 
 
-def _k(text: str) -> int:
-    value = int(text)
-    if not 2 <= value <= 30:
-        raise argparse.ArgumentTypeError(f"k must be between 2 and 30, got {value}")
-    return value
+def _bounded(kind, low, high, what: str):
+    """An argparse type: a number of ``kind`` between ``low`` and ``high``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+    return parse
+
+
+_k = _bounded(int, 2, 30, "a whole number of segments")
+_window_days = _bounded(int, 1, 3660, "a whole number of days")
+_share = _bounded(float, 0.0, 1.0, "a number between 0 and 1")
 
 
 def _kwh_bands(text: str) -> list[float]:
@@ -47,6 +59,8 @@ def _kwh_bands(text: str) -> list[float]:
 
 def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> None:
     parser.add_argument("--dataset", default=dataset, help=f"output dataset name (default {dataset})")
+    parser.add_argument("--max-quarantine-share", type=_share, default=0.25,
+                        help="refuse an input with a larger share of rows quarantined (default 0.25)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--k", type=_k, help="fixed number of segments (skips k selection)")
     group.add_argument("--k-min", type=_k, default=k_min,
@@ -84,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     meters.add_argument("--timezone", default="Europe/London", help="zone of naive timestamps")
     meters.add_argument("--hemisphere", choices=choices(Hemisphere),
                         help="for winter/summer months (default: from the time zone)")
-    meters.add_argument("--window-days", type=int, default=365, help="days of data to use (default 365)")
+    meters.add_argument("--window-days", type=_window_days, default=365,
+                        help="days of data to use, 1-3660 (default 365)")
     meters.add_argument("--kwh-bands", type=_kwh_bands,
                         help="Low/Medium/High thresholds in kWh/day, e.g. 8,15 (default: tertiles)")
     meters.add_argument("--shape", choices=choices(Shape), default="daily",
@@ -96,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--data-root")
     nightly.add_argument("--outputs-root")
     nightly.add_argument("--debug", action="store_true")
+
+    store = sub.add_parser("store", help="list a meter store's files, or take files out of it")
+    actions = store.add_subparsers(dest="store_command", required=True)
+    for name, text in (("list", "the files in the store"),
+                       ("remove", "take files out of the store (a path or a sha256 prefix)"),
+                       ("reset", "empty the store (every file is ingested anew by the next run)")):
+        action = actions.add_parser(name, help=text)
+        if name == "remove":
+            action.add_argument("files", nargs="+", help="paths or sha256 prefixes")
+        if name == "reset":
+            action.add_argument("--yes", action="store_true", help="really empty it")
+        action.add_argument("--dataset", default="meters", help="meter dataset (default meters)")
+        action.add_argument("--data-root", help="data root (default: the project's data/)")
+        action.add_argument("--debug", action="store_true")
 
     sample = sub.add_parser("sample-data", help="write sample customer and meter data")
     sample.add_argument("--seed", type=int, default=SEED)
@@ -117,8 +146,9 @@ def _k_args(args) -> dict:
 
 
 def run_flow(args) -> dict:
-    """Call the flow the arguments name (imports Prefect only when needed)."""
+    """Check the input, then call the flow the arguments name (imports Prefect only then)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    preflight_checks(args)
     from segmentation import prefect_startup
 
     prefect_startup.start_in_background()
@@ -129,20 +159,87 @@ def run_flow(args) -> dict:
              "outputs_root": args.outputs_root}
     if args.flow == "customers":
         from flows.customers import customer_flow
-        return customer_flow(input_path=args.input, dataset=args.dataset,
+        return finished(customer_flow, input_path=args.input, dataset=args.dataset,
                              id_column=args.id_column, features=args.features,
                              categorical=args.categorical, missing=args.missing,
                              outliers=args.outliers, transform=args.transform,
                              cluster_categorical=args.cluster_categorical,
+                             max_quarantine_share=args.max_quarantine_share,
                              **_k_args(args), **roots)
     if args.flow == "meters":
         from flows.meters import meter_flow
-        return meter_flow(inputs=args.input, dataset=args.dataset, format=args.format,
+        return finished(meter_flow, inputs=args.input, dataset=args.dataset, format=args.format,
                           timezone=args.timezone, window_days=args.window_days,
                           hemisphere=args.hemisphere, kwh_bands=args.kwh_bands, shape=args.shape,
+                          max_quarantine_share=args.max_quarantine_share,
                           **_k_args(args), **roots)
     from flows.nightly import nightly_flow
-    return nightly_flow(**roots)
+    return finished(nightly_flow, **roots)
+
+
+def preflight_checks(args) -> None:
+    """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
+    from segmentation import preflight
+
+    if args.flow == "nightly":
+        return
+    preflight.check_dataset(args.dataset)
+    if args.k is None:
+        preflight.check_k(args.k_min, args.k_max)
+    if args.flow == "customers":
+        paths = RunPaths.create(args.dataset, args.run_date, args.data_root, args.outputs_root)
+        preflight.check_customers(args.input, paths, args.id_column, args.features, args.categorical)
+    else:
+        preflight.check_meters(args.input, args.format, args.timezone)
+
+
+class RunFailed(Exception):
+    """The flow failed for a reason other than its input (a bug or the machine): exit 1."""
+
+
+def finished(flow, **parameters) -> dict:
+    """Run a flow and return its result. A run failed by bad input (its state carries the
+    ``SegmentationError``, see ``tasks.shared.QuietFailure``) raises it (exit 2); any other
+    failure raises ``RunFailed`` (exit 1)."""
+    state = flow(**parameters, return_state=True)
+    if state.is_completed():
+        return state.result()
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, SegmentationError):
+        raise result
+    raise RunFailed(f"{type(result).__name__}: {result}" if isinstance(result, BaseException)
+                    else state.message or f"the run ended {state.name}")
+
+
+def manage_store(args) -> dict:
+    """``segment store list|remove|reset``: the one way to take files out of a meter store."""
+    from segmentation.locks import store_lock
+    from segmentation.meters.store import ReadingsStore
+    from segmentation.settings import RunPaths
+
+    paths = RunPaths.create(args.dataset, None, args.data_root)
+    store = ReadingsStore(paths.store_dir)
+    if args.store_command == "list":
+        return {"store": str(store.root), "timezone": store.timezone,
+                "files": [{"sha256": sha[:16], "path": e["path"], "format": e["format"],
+                           "timezone": e["timezone"], "readings": e["rows_in"],
+                           "ingested_at": e.get("ingested_at")} for sha, e in store.ledger().items()]}
+    with store_lock(paths.store_dir):
+        if args.store_command == "reset":
+            if not args.yes:
+                raise SegmentationError(f"`segment store reset` empties {store.root}; "
+                                        "add --yes to do it")
+            shas = list(store.ledger())
+        else:
+            shas = []
+            for key in args.files:
+                found = store.find(key)
+                if not found:
+                    raise SegmentationError(f"no file '{key}' in the store {store.root}; "
+                                            "`segment store list` shows what is there")
+                shas += found
+        removed = [store.remove(sha)["path"] for sha in dict.fromkeys(shas)]
+    return {"store": str(store.root), "removed": removed, "files_left": len(store.ledger())}
 
 
 def write_samples(args) -> dict:
@@ -161,12 +258,19 @@ def main(argv: list[str] | None = None, *, stdout=None, stderr=None) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
-        result = write_samples(args) if args.command == "sample-data" else run_flow(args)
+        result = (write_samples(args) if args.command == "sample-data" else
+                  manage_store(args) if args.command == "store" else run_flow(args))
     except (SegmentationError, ValueError, OSError) as err:
         if args.debug:
             raise
         print(f"\nsegment: error: {err}", file=stderr)
         return EXIT_BAD_INPUT
+    except RunFailed as err:
+        if args.debug:
+            raise
+        print(f"\nsegment: the run failed: {err}\n(rerun with --debug for the traceback)",
+              file=stderr)
+        return 1
     print(json.dumps(_summary(result), indent=2, default=str), file=stdout)
     return 0
 

@@ -66,9 +66,16 @@ def segment(X: np.ndarray, *, k: int | None = None, k_min: int = 2, k_max: int =
     return Segmentation(selection, model, model.labels_, model.distance_to_centroid(X), silhouette)
 
 
-def centroids_in_units(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
-    """Mean of each original-unit column per segment (index: segment_id)."""
-    return features.groupby(np.asarray(labels)).mean().rename_axis("segment_id")
+def centroids_in_units(features: pd.DataFrame, labels: np.ndarray,
+                       typical: np.ndarray | None = None) -> pd.DataFrame:
+    """Mean of each original-unit column per segment over its typical members (all of them for
+    a segment with none), index: segment_id."""
+    labels = np.asarray(labels)
+    means = features.groupby(labels).mean()
+    if typical is not None:
+        typical = np.asarray(typical, dtype=bool)
+        means = features[typical].groupby(labels[typical]).mean().reindex(means.index).fillna(means)
+    return means.rename_axis("segment_id")
 
 
 def profiles_table(labels: np.ndarray, names: dict, centroids: pd.DataFrame,

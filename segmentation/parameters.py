@@ -17,6 +17,9 @@ RunDate = Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
 KValue = Annotated[int | None, Field(ge=2, le=30, description="Fixed number of segments; empty: choose k")]
 KMin = Annotated[int, Field(ge=2, le=30, description="Smallest k to evaluate")]
 KMax = Annotated[int, Field(ge=2, le=30, description="Largest k to evaluate")]
+QuarantineShare = Annotated[float, Field(ge=0, le=1, description="Largest share of an input's rows "
+                                                                   "or readings that may be "
+                                                                   "quarantined; more fails the run")]
 Root = Annotated[str | None, Field(description="Root folder; default: the project's data/ or outputs/")]
 
 # Customers

@@ -189,13 +189,18 @@ def coerce_numeric(frame: pd.DataFrame, columns: list[str], *, max_bad_share: fl
         if column not in frame.columns:
             continue
         values = frame[column].astype("string[pyarrow]").str.strip()
-        parsed = pd.Series(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan),
+        number = pd.Series(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan),
                            index=frame.index)
+        infinite = np.isinf(number)          # "inf", "1e999": not a value one can segment on
+        parsed = number.where(~infinite)
         bad = values.notna() & parsed.isna()
         if bad.sum() > max_bad_share * max(values.notna().sum(), 1):
             continue
         typed[column] = parsed
         for index in frame.index[bad]:
+            what = "not a finite number" if infinite[index] or str(values[index]).lower() in (
+                "nan", "-nan", "+nan") else "non-numeric"
             rows.append({"row": index, "expectation": "values_parse_as_numbers", "column": column,
-                         "reason": f"non-numeric {column}: {values[index]!r}"})
+                         "reason": f"{what} {column}: {values[index]!r}" if what == "non-numeric"
+                         else f"{column} is {what}: {values[index]!r}"})
     return typed, pd.DataFrame(rows, columns=["row", "expectation", "column", "reason"])

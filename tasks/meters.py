@@ -37,12 +37,13 @@ def window_from_dict(data: dict) -> Window:
 
 
 @task(name="ingest-meter-file", cache_policy=NO_CACHE, **IO_RETRIES)
-def ingest_meter_file(path: str, dataset_dir: str, fmt: str, timezone: str, max_kwh: float) -> dict:
+def ingest_meter_file(path: str, dataset_dir: str, fmt: str, timezone: str, max_kwh: float,
+                      max_quarantine_share: float) -> dict:
     """Stream one raw file into the readings store (skipped when its sha256 is known)."""
     try:
         with store_lock(Path(dataset_dir)):
             return ingest_file(path, ReadingsStore(Path(dataset_dir)), fmt=fmt, timezone=timezone,
-                               max_kwh=max_kwh)
+                               max_kwh=max_kwh, max_quarantine_share=max_quarantine_share)
     except ValidationFailed as failure:
         validation_failure_artifact(Path(dataset_dir).name, failure.failures)  # the dataset name
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
 from segmentation.errors import SegmentationError
 from segmentation.locks import run_lock
@@ -20,6 +22,48 @@ from segmentation.publish import publish_run
 from segmentation.settings import RunPaths
 
 SCHEDULE_TZ = ZoneInfo("Europe/London")
+
+
+class _NoTracebackForBadInput(logging.Filter):
+    """Prefect's engines log a failed task or flow with its traceback; for bad input the
+    message is the whole story, so the traceback is dropped (bugs keep theirs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] and issubclass(record.exc_info[0],
+                                                                 SegmentationError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine"):
+    logging.getLogger(_name).addFilter(_NoTracebackForBadInput())
+
+
+class QuietFailure:
+    """Wrap a flow's body: bad input (``SegmentationError``) ends the run as a Failed state
+    whose message is the one clear paragraph, logged once, instead of an
+    exception Prefect's engine would log with its traceback. The state carries the error as its
+    data, so a caller can tell bad input from a crash. Bugs propagate with theirs::
+
+        with QuietFailure() as failure:
+            ...
+            return result
+        return failure.state
+    """
+
+    def __init__(self):
+        self.state = None
+
+    def __enter__(self) -> "QuietFailure":
+        return self
+
+    def __exit__(self, kind, error, _traceback) -> bool:
+        if kind is not None and issubclass(kind, SegmentationError):
+            get_run_logger().error("%s", error)
+            # The standard "Failed" name, so automations and the UI treat it as any failure.
+            self.state = Failed(message=str(error), data=error)
+            return True
+        return False
 
 
 def _transient(task, task_run, state) -> bool:

@@ -15,8 +15,10 @@ tracks line numbers through quoted fields.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -95,10 +97,48 @@ def read_customer_csv(path: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a clear error for a missing or empty file."""
+    """The file's bytes (gzip-compressed files decompressed); clear errors for a missing,
+    unreadable or empty file."""
+    if path.is_dir():
+        raise InputError("is a directory, not a file: pass the CSV file itself", file=str(path))
     if not path.is_file():
         raise InputError("file not found (check the --input path)", file=str(path))
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":   # gzip, whatever the name says
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputError(f"the file is gzip-compressed but cannot be decompressed ({err}); "
+                             "is it truncated?", file=str(path)) from None
+    if not raw.strip():
+        raise InputError("the file is empty: expected a header line and data rows", file=str(path))
+    return raw
+
+
+def read_header(path: Path | str) -> list[str]:
+    """The canonical column names of the header line, checked; reads only the first line
+    (whole file when gzip-compressed)."""
+    path = Path(path)
+    raw = read_bytes(path) if _is_gzip(path) else _head(path)
+    first = raw[:65536].decode("utf-8-sig", errors="replace").splitlines()[0]
+    separator = sniff_separator(first)
+    header = [canonical_name(h) for h in next(csv.reader([first], delimiter=separator))]
+    _check_header(header, path)
+    return header
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _head(path: Path) -> bytes:
+    if path.is_dir():
+        raise InputError("is a directory, not a file: pass the CSV file itself", file=str(path))
+    if not path.is_file():
+        raise InputError("file not found (check the --input path)", file=str(path))
+    with open(path, "rb") as handle:
+        raw = handle.read(65536)
     if not raw.strip():
         raise InputError("the file is empty: expected a header line and data rows", file=str(path))
     return raw
@@ -195,12 +235,15 @@ def _read_quoted(text: str, separator: str, header: list[str]) -> tuple[pd.DataF
 
 def _check_header(header: list[str], path: Path) -> None:
     if len(header) < 2:
-        raise InputError("found a single column: is the separator one of , ; tab |?",
+        raise InputError("the first line has a single column: is the separator one of , ; tab |, "
+                         "or is there a title line above the header? The header must be line 1",
                          file=str(path), row=1)
     seen = set()
-    for name in header:
+    for position, name in enumerate(header, start=1):
         if not name:
-            raise InputError("a header cell is empty", file=str(path), row=1)
+            raise InputError(f"header cell {position} of {len(header)} is empty: is there a title "
+                             "line above the header, or a trailing separator? The header must be "
+                             "line 1 and name every column", file=str(path), row=1)
         if name in seen:
             raise InputError("two header cells name the same column", file=str(path),
                              column=name, row=1)

@@ -146,7 +146,7 @@ def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: 
     sections = [
         f"# Segmentation report: {dataset}, {run_date.isoformat()}",
         f"Input: `{input_path}`; {identity}.",
-        "## Segments\nCentroids are members' means in original units.\n\n"
+        "## Segments\nCentroids are the means of typical members in original units.\n\n"
         + markdown_table(table, floatfmt=".1f"),
     ]
     if shares:

@@ -54,8 +54,7 @@ def validate(rows: pd.DataFrame, config: CustomerConfig, file: str
         Failing rows with every original column as text and a ``reason``.
     outcome : ValidationOutcome
     """
-    rows = normalise(rows, config)
-    working = select_columns(rows, config)
+    working = normalise(select_columns(with_line_ids(rows, config), config), config)
     # Without an id column each line is a customer: identical lines are not duplicates.
     duplicates = (cleaning.exact_duplicates(working) if not config.id_from_line
                   else cleaning.exact_duplicates(working.iloc[0:0]))
@@ -68,7 +67,7 @@ def validate(rows: pd.DataFrame, config: CustomerConfig, file: str
         failures.append(cleaning.missing_values(deduped, list(config.features)))
     all_failures = pd.concat([f for f in failures if len(f)], ignore_index=True) \
         if any(len(f) for f in failures) else outcome.row_failures
-    _, quarantine = split_row_failures(rows, all_failures)
+    _, quarantine = split_row_failures(rows, all_failures)   # every input column, as read
     valid = typed.drop(index=quarantine.index, errors="ignore")
     return valid, quarantine, outcome
 
@@ -94,6 +93,27 @@ def feature_frame(frame: pd.DataFrame, config: CustomerConfig,
         return numeric
     dummies = pd.get_dummies(frame[list(config.categorical)].astype("string"), dtype=float)
     return pd.concat([numeric, dummies], axis=1)
+
+
+def clip_far_out(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Features (after transforms) clipped to their far-out fences, for clustering only,
+    and for each row the columns that were clipped ("" when none).
+
+    One absurd value (an income of 1e308) would otherwise stretch its column's
+    scale until every other customer looks alike and decide the segments alone.
+    Clipped, it sits at the fence; the published value stays as read, and the
+    row is atypical, left out of its segment's means. A column whose quartiles
+    coincide (most values equal) has no fence and is left as it is.
+    """
+    fences = cleaning.outlier_fences(features, list(features.columns))
+    columns = list(fences.index[fences["upper"] > fences["lower"]])
+    clipped = features.copy()
+    clipped[columns] = features[columns].clip(fences.loc[columns, "lower"],
+                                               fences.loc[columns, "upper"], axis=1)
+    changed = clipped[columns].ne(features[columns])
+    which = changed.apply(lambda row: ", ".join(c for c, hit in row.items() if hit), axis=1) \
+        if len(columns) else pd.Series("", index=features.index)
+    return clipped, which.reindex(features.index, fill_value="")
 
 
 def categorical_shares(frame: pd.DataFrame, labels: np.ndarray, columns: list[str]) -> pd.DataFrame:
@@ -123,21 +143,28 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     """Transform, scale, choose k, cluster, name; one row per customer and one per segment."""
     transforms = choose_transforms(frame, list(config.features), config.transform)
     features = feature_frame(frame, config, transforms)
+    numeric = list(config.features)
+    features[numeric], clipped = clip_far_out(features[numeric])
     X = scale_features(features)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)
     described = frame[config.numeric].astype(float).reset_index(drop=True)
     numeric = pd.DataFrame(X[:, :len(config.features)], columns=list(config.features))
+    clipped = clipped.reset_index(drop=True)
+    atypical = result.atypical | clipped.ne("").to_numpy()
+    reasons = ["; ".join(filter(None, [reason, f"value beyond the far-out fence of {columns}: "
+                                            f"clipped for clustering" if columns else None])) or None
+               for reason, columns in zip(result.atypical_reason, clipped)]
     names, fallbacks = name_customer_segments(result.labels, described, numeric, config.roles,
-                                              ~result.atypical)
-    centroids = centroids_in_units(described, result.labels)
+                                              ~atypical)
+    centroids = centroids_in_units(described, result.labels, ~atypical)
     segments = frame.reset_index(drop=True).rename(columns={config.id_column: "customer_id"})
     segment_names = [names[s] for s in result.labels]
     segments = segments.assign(segment_id=result.labels.astype(np.int32),
                                segment_name=segment_names, segment_label=segment_names,
-                               is_atypical=result.atypical,
-                               atypical_reason=pd.Series(result.atypical_reason, dtype="string"),
+                               is_atypical=atypical,
+                               atypical_reason=pd.Series(reasons, dtype="string"),
                                distance_to_centroid=result.distance)
-    profiles = profiles_table(result.labels, names, centroids, result.atypical)
+    profiles = profiles_table(result.labels, names, centroids, atypical)
     shares = categorical_shares(frame, result.labels, list(config.categorical))
     profiles = profiles.merge(shares, left_on="segment_id", right_index=True, how="left")
     return CustomerSegments(segments, profiles, result, transforms, fallbacks)

@@ -26,7 +26,8 @@ def choose_transforms(frame: pd.DataFrame, columns: list[str], mode: str = "auto
     chosen = {}
     for column in columns:
         values = frame[column].astype(float).dropna()
-        skew = float(values.skew()) if len(values) > 2 else 0.0
+        with np.errstate(over="ignore", invalid="ignore"):   # an absurd value overflows x**3
+            skew = float(values.skew()) if len(values) > 2 else 0.0
         negative = bool((values < 0).any())
         if mode == "none":
             use, why = False, "--transform none"

@@ -47,6 +47,7 @@ from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, day_sche
 DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this: ingestion memory stays flat
 BATCH_ROWS = 1_000_000
 OPEN_METERS = 128            # day vectors held open at once (DayBlock capacity)
+MAX_QUARANTINE_SHARE = 0.25  # a file losing more of its readings than this is refused whole
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class IngestOptions:
     names: sources.ColumnNames = field(default_factory=sources.ColumnNames)
     timezone: str = "Europe/London"
     max_kwh: float = 10.0
+    max_quarantine_share: float = MAX_QUARANTINE_SHARE
 
 
 @dataclass(frozen=True)
@@ -137,22 +139,36 @@ def validation_frame(summary: pd.DataFrame, resolution: int) -> pd.DataFrame:
                30: summary["n_on15"] - summary["n_quarter"],
                60: summary["n_on15"] - summary["n_quarter"] - summary["n_half"]}[resolution]
     text = summary["n_kwh_text"].sum()
+    months = pd.to_datetime(summary["month"])
     return summary.assign(
+        month_index=(months.dt.year * 12 + months.dt.month - 1).astype("Int64"),
         n_off_grid=summary["n_timed"] - on_grid,
         share_timestamp_parsed=summary["n_timed"].sum() / max(summary["n_readings"].sum(), 1),
         share_kwh_numeric=1 - summary["n_kwh_not_number"].sum() / text if text else 1.0,
-    )[["meter_id", "month", "first_row", "n_readings", "n_timed", "n_kwh_missing", "n_nonexistent",
+    )[["meter_id", "month", "month_index", "first_row", "n_readings", "n_timed", "n_kwh_missing", "n_nonexistent",
        "n_off_grid", "kwh_min", "kwh_max", "share_timestamp_parsed", "share_kwh_numeric"]]
 
 
-def reading_rules(suite: dict, max_kwh: float) -> list[tuple[str, str, str]]:
-    """(expectation type + column, reason, SQL predicate on one reading) of each quarantine rule."""
+def plausible_span(now: pd.Timestamp | None = None) -> dict:
+    """Month-aligned bounds of plausible timestamps: from 1990 to the end of next month."""
+    now = (now or pd.Timestamp.now()).normalize()
+    last = (now.replace(day=1) + pd.DateOffset(months=2))
+    return {"min_local": "1990-01-01 00:00:00", "max_local": last.strftime("%Y-%m-%d 00:00:00"),
+            "min_month_index": 1990 * 12, "max_month_index": last.year * 12 + last.month - 2}
+
+
+def reading_rules(suite: dict, placeholders: dict) -> list[tuple[str, str, str]]:
+    """(expectation type + column, reason, SQL predicate on one reading) of each quarantine rule;
+    ``$name`` placeholders in the SQL are replaced from ``placeholders``."""
     rules = []
     for exp in suite["expectations"]:
         meta = exp.get("meta") or {}
         if meta.get("quarantine_when"):
             key = f"{exp['type']}:{exp['kwargs'].get('column')}"
-            rules.append((key, meta["reason"], meta["quarantine_when"].replace("$max_kwh", repr(max_kwh))))
+            sql = meta["quarantine_when"]
+            for name in sorted(placeholders, key=len, reverse=True):
+                sql = sql.replace(f"${name}", str(placeholders[name]))
+            rules.append((key, meta["reason"], sql))
     return rules
 
 
@@ -200,7 +216,7 @@ def _check_against_expectations(outcome, groups_by_rule: dict[str, int], file: s
 
 def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
                 names: sources.ColumnNames = sources.ColumnNames(), timezone: str = "Europe/London",
-                max_kwh: float = 10.0) -> dict:
+                max_kwh: float = 10.0, max_quarantine_share: float = MAX_QUARANTINE_SHARE) -> dict:
     """Validate one raw file and add its day vectors to the store; skip it if already ingested.
 
     Returns
@@ -212,21 +228,26 @@ def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
     Raises
     ------
     InputError
-        Unreadable file, unknown format, missing column, mixed resolutions, another time zone.
+        Unreadable file, unknown format, missing column, mixed resolutions, another time zone,
+        more than ``max_quarantine_share`` of the readings quarantined (half a file unusable is
+        a wrong file or wrong settings, not a few bad readings: nothing of it is stored).
     ValidationFailed
         A table-level expectation failed (names the file and column).
     """
-    options = IngestOptions(fmt=fmt, names=names, timezone=timezone, max_kwh=max_kwh)
+    options = IngestOptions(fmt=fmt, names=names, timezone=timezone, max_kwh=max_kwh,
+                            max_quarantine_share=max_quarantine_share)
     path = Path(path).resolve()
     kind = sources.file_kind(path)
     sha = sha256_file(path)
-    if (entry := store.entry(sha)) is not None:
-        return {**entry, "skipped": True}
-    store.check_timezone(timezone)
-    for stale in store.dataset_dir.glob(".ingest-*"):   # left by a killed ingestion
-        shutil.rmtree(stale, ignore_errors=True)
     header = sources.read_header(path, kind)
     detected = sources.detect_format(header, options.fmt, options.names, str(path))
+    if (entry := store.entry(sha)) is not None and read_the_same_way(entry, detected, options):
+        return {**entry, "skipped": True}
+    store.check_timezone(timezone)
+    if entry is not None:
+        store.remove(sha)   # read differently now (format, maximum...): replace it, never mix
+    for stale in store.dataset_dir.glob(".ingest-*"):   # left by a killed ingestion
+        shutil.rmtree(stale, ignore_errors=True)
     raw = RawFile(path=path, kind=kind, fmt=detected, header=header, sha=sha,
                   stage=store.dataset_dir / f".ingest-{sha[:16]}")
     shutil.rmtree(raw.stage, ignore_errors=True)
@@ -236,6 +257,14 @@ def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
     finally:
         shutil.rmtree(raw.stage, ignore_errors=True)
     return {**entry, "skipped": False}
+
+
+def read_the_same_way(entry: dict, fmt: str, options: IngestOptions) -> bool:
+    """Whether a file already in the store was read with these settings (then it is skipped)."""
+    return (entry.get("format") == fmt and entry.get("timezone") == options.timezone
+            and float(entry.get("max_kwh", -1)) == float(options.max_kwh)
+            and entry.get("columns", list(sources.ColumnNames().__dict__.values()))
+            == list(options.names.__dict__.values()))
 
 
 def _connect(stage: Path) -> duckdb.DuckDBPyConnection:
@@ -257,6 +286,10 @@ class Prepared:
     outcome: object
     tz: dict             # SQL of the time-zone rule (``sources.local_time_sql``)
     utc_given: bool      # timestamps carry their own offset or zone
+    span: dict           # plausible timestamps (``plausible_span``)
+
+    def placeholders(self, options: IngestOptions) -> dict:
+        return {"max_kwh": repr(float(options.max_kwh)), **self.span}
 
 
 def _ingest_staged(raw: RawFile, options: IngestOptions, store: ReadingsStore) -> dict:
@@ -296,8 +329,9 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
     except InputError:
         if summary["n_timed"].sum() >= 0.5 * summary["n_readings"].sum():
             raise  # timestamps parse: the grid or resolution is the problem
+    span = plausible_span()
     suite = load_suite("readings", {"max_kwh": float(options.max_kwh), "max_readings_per_month":
-                                    31 * (1440 + 60) // (resolution or 15)})
+                                    31 * (1440 + 60) // (resolution or 15), **span})
     outcome = validate_frame(validation_frame(summary, resolution or 15), suite,
                              data_docs=True, result_format="SUMMARY")
     if failures := table_failures(outcome, suite):
@@ -306,11 +340,11 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
         resolution = detect_resolution(summary, raw.name)
     con.execute(f"CREATE TEMP VIEW checked AS SELECT *, local IS NOT NULL AND "
                 f"epoch_us(local) % {resolution * MINUTE_US} <> 0 AS off_grid FROM readings")
-    return Prepared(summary, resolution, suite, outcome, tz, utc_given)
+    return Prepared(summary, resolution, suite, outcome, tz, utc_given, span)
 
 
 def _rules_sql(prepared: Prepared, options: IngestOptions) -> tuple[list, list[str]]:
-    rules = reading_rules(prepared.suite, options.max_kwh)
+    rules = reading_rules(prepared.suite, prepared.placeholders(options))
     return rules, [f"coalesce(({sql}), FALSE)" for _, _, sql in rules]
 
 
@@ -442,7 +476,12 @@ def _day_vector_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptio
     if len(np.unique(hashes)) != len(hashes):
         raise AssertionError(f"{raw.name}: two meter ids share a 64-bit hash")
     meter_ids = coded["meter_id"].to_numpy(object)
-    calendar = DayCalendar.spanning(summary["local_min"].min(), summary["local_max"].max(),
+    months = pd.to_datetime(summary["month"])
+    plausible = summary[(months >= prepared.span["min_local"]) & (months < prepared.span["max_local"])]
+    if plausible["local_min"].isna().all():
+        raise InputError("no reading has a plausible timestamp (1990 to the end of next month)",
+                         file=raw.name, column="timestamp")
+    calendar = DayCalendar.spanning(plausible["local_min"].min(), plausible["local_max"].max(),
                                     options.timezone)
     res_us = prepared.resolution * MINUTE_US
     slots = slots_per_day(prepared.resolution)
@@ -535,6 +574,12 @@ def _commit(raw: RawFile, options: IngestOptions, store: ReadingsStore, prepared
         by_reason[str(reason)] = by_reason.get(str(reason), 0) + int(n)
     rows_in = int(summary["n_readings"].sum())
     quarantined = sum(by_reason.values())
+    if quarantined > options.max_quarantine_share * rows_in:
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(by_reason.items(), key=lambda x: -x[1]))
+        raise InputError(f"{quarantined} of {rows_in} readings ({quarantined / rows_in:.0%}) would be "
+                         f"quarantined ({reasons}), more than the {options.max_quarantine_share:.0%} "
+                         "allowed: check the format, time zone and columns; nothing of the file "
+                         "was stored", file=raw.name)
     if rows_in != days.stored + quarantined:
         raise AssertionError(f"ingest accounting does not reconcile for {raw.name}: {rows_in} in, "
                              f"{days.stored} stored, {quarantined} quarantined")
@@ -546,7 +591,8 @@ def _commit(raw: RawFile, options: IngestOptions, store: ReadingsStore, prepared
              "timezone": options.timezone, "resolution_min": prepared.resolution,
              "seq": time.time_ns(), "rows_in": rows_in, "rows_stored": days.stored,
              "rows_quarantined": quarantined, "quarantined_by_reason": dict(sorted(by_reason.items())),
-             "max_kwh": options.max_kwh, "meters": days.meters, **span,
+             "max_kwh": options.max_kwh, "columns": list(options.names.__dict__.values()),
+             "meters": days.meters, **span,
              "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     validation = {"sha256": raw.sha, "file": raw.name, "validated": "per (meter, month) summary",
                   "rows": int(len(summary)), "statistics": prepared.outcome.statistics,

@@ -374,8 +374,8 @@ def typed_sql(source: str, types: SourceTypes, timezone: str) -> str:
 
     ``local`` is the naive local time; ``instant`` the UTC time when the file
     gives it (offsets, or a time-zone-aware type), else NULL (decided later by
-    the time-zone rule). ``kwh`` is NULL for missing values and text that is not a
-    number; ``kwh_given``: the cell held a value or some text. Values parsed while
+    the time-zone rule). ``kwh`` is NULL for missing values, text that is not a
+    number, and NaN or infinity (``-nan`` in a file is not a reading); ``kwh_given``: the cell held a value or some text. Values parsed while
     staging (``ts_value``, ``kwh_value``) come first; the text is parsed only where they are NULL.
     """
     missing = ", ".join(sql_literal(m) for m in MISSING_TEXT)
@@ -402,6 +402,7 @@ def typed_sql(source: str, types: SourceTypes, timezone: str) -> str:
     if types.ts != "instant" and not types.ts_offsets:
         local = f"coalesce(ts_value, {local})"
     return (f"SELECT source_row, nullif(trim(CAST(meter_raw AS VARCHAR)), '') AS meter_id, "
-            f"{ts_text} AS ts_text, {kwh_text} AS kwh_text, coalesce(kwh_value, {kwh}) AS kwh, "
+            f"{ts_text} AS ts_text, {kwh_text} AS kwh_text, "
+            f"CASE WHEN isfinite(coalesce(kwh_value, {kwh})) THEN coalesce(kwh_value, {kwh}) END AS kwh, "
             f"kwh_value IS NOT NULL OR {kwh_text} IS NOT NULL AS kwh_given, {local} AS local, "
             f"{instant} AS instant FROM ({source})")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,8 +76,10 @@ class ReadingsStore:
         """Local days are days of one zone: a store cannot mix zones."""
         if self.timezone and self.timezone != timezone:
             raise InputError(f"the store {self.root} holds local days in {self.timezone}; this run "
-                             f"reads in {timezone}. Use --timezone {self.timezone}, or another "
-                             "--dataset for readings of another zone")
+                             f"reads in {timezone}. Use --timezone {self.timezone}; or, if "
+                             f"{self.timezone} was a mistake, empty the store with `segment store "
+                             f"reset --dataset {self.dataset_dir.name}` and run again (every file "
+                             "is ingested anew); or use another --dataset for another zone")
 
     def ensure(self, timezone: str) -> None:
         """Create the store's metadata on first use (the time zone is fixed from then on)."""
@@ -138,6 +141,30 @@ class ReadingsStore:
             return pd.DataFrame(columns=["meter_id", "timestamp", "kwh", "file"])
         return pd.concat(frames, ignore_index=True).sort_values(["meter_id", "timestamp", "file"],
                                                                 ignore_index=True)
+
+    def remove(self, sha: str) -> dict:
+        """Take one ingested file out of the store (its parts, quarantine, validation, ledger
+        entry); the store's time zone is forgotten with its last file. Returns the entry."""
+        entry = self.entry(sha)
+        if entry is None:
+            raise InputError(f"no file with sha256 {sha} in the store {self.root}")
+        tag = sha[:16]
+        (self.root / "_ledger" / f"{sha}.json").unlink()      # first: the parts no longer count
+        for part in self.root.glob(f"shard=*/part-{tag}.parquet"):
+            part.unlink()
+        (self.quarantine_dir / f"part-{tag}.parquet").unlink(missing_ok=True)
+        (self.validation_dir / f"{tag}.json").unlink(missing_ok=True)
+        shutil.rmtree(self.validation_dir / tag, ignore_errors=True)
+        if not self.ledger():
+            (self.root / "_store.json").unlink(missing_ok=True)
+            self.timezone = None
+        return entry
+
+    def find(self, key: str) -> list[str]:
+        """sha256 of the ingested files a sha256 prefix or a path names."""
+        resolved = str(Path(key).resolve()) if not all(c in "0123456789abcdef" for c in key) else None
+        return [sha for sha, entry in self.ledger().items()
+                if sha.startswith(key) or entry["path"] in (key, resolved)]
 
     def commit(self, stage: Path, sha: str, entry: dict, validation: dict, data_docs: str) -> dict:
         """Move a staged file into the store; the ledger entry is written last."""

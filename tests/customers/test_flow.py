@@ -155,3 +155,44 @@ def test_a_second_run_of_the_same_dataset_and_date_is_refused_naming_the_first(
     assert code == 2 and "already running" in err and "Traceback" not in err
     assert not (Path(roots["data_root"]) / "processed/customers/latest").exists()
     assert run_cli(sample_customers_csv, roots, "--k", "3")[0] == 0     # free again
+
+
+PREFLIGHT_CASES = {
+    # name: (arguments after `segment run`, text of the one paragraph)
+    "missing file": (["customers", "--input", "{tmp}/nope.csv"], "file not found"),
+    "a directory": (["customers", "--input", "{tmp}"], "is a directory"),
+    "feature not in the header": (["customers", "--input", "{mall}", "--features", "Income"],
+                                  "--features names 'income', which is not in the header"),
+    "k range": (["customers", "--input", "{mall}", "--k-min", "6", "--k-max", "3"],
+                "--k-min (6) must not exceed --k-max (3)"),
+    "dataset name": (["customers", "--input", "{mall}", "--dataset", "My Data"], "is not a dataset name"),
+    "time zone": (["meters", "--input", "{mall}", "--timezone", "Mars/Olympus"], "unknown time zone"),
+    "meter file format": (["meters", "--input", "{mall}"], "cannot tell the format from the header"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PREFLIGHT_CASES))
+def test_bad_input_is_answered_before_prefect_starts(case, tmp_path, mall_csv, monkeypatch):
+    from segmentation import prefect_startup
+
+    def no_server():
+        raise AssertionError("Prefect was started before the input was checked")
+
+    monkeypatch.setattr(prefect_startup, "start_in_background", no_server)
+    arguments, expected = PREFLIGHT_CASES[case]
+    arguments = [a.format(tmp=tmp_path, mall=mall_csv) for a in arguments]
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", *arguments, "--data-root", str(tmp_path / "data")], stdout=out, stderr=err)
+    assert code == 2 and expected in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+def test_a_run_stopped_by_its_input_logs_one_message_and_no_traceback(tmp_path, roots, caplog):
+    path = tmp_path / "input.csv"
+    path.write_text("CustomerID,Gender,Age,Annual Income (k$)\n1,Male,20,30\n")
+    with caplog.at_level("INFO"):
+        code, _, err = run_cli(path, roots)
+    assert code == 2 and "expect_column_to_exist on column 'spending_score'" in err
+    failures = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert failures and all(r.exc_info is None and "Traceback" not in r.getMessage()
+                            for r in failures)
+    assert any("failed validation" in r.getMessage() for r in failures)

@@ -122,3 +122,34 @@ def test_only_exact_role_names_get_the_mall_checks():
     mall = resolve_config(["customer_id", "gender", "age", "annual_income_k", "spending_score"])
     assert mall.roles == {"age": "age", "income": "annual_income_k",
                           "spending": "spending_score", "gender": "gender"}
+
+
+def test_gzip_directory_and_title_line_get_clear_answers(tmp_path):
+    import gzip as _gzip
+
+    packed = tmp_path / "packed.csv"
+    packed.write_bytes(_gzip.compress((KAGGLE + "1,Male,19,15,39\n").encode()))
+    rows, _ = read_customer_csv(packed)
+    assert rows.loc[0, "customer_id"] == "1" and rows.loc[0, "source_row"] == 2
+    with pytest.raises(InputError, match="is a directory"):
+        read_customer_csv(tmp_path)
+    titled = write(tmp_path, "Customer export 2024\n" + KAGGLE + "1,Male,19,15,39\n", "t.csv")
+    with pytest.raises(InputError, match="title line above the header") as err:
+        read_customer_csv(titled)
+    assert "row 1" in str(err.value)
+    trailing = write(tmp_path, KAGGLE.strip() + ",,\n1,Male,19,15,39,,\n", "tr.csv")
+    with pytest.raises(InputError, match="header cell 6 of 7 is empty"):
+        read_customer_csv(trailing)
+
+
+def test_infinite_values_are_quarantined_not_clustered(tmp_path):
+    from segmentation.customers import pipeline
+
+    text = KAGGLE + "".join(f"{i},Male,{20 + i % 40},{15 + i % 90},{1 + i % 99}\n" for i in range(1, 41))
+    text += "41,Male,30,inf,50\n42,Female,30,50,-nan\n"
+    rows, _ = read_customer_csv(write(tmp_path, text))
+    config = resolve_config(list(rows.columns))
+    valid, quarantine, _ = pipeline.validate(rows, config, "x")
+    assert sorted(quarantine["reason"]) == ["annual_income_k is not a finite number: 'inf'",
+                                            "spending_score is not a finite number: '-nan'"]
+    assert len(valid) == 40

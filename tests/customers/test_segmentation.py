@@ -195,3 +195,19 @@ def test_choose_transforms_follows_skew_sign_and_mode():
     flat = pd.DataFrame({"x": np.r_[np.zeros(60), np.ones(30)]})     # skewness ~ 0.72
     assert choose_transforms(barely, ["x"])["x"]["transform"] == "log1p"
     assert choose_transforms(flat, ["x"])["x"]["transform"] == "none"
+
+
+def test_one_absurd_value_cannot_decide_the_segments(mall_csv, tmp_path):
+    clean, _ = run_pure(mall_csv)
+    table = pd.read_csv(mall_csv)
+    absurd = pd.DataFrame([[201, "Male", 40, 1e308, 50]], columns=table.columns)
+    path = tmp_path / "absurd.csv"
+    pd.concat([table, absurd]).to_csv(path, index=False)
+    result, _ = run_pure(path)
+    assert result.result.selection.k == 5
+    others = result.segments[result.segments["customer_id"] != "201"]
+    assert adjusted_rand_score(clean.segments["segment_id"], others["segment_id"]) == 1.0
+    row = result.segments[result.segments["customer_id"] == "201"].iloc[0]
+    assert row["is_outlier"] and row["annual_income_k"] == 1e308     # published as read
+    assert row["is_atypical"] and "annual_income_k: clipped for clustering" in row["atypical_reason"]
+    assert result.profiles["annual_income_k"].max() < 140              # not in any segment's mean

@@ -87,9 +87,14 @@ def test_cli_southern_meters_with_fixed_bands(prefect_harness, roots, tmp_path):
 
 def test_meter_flow_rejects_bad_parameters_before_any_task(prefect_harness, roots):
     from flows.meters import meter_flow
+
     from segmentation.errors import InputError
 
-    with pytest.raises(InputError, match="unknown time zone"):
+    state = meter_flow(timezone="Mars/Olympus", **roots, return_state=True)
+    assert state.is_failed() and state.name == "Failed"
+    assert isinstance(state.result(raise_on_failure=False), InputError)
+    assert state.message == "unknown time zone 'Mars/Olympus': use an IANA name such as Europe/London"
+    with pytest.raises(InputError, match="unknown time zone"):    # a direct caller gets the error
         meter_flow(timezone="Mars/Olympus", **roots)
     with pytest.raises(Exception, match="window_days"):
         meter_flow(window_days=0, **roots)

@@ -277,3 +277,77 @@ def test_a_nightly_file_adds_its_day_and_rewrites_nothing(tmp_path, store):
     result = run_store(store, window_days=365)
     assert result["window"].n_days == 11 and result["counts"]["readings_used"] == 11 * 144
     assert result["counts"]["reconciles"] and result["counts"]["readings_superseded"] == 0
+
+
+def test_a_file_read_with_other_settings_replaces_its_readings_never_mixes(tmp_path, store):
+    rows = day_rows("M", "2024-01-10", kwh=0.5) + [("M", "2024-01-11 00:00:00", 7.0)]
+    path = write_text(tmp_path, "m.csv", long_csv(rows))
+    first = ingest_file(path, store, max_kwh=5.0)                # 7.0 quarantined as implausible
+    assert first["rows_quarantined"] == 1 and len(stored(store)) == 48
+    again = ingest_file(path, store, max_kwh=5.0)
+    assert again["skipped"]
+    second = ingest_file(path, store, max_kwh=10.0)             # the same file, read differently
+    assert not second["skipped"] and second["rows_quarantined"] == 0
+    assert len(stored(store)) == 49 and len(store.ledger()) == 1 and quarantined(store).empty
+
+
+def test_the_store_lists_removes_and_resets_files_from_the_command_line(tmp_path, capsys):
+    import json as _json
+
+    from segmentation.cli import main
+    from segmentation.meters.store import ReadingsStore as Store
+    from segmentation.settings import RunPaths
+
+    data_root = tmp_path / "data"
+    store = Store(RunPaths.create("meters", None, data_root).store_dir)
+    a = write_text(tmp_path, "a.csv", long_csv(day_rows("A", "2024-01-10")))
+    b = write_text(tmp_path, "b.csv", long_csv(day_rows("B", "2024-01-10")))
+    ingest_file(a, store)
+    ingest_file(b, store)
+    assert main(["store", "list", "--data-root", str(data_root)]) == 0
+    listed = _json.loads(capsys.readouterr().out)
+    assert [f["path"] for f in listed["files"]] == sorted([str(a), str(b)], key=lambda p: [
+        sha for sha, e in store.ledger().items() if e["path"] == p])
+    assert main(["store", "remove", str(a), "--data-root", str(data_root)]) == 0
+    assert set(stored(store)["meter_id"]) == {"B"} and len(store.ledger()) == 1
+    assert main(["store", "reset", "--data-root", str(data_root)]) == 2   # needs --yes
+    assert main(["store", "reset", "--yes", "--data-root", str(data_root)]) == 0
+    assert stored(store).empty and not store.ledger() and store.meta() == {}
+    ingest_file(a, Store(store.dataset_dir), timezone="Europe/Zurich")  # a new zone is now fine
+
+
+def test_another_time_zone_is_refused_with_the_way_out(tmp_path, store):
+    ingest_file(write_text(tmp_path, "a.csv", long_csv(day_rows("A", "2024-01-10"))), store)
+    with pytest.raises(InputError, match="segment store reset"):
+        ingest_file(write_text(tmp_path, "b.csv", long_csv(day_rows("B", "2024-01-10"))), store,
+                    timezone="Australia/Sydney")
+
+
+@pytest.mark.parametrize("when", ["2099-06-01 00:00:00", "2300-01-01 00:00:00", "1970-01-01 00:00:00"])
+def test_implausible_timestamps_are_quarantined_and_do_not_move_the_window(tmp_path, store, when):
+    rows = [r for d in pd.date_range("2024-01-01", periods=3)
+            for r in day_rows("M", str(d.date()), kwh=0.3 + d.day / 100)]
+    entry = ingest_file(write_text(tmp_path, "t.csv", long_csv(rows + [("M", when, 0.5)])), store)
+    assert entry["quarantined_by_reason"] == {
+        "implausible timestamp (before 1990 or after next month)": 1}
+    result = run_store(store)
+    assert result["window"].n_days == 3 and result["counts"]["readings_used"] == 144
+
+
+@pytest.mark.parametrize("value", ["-nan", "nan", "inf", "-inf"])
+def test_nan_and_infinite_kwh_are_not_readings(tmp_path, store, value):
+    rows = day_rows("M", "2024-01-10") + [("M", "2024-01-11 00:00:00", value)]
+    entry = ingest_file(write_text(tmp_path, "n.csv", long_csv(rows)), store)
+    assert entry["quarantined_by_reason"] == {"kwh missing or not a number": 1}
+    assert entry["rows_stored"] == 48
+
+
+def test_a_file_mostly_quarantined_is_refused_whole(tmp_path, store):
+    good = day_rows("M", "2024-01-10")
+    bad = [("M", t.replace("2024-01-11", "11.01.2024"), 0.5) for _, t, _ in day_rows("M", "2024-01-11")]
+    with pytest.raises(InputError, match=r"48 of 96 readings \(50%\) would be quarantined"):
+        ingest_file(write_text(tmp_path, "half.csv", long_csv(good + bad)), store)
+    assert not store.ledger() and stored(store).empty
+    entry = ingest_file(write_text(tmp_path, "half.csv", long_csv(good + bad)), store,
+                        max_quarantine_share=0.6)
+    assert entry["rows_stored"] == 48
