@@ -160,7 +160,7 @@ def name_customer_segments(labels: np.ndarray, described: pd.DataFrame, scaled: 
         return describe(z_scaled.loc[segment], members[segment], described, corr) or TYPICAL
 
     if income in described.columns and spending in described.columns:
-        z = zscores(_typical_means(described, labels, typical), described)
+        z = zscores(_typical_means(described, labels, typical), described[typical])
         age = roles.get("age") if roles.get("age") in described.columns else None
         scores = mall_name_scores(z, income, spending, age)
         for segment in scores.index:

@@ -211,3 +211,4 @@ def test_one_absurd_value_cannot_decide_the_segments(mall_csv, tmp_path):
     assert row["is_outlier"] and row["annual_income_k"] == 1e308     # published as read
     assert row["is_atypical"] and "annual_income_k: clipped for clustering" in row["atypical_reason"]
     assert result.profiles["annual_income_k"].max() < 140              # not in any segment's mean
+    assert set(result.profiles["segment_name"]) == set(clean.profiles["segment_name"])
