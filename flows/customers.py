@@ -20,7 +20,11 @@ from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
                           report_artifacts, resolve_run_date)
 
-DATA_DOCS = "data_docs/validation.html"
+
+
+def data_docs_page(sha256: str) -> str:
+    """Where a validated file's Data Docs page is published: the same place for every dataset."""
+    return f"data_docs/{sha256[:16]}/validation.html"
 
 
 def default_customer_input(paths: RunPaths) -> str:
@@ -110,7 +114,8 @@ def customer_flow(
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
                        "quarantine": str(paths.partition_dir / "quarantine.parquet"),
                        "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
-                       "data docs (validation)": str(paths.report_dir / DATA_DOCS)}
+                       "data docs (validation)": str(paths.report_dir /
+                                                     data_docs_page(ingested["sha256"]))}
             identity = (f"no id column: customer_id is the data line number in {Path(input_path).name}"
                         if config.id_from_line else f"customer_id from column '{config.id_column}'")
             report = outputs.customer_report(
@@ -131,7 +136,8 @@ def customer_flow(
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"]},
-                segmented["plots"], manifest, report, {DATA_DOCS: validated["data_docs"]})
+                segmented["plots"], manifest, report,
+                {data_docs_page(ingested["sha256"]): validated["data_docs"]})
             report_artifacts(dataset, report, profiles)
             logger.info("k=%s stability=%.2f silhouette=%.3f segments=%s quarantined=%s",
                         segmented["selection"].k, segmented["selection"].stability,

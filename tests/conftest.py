@@ -9,6 +9,16 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_per_library():
+    """One BLAS/OpenMP thread per process: on 2 busy cores, k-means' threads fighting each
+    other slowed tests 40-60 times; single-threaded they are fast and steady."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

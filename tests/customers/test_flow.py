@@ -54,9 +54,10 @@ def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots)
     assert {p.name for p in (report_dir / "plots").iterdir()} == {
         "k_selection.png", "segment_scatter.png", "segment_sizes.png", "feature_profile.png"}
     assert manifest["rows"]["rows_in"] == 200 and manifest["inputs"][0]["sha256"]
-    docs = (report_dir / "data_docs" / "validation.html").read_text()
+    page = f"data_docs/{manifest['inputs'][0]['sha256'][:16]}/validation.html"
+    docs = (report_dir / page).read_text()
     assert "customer_id" in docs and "spending_score" in docs
-    assert "data_docs/validation.html" in (report_dir / "report.md").read_text()
+    assert page in (report_dir / "report.md").read_text()
 
 
 def test_rerun_same_date_gives_identical_segments(sample_customers_csv, roots):

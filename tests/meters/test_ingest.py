@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -351,3 +353,23 @@ def test_a_file_mostly_quarantined_is_refused_whole(tmp_path, store):
     entry = ingest_file(write_text(tmp_path, "half.csv", long_csv(good + bad)), store,
                         max_quarantine_share=0.6)
     assert entry["rows_stored"] == 48
+
+
+def test_data_docs_count_quarantined_readings_and_do_not_say_failed(tmp_path, store):
+    rows = day_rows("M", "2024-01-10") + [("M", "2024-01-11 00:00:00", -1.5)]
+    entry = ingest_file(write_text(tmp_path, "neg.csv", long_csv(rows)), store)
+    page = (Path(entry["data_docs"]) / "validation.html").read_text()
+    assert "negative reading: 1 (meter, month) groups of readings routed to quarantine" in page
+    assert "Status: Succeeded" in " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert entry["quarantined_by_reason"] == {"negative reading": 1}
+
+
+def test_data_docs_still_fail_on_a_gate_expectation(tmp_path, store):
+    from segmentation.validation import load_suite, validate_frame
+
+    frame = pd.DataFrame({"customer_id": ["1", "2"], "x": ["a", "b"]})
+    outcome = validate_frame(frame, load_suite("customers", {"id": "customer_id", "required":
+                                                             ["customer_id", "x"], "numeric": ["x"]}),
+                             data_docs=True)
+    text = " ".join(re.sub(r"<[^>]+>", " ", outcome.data_docs_html).split())
+    assert outcome.table_failures and "Status: Failed" in text
