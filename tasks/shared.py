@@ -19,6 +19,7 @@ from prefect.states import Failed
 from segmentation.errors import SegmentationError
 from segmentation.locks import run_lock
 from segmentation.publish import publish_run
+from segmentation.report_html import html_report
 from segmentation.settings import RunPaths
 
 SCHEDULE_TZ = ZoneInfo("Europe/London")
@@ -122,7 +123,8 @@ def publish_outputs(paths: RunPaths, table_files: dict[str, str], figure_files: 
     """Move the run's finished files into place for its date, then ``latest/``."""
     published = publish_run(paths, {k: Path(v) for k, v in table_files.items()}, manifest=manifest,
                             report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()},
-                            report_files={k: Path(v) for k, v in (report_files or {}).items()})
+                            report_files={k: Path(v) for k, v in (report_files or {}).items()},
+                            report_html=html_report(report_md, figure_files))
     if published["latest_moved"] != "yes":
         get_run_logger().warning("published %s for %s; latest/ not moved (%s)", paths.dataset,
                                  paths.run_date, published["latest_moved"])

@@ -54,9 +54,18 @@ RULE_CLAIMS = {
 }
 
 
+UNITS = {"annual_income_k": "Annual income (k$)", "spending_score": "Spending score (1-100)",
+         "age": "Age (years)"}
+
+
 def label(column: str) -> str:
-    """``cash_advance_frequency`` -> ``Cash Advance Frequency``."""
+    """``cash_advance_frequency`` -> ``Cash Advance Frequency`` (in names: short)."""
     return column.replace("_", " ").title()
+
+
+def axis_label(column: str) -> str:
+    """A column for a plot axis: with its unit when known."""
+    return UNITS.get(column, label(column))
 
 
 def mall_name_scores(z: pd.DataFrame, income: str, spending: str, age: str | None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 from segmentation import contract  # noqa: E402
 from segmentation.customers.config import CustomerConfig  # noqa: E402
 from segmentation.customers.ingest import SOURCE_ROW  # noqa: E402
-from segmentation.customers.naming import label  # noqa: E402
+from segmentation.customers.naming import axis_label, label  # noqa: E402
 from segmentation.customers.transform import apply_transforms  # noqa: E402
 from segmentation.plots import plot_k_selection, plot_segment_sizes  # noqa: E402
 from segmentation.quality import quality_section  # noqa: E402
@@ -81,7 +81,7 @@ def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config:
         for column, set_label, set_scale in ((features[0], ax.set_xlabel, ax.set_xscale),
                                              (features[1], ax.set_ylabel, ax.set_yscale)):
             logged = transforms.get(column, {}).get("transform") == "log1p"
-            set_label(label(column) + (" (log scale)" if logged else ""))
+            set_label(axis_label(column) + (" (log scale)" if logged else ""))
             if logged:
                 set_scale("symlog", linthresh=1)
     else:

@@ -54,6 +54,8 @@ def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots)
     assert {p.name for p in (report_dir / "plots").iterdir()} == {
         "k_selection.png", "segment_scatter.png", "segment_sizes.png", "feature_profile.png"}
     assert manifest["rows"]["rows_in"] == 200 and manifest["inputs"][0]["sha256"]
+    html = (report_dir / "report.html").read_text()
+    assert html.count("<img") == 4 and "High Spenders" in html and "<table>" in html
     page = f"data_docs/{manifest['inputs'][0]['sha256'][:16]}/validation.html"
     docs = (report_dir / page).read_text()
     assert "customer_id" in docs and "spending_score" in docs
