@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test bench server stop clean
+.PHONY: run test bench mutate server stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,11 @@ stop:
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache
+
+## mutate: mutation testing of the modules that carry the guarantees (slow, not in CI)
+mutate: $(STAMP)
+	@mkdir -p $(PREFECT_HOME) bench/results
+	$(BIN)/pip install --quiet -e ".[test,mutate]"
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results --all true > bench/results/mutants.txt || true
+	$(BIN)/python bench/mutation_summary.py bench/results/mutants.txt

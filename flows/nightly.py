@@ -1,4 +1,4 @@
-"""The nightly parent flow: customers, then meters, for one run date."""
+"""The nightly parent flow (every dataset of the catalog) and the one-dataset flow."""
 
 from __future__ import annotations
 
@@ -9,21 +9,42 @@ from pydantic import Field
 
 from flows.customers import customer_flow
 from flows.meters import meter_flow
-from segmentation.errors import SegmentationError
-from segmentation.parameters import RunDate
+from segmentation.catalog import Dataset, load_catalog
+from segmentation.errors import InputError, SegmentationError
+from segmentation.parameters import DatasetName, RunDate
 from segmentation.settings import RunPaths
 from tasks.shared import QuietFailure, resolve_run_date
 
+FLOWS = {"customers": customer_flow, "meters": meter_flow}
+Root = Annotated[str | None, Field(description="Root folder; empty: the project's data/ or outputs/")]
+
+
+def datasets(raw_dir) -> dict[str, Dataset]:
+    """The catalog's datasets; without a catalog, the two folders of raw data that have files."""
+    catalog = load_catalog()
+    if catalog:
+        return catalog
+    found = {}
+    if any((raw_dir / "customers").glob("*.csv")):
+        found["customers"] = Dataset("customers", "customers")
+    if (raw_dir / "meters").is_dir() and any((raw_dir / "meters").iterdir()):
+        found["meters"] = Dataset("meters", "meters")
+    return found
+
+
+def run_dataset(entry: Dataset, day: str, data_root: str | None, outputs_root: str | None):
+    """One dataset's flow as a subflow; returns its final state."""
+    paths = RunPaths.create(entry.name, day, data_root, outputs_root)
+    parameters = entry.flow_parameters(paths.data_root)
+    return FLOWS[entry.kind](**parameters, run_date=day, data_root=data_root,
+                             outputs_root=outputs_root, return_state=True)
+
 
 @flow(name="nightly-segmentation", log_prints=True)
-def nightly_flow(
-    run_date: RunDate = None,
-    data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
-    outputs_root: Annotated[str | None, Field(description="Outputs root; default: the project's outputs/")] = None,
-) -> dict:
-    """Run every dataset with raw data for the same date; fail if any of them failed.
+def nightly_flow(run_date: RunDate = None, data_root: Root = None, outputs_root: Root = None) -> dict:
+    """Run every dataset of the catalog for the same date; fail at the end naming the failed.
 
-    One failing dataset does not stop the other: each publishes on its own.
+    One failing dataset does not stop the others: each publishes on its own.
 
     Args:
         run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
@@ -33,21 +54,52 @@ def nightly_flow(
     with QuietFailure() as failure:
         day = resolve_run_date(run_date).isoformat()
         raw = RunPaths.create("nightly", day, data_root, outputs_root).raw_dir
-        common = {"run_date": day, "data_root": data_root, "outputs_root": outputs_root}
-        runs = {}
-        if any((raw / "customers").glob("*.csv")):
-            runs["customers"] = customer_flow(**common, return_state=True)
-        if (raw / "meters").is_dir() and any((raw / "meters").iterdir()):
-            runs["meters"] = meter_flow(**common, return_state=True)
-        if not runs:
-            raise SegmentationError(f"no raw data under {raw} (customers/*.csv or meters/): "
-                                    "run `segment sample-data` or drop files there")
-        failed = [name for name, state in runs.items() if not state.is_completed()]
-        results = {name: state.result() for name, state in runs.items() if state.is_completed()}
+        entries = datasets(raw)
+        if not entries:
+            raise SegmentationError(f"no dataset to run: no catalog (segmentation.yaml) and no "
+                                    f"raw data under {raw} (customers/*.csv or meters/); run "
+                                    "`segment sample-data` or drop files there")
+        runs, failed = {}, {}
+        for name, entry in entries.items():
+            try:
+                runs[name] = run_dataset(entry, day, data_root, outputs_root)
+            except InputError as err:       # the entry's input matches nothing: that one fails
+                failed[name] = str(err)
+        failed.update({n: s.message for n, s in runs.items() if not s.is_completed()})
+        failed = {n: failed[n] for n in entries if n in failed}          # in catalog order
+        results = {n: s.result() for n, s in runs.items() if s.is_completed()}
         if failed:
-            raise SegmentationError(f"nightly run {day}: {', '.join(failed)} failed: "
-                                    + "; ".join(f"{n}: {runs[n].message}" for n in failed))
+            raise SegmentationError(f"nightly run {day}: {', '.join(failed)} failed ("
+                                    f"{len(results)} of {len(entries)} completed): "
+                                    + "; ".join(f"{n}: {m}" for n, m in failed.items()))
         get_run_logger().info("nightly run %s completed: %s", day, ", ".join(runs))
         return results
     return failure.state
 
+
+@flow(name="dataset-segmentation", log_prints=True)
+def dataset_flow(name: DatasetName, run_date: RunDate = None, data_root: Root = None,
+                 outputs_root: Root = None) -> dict:
+    """Run one dataset of the catalog (segmentation.yaml) for one date.
+
+    Args:
+        name: The dataset's name in the catalog
+        run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
+        data_root: Data root; empty: the project's data/
+        outputs_root: Outputs root; empty: the project's outputs/
+    """
+    with QuietFailure() as failure:
+        entries = load_catalog()
+        if name not in entries:
+            raise InputError(f"no dataset '{name}' in the catalog (known: "
+                             f"{', '.join(entries) or 'none'})", file=str(_catalog_file()))
+        state = run_dataset(entries[name], resolve_run_date(run_date).isoformat(), data_root,
+                            outputs_root)
+        return state.result()
+    return failure.state
+
+
+def _catalog_file():
+    from segmentation.catalog import catalog_path
+
+    return catalog_path()

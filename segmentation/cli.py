@@ -106,7 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cluster on the daily shape or the weekday and weekend shapes")
     _common(meters, "meters", k_min=METER_K_MIN)
 
-    nightly = run.add_parser("nightly", help="customers and meters, as the nightly schedule does")
+    dataset = run.add_parser("dataset", help="one dataset of the catalog (segmentation.yaml)")
+    dataset.add_argument("name", help="the dataset's name in the catalog")
+    dataset.add_argument("--run-date", type=_run_date)
+    dataset.add_argument("--data-root")
+    dataset.add_argument("--outputs-root")
+    dataset.add_argument("--debug", action="store_true")
+
+    nightly = run.add_parser("nightly", help="every dataset of the catalog, as the nightly schedule does")
     nightly.add_argument("--run-date", type=_run_date)
     nightly.add_argument("--data-root")
     nightly.add_argument("--outputs-root")
@@ -153,7 +160,7 @@ def run_flow(args) -> dict:
 
     prefect_startup.start_in_background()
     prefect_startup.preload("great_expectations", "sklearn.cluster", "matplotlib.pyplot",
-                            "kneed", f"flows.{args.flow}")
+                            "kneed", "flows.nightly" if args.flow == "dataset" else f"flows.{args.flow}")
     prefect_startup.wait()
     roots = {"run_date": args.run_date, "data_root": args.data_root,
              "outputs_root": args.outputs_root}
@@ -173,6 +180,9 @@ def run_flow(args) -> dict:
                           hemisphere=args.hemisphere, kwh_bands=args.kwh_bands, shape=args.shape,
                           max_quarantine_share=args.max_quarantine_share,
                           **_k_args(args), **roots)
+    if args.flow == "dataset":
+        from flows.nightly import dataset_flow
+        return finished(dataset_flow, name=args.name, **roots)
     from flows.nightly import nightly_flow
     return finished(nightly_flow, **roots)
 
@@ -180,8 +190,13 @@ def run_flow(args) -> dict:
 def preflight_checks(args) -> None:
     """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
     from segmentation import preflight
+    from segmentation.catalog import load_catalog
 
-    if args.flow == "nightly":
+    if args.flow in ("nightly", "dataset"):
+        catalog = load_catalog()        # a wrong entry is named before anything starts
+        if args.flow == "dataset" and args.name not in catalog:
+            raise SegmentationError(f"no dataset '{args.name}' in the catalog (known: "
+                                    f"{', '.join(catalog) or 'none'})")
         return
     preflight.check_dataset(args.dataset)
     if args.k is None:

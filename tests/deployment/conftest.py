@@ -128,12 +128,16 @@ def _kill_leftovers(run_dir: Path) -> None:
 def prefect_stack(tmp_path_factory, webhook):
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
+    catalog = home / "catalog.yaml"   # the nightly tests' workspace has customers only
+    catalog.write_text("datasets:\n  customers:\n    kind: customers\n"
+                       "    input: raw/customers/*.csv\n")
     env = dict(
         os.environ,
         PREFECT_HOME=str(home),
         SEGMENT_PREFECT_PORT=str(port),
         SEGMENT_VENV_BIN=str(Path(sys.executable).parent),  # same interpreter as pytest
         SEGMENT_FAILURE_WEBHOOK_URL=webhook.url,
+        SEGMENT_CATALOG=str(catalog),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         # Faster than an operator needs, so the tests do not sit idle:
         PREFECT_WORKER_QUERY_SECONDS="1",

@@ -1,0 +1,83 @@
+"""The dataset catalog: declared once, checked before anything runs, every entry run nightly."""
+
+from __future__ import annotations
+
+import pytest
+
+from segmentation.catalog import load_catalog
+from segmentation.errors import InputError
+
+GOOD = """
+datasets:
+  shop:
+    kind: customers
+    input: raw/shop/members.csv
+    id_column: Member ID
+    features: [tenure_months, basket_eur]
+    categorical: [region]
+    transform: log
+  grid-uk:
+    kind: meters
+    input: raw/uk/
+    timezone: Europe/London
+    kwh_bands: [8, 15]
+    k_min: 4
+"""
+
+
+def catalog(tmp_path, text):
+    path = tmp_path / "segmentation.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_entries_become_flow_parameters(tmp_path):
+    entries = load_catalog(catalog(tmp_path, GOOD))
+    assert set(entries) == {"shop", "grid-uk"}
+    data = tmp_path / "data"
+    (data / "raw" / "shop").mkdir(parents=True)
+    (data / "raw" / "shop" / "members.csv").write_text("x")
+    (data / "raw" / "uk").mkdir()
+    for name in ("b.csv", "a.csv", ".hidden"):
+        (data / "raw" / "uk" / name).write_text("x")
+    shop = entries["shop"].flow_parameters(data)
+    assert shop == {"dataset": "shop", "input_path": str(data / "raw/shop/members.csv"),
+                    "id_column": "Member ID", "features": ["tenure_months", "basket_eur"],
+                    "categorical": ["region"], "transform": "log"}
+    uk = entries["grid-uk"].flow_parameters(data)
+    assert uk["inputs"] == [str(data / "raw/uk/a.csv"), str(data / "raw/uk/b.csv")]
+    assert uk["kwh_bands"] == [8.0, 15.0] and uk["k_min"] == 4 and uk["dataset"] == "grid-uk"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("datasets:\n  shop:\n    kind: shops\n", "dataset 'shop', key 'kind': 'shops' is not one of"),
+    ("datasets:\n  shop:\n    kind: customers\n    featurez: [a]\n", "dataset 'shop', key 'featurez'"),
+    ("datasets:\n  m:\n    kind: meters\n    window_days: 0\n", "dataset 'm', key 'window_days'"),
+    ("datasets:\n  m:\n    kind: meters\n    k_max: 99\n", "dataset 'm', key 'k_max'"),
+    ("datasets:\n  m:\n    kind: meters\n    shape: weekly\n", "dataset 'm', key 'shape'"),
+    ("datasets:\n  My Shop:\n    kind: customers\n", "dataset name 'My Shop'"),
+    ("datasets: [a, b]\n", "needs a 'datasets:' mapping"),
+    ("datasets:\n  a: [\n", "not valid YAML"),
+])
+def test_a_wrong_entry_is_refused_naming_file_dataset_and_key(tmp_path, text, expected):
+    path = catalog(tmp_path, text)
+    with pytest.raises(InputError, match=expected.replace("[", r"\[").replace("(", r"\(")) as err:
+        load_catalog(path)
+    assert str(path) in str(err.value)
+
+
+def test_no_catalog_is_an_empty_one(tmp_path):
+    assert load_catalog(tmp_path / "absent.yaml") == {}
+
+
+def test_an_input_that_matches_nothing_is_named(tmp_path):
+    entries = load_catalog(catalog(tmp_path, GOOD))
+    with pytest.raises(InputError, match="input 'raw/shop/members.csv' matches no file"):
+        entries["shop"].flow_parameters(tmp_path / "data")
+
+
+def test_the_shipped_catalog_is_valid_and_covers_the_sample_data():
+    from segmentation.catalog import catalog_path
+
+    entries = load_catalog(catalog_path())
+    assert {e.kind for e in entries.values()} == {"customers", "meters"}
