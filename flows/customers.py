@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
 from pydantic import Field
 
@@ -86,7 +87,7 @@ def customer_flow(
         with exclusive_run(paths):
             ingested = steps.ingest_customers(input_path, paths)
             timer.lap("ingest")
-            header = list(pd.read_parquet(ingested["rows"]).columns)
+            header = pq.read_schema(ingested["rows"]).names
             config = resolve_config(header, id_column=id_column, features=features,
                                     categorical=categorical, missing=missing, outliers=outliers,
                                     transform=transform, cluster_categorical=cluster_categorical,
@@ -95,13 +96,14 @@ def customer_flow(
             timer.lap("validate")
             cleaned = steps.clean_customers(validated, config, paths)
             timer.lap("clean")
-            segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED)
+            segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED,
+                                                ingested["path"])
             timer.lap("segment")
 
             profiles = pd.read_parquet(segmented["profiles"])
-            quarantine = pd.read_parquet(validated["quarantine"])
-            counts = accounting(ingested["data_lines"], len(pd.read_parquet(segmented["segments"])),
-                                quarantine)
+            quarantine = pd.read_parquet(validated["quarantine"], columns=["reason"])
+            counts = accounting(ingested["data_lines"],
+                                pq.read_metadata(segmented["segments"]).num_rows, quarantine)
             segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
             parameters = {"input_path": input_path, "dataset": dataset, "id_column": config.id_column,
                           "features": list(config.features), "categorical": list(config.categorical),

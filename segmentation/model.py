@@ -89,6 +89,8 @@ class SegmentModel:
             km = KMeans(n_clusters=self.k, n_init=self.n_init,
                         random_state=self.seed).fit(fit_rows[typical])
             sizes = np.bincount(km.labels_, minlength=self.k)
+            if (sizes == 0).any():      # duplicates: no refit can make k distinct groups
+                raise InfeasibleK(f"the rows form fewer than {self.k} distinct groups")
             small = sizes < floor
             if not small.any():
                 break

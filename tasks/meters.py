@@ -78,7 +78,8 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
     quarantined_meters = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
                                    ignore_index=True).sort_values("meter_id", kind="stable")
     seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed, shape=shape,
-                         kwh_bands=tuple(kwh_bands) if kwh_bands else None)
+                         kwh_bands=tuple(kwh_bands) if kwh_bands else None,
+                         quarantined=quarantined_meters)
     segments = outputs.segments_table(features, seg)
     profiles = outputs.profiles_table(segments)
     figures_of_quality = quality(seg.selection, seg.silhouette, seg.labels, seg.atypical,

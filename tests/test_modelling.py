@@ -180,3 +180,10 @@ def test_large_tables_choose_k_on_a_sample_and_fit_on_a_sample(monkeypatch):
     from sklearn.metrics import adjusted_rand_score
     assert adjusted_rand_score(truth, result.labels) > 0.99
     assert np.array_equal(segment(X, k_max=6).labels, result.labels)      # deterministic
+
+
+def test_k_beyond_the_distinct_rows_is_infeasible_not_an_empty_segment():
+    X = np.repeat([[0.0], [1.0], [5.0]], 10, axis=0)        # 30 rows, three distinct values
+    metrics = segment(X, k_min=2, k_max=5).selection.metrics.set_index("k")
+    assert metrics.loc[3, "feasible"]
+    assert not metrics.loc[4, "feasible"] and "fewer than 4 distinct groups" in metrics.loc[4, "note"]

@@ -118,17 +118,25 @@ def segment_label(band: str, name: str, seasonal: bool) -> str:
 
 def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int = 3,
                    k_max: int = 10, seed: int = SEED, shape: str = "daily",
-                   kwh_bands: tuple[float, float] | None = None) -> MeterSegmentation:
+                   kwh_bands: tuple[float, float] | None = None,
+                   quarantined: pd.DataFrame | None = None) -> MeterSegmentation:
     """Shape archetypes by k-means, bands, seasonal flag and labels for every meter.
 
     Parameters
     ----------
     features : DataFrame
         One row per meter from ``features.meter_features``, sorted by meter_id.
+    quarantined : DataFrame, optional
+        The meters set aside (``reason``), named when too few are left.
     """
     if len(features) < 3:
-        raise InputError(f"only {len(features)} meters can be segmented; need at least 3 "
-                         "(see quarantine_meters for the others)")
+        why = ""
+        if quarantined is not None and len(quarantined):
+            reasons = quarantined["reason"].str.split(":").str[0].value_counts()
+            why = (f"; {len(quarantined)} meters were set aside: "
+                   + ", ".join(f"{n} {r}" for r, n in reasons.items()))
+        raise InputError(f"only {len(features)} meters can be segmented, at least 3 are needed"
+                         f"{why}; nothing was published")
     features = features.reset_index(drop=True)
     X = shape_matrix(features, shape)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)

@@ -80,6 +80,8 @@ BAD_INPUTS = {
     "extra unknown columns": ((HEADER.strip() + ",Notes\n" + GOOD_ROWS.replace("\n", ",hi\n")).encode(), 0, None),
     "empty file": (b"", 2, "the file is empty"),
     "header only": (HEADER.encode(), 2, "expect_table_row_count_to_be_between"),
+    "two rows": ((HEADER + "".join(GOOD_ROWS.splitlines(True)[:2])).encode(), 2,
+                 "only 2 rows passed validation and cleaning, at least 3 are needed"),
     "text in a numeric column": ((HEADER + GOOD_ROWS + "99,Male,old,20,20\n").encode(), 0, "non-numeric age"),
     "duplicate ids": ((HEADER + GOOD_ROWS + "1,Female,33,20,20\n").encode(), 0, "duplicate id"),
     "null ids": ((HEADER + GOOD_ROWS + ",Female,33,20,20\n").encode(), 0, "null id"),

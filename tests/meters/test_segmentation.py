@@ -165,3 +165,17 @@ def test_seasonal_user_needs_both_seasons_and_ratio_at_least_one_and_a_half():
         "Low Energy Users, Night Users, Seasonal"
     assert segment_label("High Energy Users", "Evening Peakers", False) == \
         "High Energy Users, Evening Peakers"
+
+
+def test_too_few_meters_names_the_meters_set_aside(planted):
+    from segmentation.errors import InputError
+    features, _ = planted
+    quarantined = pd.DataFrame({"meter_id": ["A", "B", "C"],
+                                "reason": ["all readings are zero", "all readings are zero",
+                                           "too little data: 3 of 365 days complete (1% < 50%)"]})
+    with pytest.raises(InputError) as err:
+        segment_meters(features.head(2), quarantined=quarantined)
+    message = str(err.value)
+    assert message.startswith("only 2 meters can be segmented, at least 3 are needed")
+    assert "3 meters were set aside: 2 all readings are zero, 1 too little data" in message
+    assert "nothing was published" in message
