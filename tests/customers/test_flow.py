@@ -70,6 +70,24 @@ def test_rerun_same_date_gives_identical_segments(sample_customers_csv, roots):
     assert pd.read_parquet(partition / "segments.parquet").equals(first)
 
 
+def test_rerun_with_different_input_replaces_the_date_whole(sample_customers_csv, roots, tmp_path):
+    lines = Path(sample_customers_csv).read_text().splitlines(True)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("".join(lines) + "999,Male,30,-5,50\n")      # one row quarantined
+    second.write_text("".join(lines[:121]))                        # 120 customers, all good
+    assert run_cli(first, roots, "--k", "4")[0] == 0
+    partition, manifest = outputs(roots)
+    assert manifest["rows"]["rows_quarantined"] == 1
+    assert run_cli(second, roots, "--k", "4")[0] == 0
+    partition, manifest = outputs(roots)
+    segments = pd.read_parquet(partition / "segments.parquet")
+    assert len(segments) == 120 and manifest["rows"]["rows_in"] == 120
+    assert len(pd.read_parquet(partition / "quarantine.parquet")) == 0
+    assert manifest["inputs"][0]["path"].endswith("second.csv")
+    latest = Path(roots["data_root"]) / "processed" / "customers" / "latest"
+    assert pd.read_parquet(latest / "segments.parquet").equals(segments)
+
+
 GOOD_ROWS = "".join(f"{i},{'Male' if i % 2 else 'Female'},{20 + i % 40},{15 + (i * 7) % 100},"
                     f"{1 + (i * 13) % 99}\n" for i in range(1, 41))
 
@@ -82,6 +100,11 @@ BAD_INPUTS = {
     "header only": (HEADER.encode(), 2, "expect_table_row_count_to_be_between"),
     "two rows": ((HEADER + "".join(GOOD_ROWS.splitlines(True)[:2])).encode(), 2,
                  "only 2 rows passed validation and cleaning, at least 3 are needed"),
+    # one of each: every line is a row in the output or in quarantine, blank lines are not rows
+    "messy rows": ((HEADER + GOOD_ROWS + "\n41,Male,30,20\n" + "42,Male,30,20,20,7\n"
+                    + GOOD_ROWS.splitlines(True)[0] + "43,Female,30,20,\n").encode(), 0,
+                   ["4 fields where the header has 5", "6 fields where the header has 5",
+                    "exact duplicate of line 2", "missing spending_score"]),
     "text in a numeric column": ((HEADER + GOOD_ROWS + "99,Male,old,20,20\n").encode(), 0, "non-numeric age"),
     "duplicate ids": ((HEADER + GOOD_ROWS + "1,Female,33,20,20\n").encode(), 0, "duplicate id"),
     "null ids": ((HEADER + GOOD_ROWS + ",Female,33,20,20\n").encode(), 0, "null id"),
@@ -106,11 +129,14 @@ def test_bad_input_gives_clear_error_or_quarantine(case, tmp_path, roots):
         return
     partition, manifest = outputs(roots)
     rows = manifest["rows"]
-    lines = content.decode("utf-8").strip().count("\n")
+    lines = sum(1 for line in content.decode("utf-8").splitlines()[1:] if line.strip())
     assert rows["rows_in"] == lines == rows["rows_out"] + rows["rows_quarantined"]
     quarantine = pd.read_parquet(partition / "quarantine.parquet")
     assert len(quarantine) == rows["rows_quarantined"]
-    if expected:
+    assert len(pd.read_parquet(partition / "segments.parquet")) == rows["rows_out"]
+    if isinstance(expected, list):
+        assert sorted(quarantine["reason"]) == sorted(expected)
+    elif expected:
         assert quarantine["reason"].str.contains(expected).any()
 
 

@@ -140,8 +140,14 @@ def test_realistic_sample_is_weakly_clustered_but_named_truthfully(tmp_path):
     assert seg.silhouette < 0.45  # overlapping shapes, unlike the planted set (> 0.9)
     assert np.bincount(seg.labels).min() >= min_segment_size(len(features))
     assert_meter_names_true(features, seg.labels, seg.names)
-    assert len(set(seg.names.values())) == seg.selection.k
-    assert not any("(2)" in n for n in seg.names.values())
+    # Names follow the generator's shapes: measured ARI 0.33 at k=5 (seed 3); a segment named
+    # after a shape holds 1.5x the share of meters of that shape that the whole set has.
+    shapes = truth.set_index("meter_id").loc[features["meter_id"], "shape"].to_numpy()
+    assert adjusted_rand_score(shapes, seg.labels) > 0.25
+    for segment, name in seg.names.items():
+        base = name.split(" (")[0]
+        if base in set(shapes):
+            assert (shapes[seg.labels == segment] == base).mean() > 1.5 * (shapes == base).mean(), name
 
 
 def test_consumption_bands_tertiles_and_fixed_thresholds():

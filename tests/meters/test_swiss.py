@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 
 from segmentation.meters.segment import BANDS, segment_meters
@@ -54,7 +53,9 @@ def test_swiss_archetypes_are_stable_true_and_separate_storage_heating(swiss):
     seg = segment_meters(features)
     figures = quality(seg.selection, seg.silhouette, seg.labels, seg.atypical, seg.fallback_segments)
     sizes = np.bincount(seg.labels)
-    assert 3 <= seg.selection.k <= 10
+    # Golden values measured on the shared set (README of ../shared/data), seed 42:
+    # k=3, stability 0.85, silhouette 0.150.
+    assert seg.selection.k == 3 and not seg.selection.weak_structure
     assert sizes.min() >= min_segment_size(len(features))      # no segment below the floor
     assert figures["fallback_named_share"] <= 0.15
     assert figures["stability"] == round(seg.selection.stability, 4) and figures["stability"] >= 0.75
@@ -68,5 +69,3 @@ def test_swiss_archetypes_are_stable_true_and_separate_storage_heating(swiss):
     # Bands are tertiles of the run's meters; seasonality cannot be judged from 7 weeks.
     assert set(seg.bands.value_counts()) <= {176, 177} and set(seg.bands) == set(BANDS)
     assert not seg.seasonal.any()
-    print("swiss", figures, pd.Series([seg.names[int(s)] for s in seg.labels]).value_counts().to_dict(),
-          seg.band_rule["text"])

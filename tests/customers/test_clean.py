@@ -1,0 +1,61 @@
+"""Cleaning policies on hand-made columns: median imputation, Tukey fences, flag vs winsorize."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segmentation.customers.clean import (OUTLIER_IQR_FACTOR, flag_outliers, impute_median,
+                                          missing_values, outlier_fences, winsorize)
+
+# quartiles 2 and 4 (IQR 2) -> fences 2 - 3*2 = -4 and 4 + 3*2 = 10
+BASE = [1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0]
+
+
+def frame(*extra):
+    return pd.DataFrame({"x": BASE + list(extra), "y": [3.0] * (len(BASE) + len(extra))})
+
+
+def test_fences_are_quartiles_plus_minus_three_iqr():
+    assert OUTLIER_IQR_FACTOR == 3.0
+    fences = outlier_fences(frame(), ["x"])
+    assert fences.loc["x"].tolist() == [pytest.approx(-4.0), pytest.approx(10.0)]
+
+
+def test_flag_marks_values_beyond_either_fence_and_not_on_it():
+    data = pd.DataFrame({"x": BASE * 3 + [10.0, -4.0, 40.0, -40.0]})
+    fences = outlier_fences(data, ["x"]).loc["x"]
+    on_upper, on_lower = fences["upper"], fences["lower"]
+    data.loc[24:25, "x"] = [on_upper, on_lower]
+    flags = flag_outliers(data, ["x"])
+    assert flags.tolist() == [False] * 26 + [True, True]
+
+
+def test_flag_is_any_column():
+    data = frame(3.0, 3.0)
+    data.loc[8, "y"] = 99.0             # y has no spread: its fences are 3 and 3
+    assert flag_outliers(data, ["x", "y"]).tolist() == [False] * 8 + [True, False]
+
+
+def test_winsorize_clips_to_the_fences_and_keeps_every_row():
+    data = pd.DataFrame({"x": BASE * 3 + [40.0, -40.0]})
+    fences = outlier_fences(data, ["x"]).loc["x"]
+    clipped = winsorize(data, ["x"])
+    assert len(clipped) == len(data)
+    assert clipped["x"].iloc[-2:].tolist() == [fences["upper"], fences["lower"]]
+    assert clipped["x"].iloc[:-2].equals(data["x"].iloc[:-2])
+    assert data["x"].iloc[-1] == -40.0                            # the input is not modified
+
+
+def test_impute_fills_the_median_and_counts_per_column():
+    data = pd.DataFrame({"x": [1.0, np.nan, 3.0, 10.0, np.nan], "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    filled, counts = impute_median(data, ["x", "y"])
+    assert filled["x"].tolist() == [1.0, 3.0, 3.0, 10.0, 3.0]      # median of 1, 3, 10
+    assert counts == {"x": 2, "y": 0}
+    assert data["x"].isna().sum() == 2                            # the input is not modified
+
+
+def test_missing_values_names_row_and_column():
+    raw = pd.DataFrame({"x": [1.0, None, 2.0], "y": [None, 1.0, 1.0]})
+    failures = missing_values(raw, ["x", "y", "absent"])
+    assert failures[["row", "column", "reason"]].values.tolist() == [
+        [1, "x", "missing x"], [0, "y", "missing y"]]
