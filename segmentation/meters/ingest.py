@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sha256_file
-from segmentation.meters import sources
+from segmentation.meters import localtime, sources
 from segmentation.meters.clean import CONFLICTING_DUPLICATE, EXACT_DUPLICATE
 from segmentation.meters.day_vectors import MINUTE_US, DayBlock, DayCalendar, FlushedDays, \
     slots_per_day
@@ -284,7 +284,7 @@ class Prepared:
     resolution: int
     suite: dict
     outcome: object
-    tz: dict             # SQL of the time-zone rule (``sources.local_time_sql``)
+    tz: dict             # SQL of the time-zone rule (``localtime.local_time_sql``)
     utc_given: bool      # timestamps carry their own offset or zone
     span: dict           # plausible timestamps (``plausible_span``)
 
@@ -314,7 +314,7 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
     years = [r[0] for r in con.execute(
         "SELECT DISTINCT year(local) FROM typed WHERE local IS NOT NULL").fetchall()]
     utc_given = types.ts == "instant" or types.ts_offsets
-    tz = (sources.local_time_sql(options.timezone, years) if not utc_given
+    tz = (localtime.local_time_sql(options.timezone, years) if not utc_given
           else {"offset": "0", "winter_offset": "0", "ambiguous": "FALSE", "nonexistent": "FALSE"})
     con.execute(f"CREATE TEMP VIEW readings AS SELECT *, {tz['nonexistent']} AS nonexistent, "
                 f"{tz['ambiguous']} AS ambiguous, epoch_us(local) % 900000000 = 0 AS on15 "
