@@ -118,11 +118,10 @@ def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: in
     return float(np.mean(scores))
 
 
-def k_metrics(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
-              min_size: int | None = None) -> dict:
+def k_metrics(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10) -> dict:
     """Fit the published model for one k and measure it (see the module docstring)."""
     try:
-        model = SegmentModel(k, seed=seed, min_size=min_size).fit(X)
+        model = SegmentModel(k, seed=seed).fit(X)
     except InfeasibleK as err:
         return {"k": k, "feasible": False, "note": str(err)}
     labels = model.labels_
@@ -144,10 +143,10 @@ METRIC_COLUMNS = ["k", "feasible", "inertia", "silhouette", "calinski_harabasz",
                   "stability", "smallest_share", "atypical", "note"]
 
 
-def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED, n_boot: int = 10,
-                     min_size: int | None = None) -> pd.DataFrame:
+def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED,
+                     n_boot: int = 10) -> pd.DataFrame:
     """One row per k: ``METRIC_COLUMNS`` (infeasible k have NaN metrics and a note)."""
-    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot, min_size=min_size) for k in k_values]
+    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot) for k in k_values]
     frame = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
     frame["feasible"] = frame["feasible"].astype(bool)
     frame["note"] = frame["note"].fillna("")
@@ -190,7 +189,7 @@ def selection_rows(n_rows: int, seed: int = SEED) -> np.ndarray | None:
 
 
 def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED,
-             n_boot: int = 10, min_size: int | None = None) -> KSelection:
+             n_boot: int = 10) -> KSelection:
     """Evaluate k_min..k_max (capped below the number of rows) and choose k."""
     k_max = min(k_max, len(X) - 1)
     if k_max < k_min:
@@ -198,7 +197,7 @@ def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED
     sample = selection_rows(len(X), seed)
     rows = X if sample is None else X[sample]
     k_values = list(range(k_min, k_max + 1))
-    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot, min_size=min_size)
+    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot)
     feasible = metrics[metrics["feasible"]]
     knee = find_knee(feasible["k"].astype(int).tolist(), feasible["inertia"].tolist())
     k, rule, weak = choose_k(metrics, knee)
@@ -207,12 +206,10 @@ def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED
     return KSelection(k=k, rule=rule, knee=knee, metrics=metrics, weak_structure=weak)
 
 
-def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
-            min_size: int | None = None) -> KSelection:
+def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10) -> KSelection:
     """A user-given k, with its metrics still recorded."""
     sample = selection_rows(len(X), seed)
-    metrics = evaluate_k_range(X if sample is None else X[sample], [k], seed=seed, n_boot=n_boot,
-                               min_size=min_size)
+    metrics = evaluate_k_range(X if sample is None else X[sample], [k], seed=seed, n_boot=n_boot)
     if not metrics["feasible"].iloc[0]:
         raise InputError(f"--k {k} cannot be used: {metrics['note'].iloc[0]}; choose a smaller k "
                          "or let the pipeline choose")

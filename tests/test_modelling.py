@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 from segmentation.clustering import segment
 from segmentation.kselect import MIN_STABILITY, bootstrap_stability, choose_k, find_knee
 from segmentation.model import InfeasibleK, SegmentModel, min_segment_size
-from segmentation.naming import assign_names, distinguish, median_claim
+from segmentation.naming import assign_names, distinguish, median_claim, zscores
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,43 @@ def test_distinguish_never_suffixes_numbers_and_falls_back_to_ids_only_for_ident
     means = pd.DataFrame({"x": [1.0, 1.0]}, index=[0, 1])
     names = distinguish({0: "A", 1: "A"}, means, pd.Series({"x": 1.0}), lambda n, s: ("lo", "hi"))
     assert names == {0: "A (segment 0)", 1: "A (segment 1)"}
+
+
+def test_distinguish_words_a_subgroup_by_a_fresh_statistic_even_when_a_used_one_spreads_more():
+    # {0, 1} vs {2} on x; inside {0, 1}, x still spreads more (1 > 0.5) but y is the fresh one
+    means = pd.DataFrame({"x": [0.0, 1.0, 5.0], "y": [1.0, 1.5, 2.0]}, index=[0, 1, 2])
+    words = lambda name, stat: (f"{name}-low {stat}", f"{name}-high {stat}")  # noqa: E731
+    names = distinguish({0: "A", 1: "A", 2: "A"}, means, pd.Series({"x": 1.0, "y": 1.0}), words)
+    assert names == {0: "A (A-low x, A-low y)", 1: "A (A-low x, A-high y)", 2: "A (A-high x)"}
+
+
+def test_distinguish_compares_statistics_in_population_standard_deviations():
+    means = pd.DataFrame({"x": [0.0, 5.0], "y": [0.0, 2.0]}, index=[0, 1])
+    words = lambda name, stat: (f"low {stat}", f"high {stat}")  # noqa: E731
+    scale = pd.Series({"x": 10.0, "y": 1.0})              # x moves 0.5 sd, y 2 sd
+    assert distinguish({0: "A", 1: "A"}, means, scale, words) == {0: "A (low y)", 1: "A (high y)"}
+    scale = pd.Series({"x": 0.0, "y": 1.0})               # no spread in the population: taken as 1
+    assert distinguish({0: "A", 1: "A"}, means, scale, words) == {0: "A (low x)", 1: "A (high x)"}
+
+
+def test_only_the_identical_segments_get_their_ids():
+    means = pd.DataFrame({"x": [1.0, 1.0, 3.0]}, index=[0, 1, 2])
+    names = distinguish({0: "A", 1: "A", 2: "B"}, means, pd.Series({"x": 1.0}),
+                        lambda n, s: ("lo", "hi"))
+    assert names == {0: "A (segment 0)", 1: "A (segment 1)", 2: "B"}
+
+
+def test_assign_names_needs_a_positive_fit_and_asks_the_fallback_for_that_segment():
+    scores = pd.DataFrame({"A": [0.0, 0.5]}, index=[7, 8])
+    names, fallbacks = assign_names(scores, lambda s: f"Other {s}")
+    assert names == {7: "Other 7", 8: "A"} and fallbacks == {7}
+
+
+def test_zscores_use_the_population_standard_deviation():
+    population = pd.DataFrame({"x": [0.0, 2.0], "c": [3.0, 3.0]})
+    z = zscores(pd.DataFrame({"x": [2.0], "c": [4.0]}), population)
+    assert z.loc[0, "x"] == 1.0                            # ddof=0: std 1, not 1.41
+    assert z.loc[0, "c"] == 1.0                            # constant column: std taken as 1
 
 
 def test_median_claim_is_strict():

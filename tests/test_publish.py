@@ -55,6 +55,24 @@ def test_a_publish_switches_partition_report_and_latest_together(tmp_path):
     assert len(list(paths.versions_dir.iterdir())) == 2      # current + previous, for readers
 
 
+def test_every_published_path_exists_and_the_run_record_says_which_run(tmp_path):
+    paths = paths_for(tmp_path, "2026-11-01")
+    frame = pd.DataFrame({"segment_id": [0, 1], "k": 2})
+    published = publish_run(paths, {"segments": frame}, manifest={"k": 2}, report_md="k=2",
+                            figures={}, report_html="<p>k=2</p>")
+    assert set(published) == {"segments", "latest", "report", "manifest", "plots", "report_html",
+                              "latest_moved"}
+    assert all(Path(v).exists() for k, v in published.items() if k != "latest_moved")
+    assert Path(published["report_html"]).read_text() == "<p>k=2</p>"
+    for where in (paths.partition_dir, paths.latest_dir):
+        record = json.loads((where / "_run.json").read_text())
+        assert set(record) == {"dataset", "run_date", "published_at", "token"}
+        assert (record["dataset"], record["run_date"]) == ("shop", "2026-11-01")
+        assert pd.Timestamp(record["published_at"]).tzinfo is not None
+        assert len(record["token"]) == 8 and int(record["token"], 16) >= 0
+    assert not list(paths.staging_root.glob("*publish*"))     # the stage is gone
+
+
 @pytest.mark.parametrize("step", ["staged", "built"])
 def test_a_run_killed_while_publishing_leaves_the_old_outputs_whole(tmp_path, step):
     publish(tmp_path, "2026-11-01", 3)

@@ -1,0 +1,107 @@
+"""k selection end to end: determinism, the metrics contract, the range, the user's k, sampling."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+
+import segmentation.kselect as kselect
+from segmentation.errors import InputError
+from segmentation.kselect import (METRIC_COLUMNS, MIN_STABILITY, find_knee, fixed_k,
+                                  sampled_silhouette, select_k, selection_rows)
+from segmentation.model import SegmentModel
+
+
+@pytest.fixture(scope="module")
+def overlapping():
+    """Three overlapping groups: bootstrap results depend on the seed, so determinism is testable."""
+    X, _ = make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)
+    return X
+
+
+def test_same_input_and_seed_give_the_same_metrics_and_another_seed_does_not(overlapping,
+                                                                           monkeypatch):
+    monkeypatch.setattr(kselect, "SILHOUETTE_SAMPLE", 150)        # exercise the sampled paths
+    monkeypatch.setattr(kselect, "SELECTION_SAMPLE", 200)
+    first = select_k(overlapping, 2, 5, seed=42).metrics
+    assert first.equals(select_k(overlapping, 2, 5, seed=42).metrics)
+    other = select_k(overlapping, 2, 5, seed=7).metrics
+    assert not np.allclose(first["stability"], other["stability"])
+    assert not np.allclose(first["silhouette"], other["silhouette"])
+
+
+def test_metrics_have_the_documented_columns_and_values(overlapping):
+    metrics = select_k(overlapping, 2, 4).metrics
+    assert list(metrics.columns) == METRIC_COLUMNS and metrics["feasible"].dtype == bool
+    for _, row in metrics.iterrows():
+        model = SegmentModel(int(row["k"])).fit(overlapping)
+        sizes = np.bincount(model.labels_)
+        assert row["smallest_share"] == sizes.min() / len(overlapping)
+        assert row["atypical"] == model.atypical_.sum() and row["note"] == ""
+        assert row["inertia"] == pytest.approx(model.inertia_)
+        assert np.isfinite([row["calinski_harabasz"], row["davies_bouldin"]]).all()
+
+
+def test_infeasible_k_keeps_a_row_with_its_reason_and_empty_notes_are_strings():
+    X = np.arange(12, dtype=float).reshape(-1, 1)           # 3 segments of >= 5 need 15 rows
+    metrics = select_k(X, 2, 3).metrics.set_index("k")
+    assert metrics.loc[2, "note"] == "" and metrics.loc[2, "feasible"]
+    assert not metrics.loc[3, "feasible"] and "cannot form 3 segments" in metrics.loc[3, "note"]
+
+
+def test_the_range_stops_below_the_number_of_rows():
+    X = np.r_[np.zeros(10), np.full(10, 5.0)].reshape(-1, 1) + np.linspace(0, 0.1, 20)[:, None]
+    assert select_k(X, 2, 30).metrics["k"].tolist() == list(range(2, 20))    # k_max = rows - 1
+    with pytest.raises(ValueError, match="need more than 20 rows"):
+        select_k(X, 20, 30)
+    with pytest.raises(ValueError, match="no k in range"):              # k=19 alone: too small
+        select_k(X, 19, 30)
+
+
+def test_the_knee_is_reported_and_used(overlapping):
+    selection = select_k(overlapping, 2, 8)
+    feasible = selection.metrics[selection.metrics["feasible"]]
+    assert selection.knee == find_knee(feasible["k"].tolist(), feasible["inertia"].tolist())
+    assert selection.knee is not None and f"elbow k={selection.knee}" in selection.rule
+
+
+def test_a_knee_needs_more_than_two_points():
+    assert find_knee([2, 3], [100.0, 10.0]) is None
+    assert find_knee([2, 3, 4, 5], [100.0, 12.0, 10.0, 9.0]) == 3
+
+
+def test_large_tables_choose_k_on_the_sample(monkeypatch):
+    monkeypatch.setattr(kselect, "SELECTION_SAMPLE", 400)
+    X, _ = make_blobs(n_samples=3000, centers=4, cluster_std=0.6, random_state=3)
+    selection = select_k(X, 3, 5)
+    sample = selection_rows(3000)
+    assert len(sample) == 400 and len(np.unique(sample)) == 400       # without replacement
+    inertia = selection.metrics.set_index("k").loc[4, "inertia"]
+    assert inertia == pytest.approx(SegmentModel(4).fit(X[sample]).inertia_)
+    assert selection_rows(400) is None and len(selection_rows(401)) == 400
+
+
+def test_silhouette_needs_two_segments():
+    X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    assert np.isnan(sampled_silhouette(X, np.zeros(4, int), seed=1))
+    assert sampled_silhouette(X, np.array([0, 0, 1, 1]), seed=1) > 0.9
+
+
+def test_a_given_k_is_measured_and_flagged_when_unstable(overlapping):
+    given = fixed_k(overlapping, 3)
+    assert given.k == 3 and given.knee is None and given.rule == "k=3 given by the user (--k)"
+    assert given.metrics["k"].tolist() == [3]
+    assert given.metrics["stability"].iloc[0] >= MIN_STABILITY and given.weak_structure is False
+    noise = np.random.default_rng(0).normal(size=(300, 2))
+    unstable = fixed_k(noise, 6)
+    assert unstable.metrics["stability"].iloc[0] < MIN_STABILITY and unstable.weak_structure is True
+    assert fixed_k(overlapping, 3).metrics.equals(given.metrics)
+    with pytest.raises(InputError, match="--k 3 cannot be used: 12 typical rows cannot form 3"):
+        fixed_k(np.arange(12, dtype=float).reshape(-1, 1), 3)
+
+
+def test_bootstrap_stability_is_seeded_and_resamples_with_replacement(overlapping):
+    labels = KMeans(3, n_init=4, random_state=42).fit_predict(overlapping)
+    first = kselect.bootstrap_stability(overlapping, 3, labels, seed=42)
+    assert first == kselect.bootstrap_stability(overlapping, 3, labels, seed=42)
+    assert 0.5 < first < 1.0                           # resampled: not a perfect copy each time
