@@ -140,48 +140,43 @@ def test_assign_names_is_one_to_one_with_fallback():
     assert names == {0: "A", 1: "B", 2: "Other"} and fallbacks == {2}
 
 
+def qualified(names: dict, columns: dict, scale: dict | None = None) -> dict:
+    """``distinguish`` with words that carry the name and the statistic."""
+    means = pd.DataFrame(columns, index=list(names))
+    scale = pd.Series(scale or {c: 1.0 for c in columns})
+    return distinguish(names, means, scale, lambda name, stat: (f"{name}-low {stat}",
+                                                                f"{name}-high {stat}"))
+
+
 def test_distinguish_qualifies_by_the_separating_statistic():
-    means = pd.DataFrame({"x": [1.0, 5.0, 1.1], "y": [0.0, 0.1, 9.0]}, index=[0, 1, 2])
-    words = lambda name, stat: (f"low {stat}", f"high {stat}")  # noqa: E731
-    names = distinguish({0: "A", 1: "A", 2: "B"}, means, pd.Series({"x": 1.0, "y": 1.0}), words)
-    assert names == {0: "A (low x)", 1: "A (high x)", 2: "B"}
+    assert qualified({0: "A", 1: "A", 2: "B"}, {"x": [1.0, 5.0, 1.1], "y": [0.0, 0.1, 9.0]}) == {
+        0: "A (A-low x)", 1: "A (A-high x)", 2: "B"}
 
 
 def test_distinguish_splits_three_at_the_largest_gap_on_different_statistics():
-    means = pd.DataFrame({"x": [0.0, 0.2, 5.0], "y": [1.0, 3.0, 2.0]}, index=[0, 1, 2])
-    words = lambda name, stat: (f"low {stat}", f"high {stat}")  # noqa: E731
-    names = distinguish({0: "A", 1: "A", 2: "A"}, means, pd.Series({"x": 1.0, "y": 1.0}), words)
-    assert names == {0: "A (low x, low y)", 1: "A (low x, high y)", 2: "A (high x)"}
-
-
-def test_distinguish_never_suffixes_numbers_and_falls_back_to_ids_only_for_identical_segments():
-    means = pd.DataFrame({"x": [1.0, 1.0]}, index=[0, 1])
-    names = distinguish({0: "A", 1: "A"}, means, pd.Series({"x": 1.0}), lambda n, s: ("lo", "hi"))
-    assert names == {0: "A (segment 0)", 1: "A (segment 1)"}
+    assert qualified({0: "A", 1: "A", 2: "A"}, {"x": [0.0, 0.2, 5.0], "y": [1.0, 3.0, 2.0]}) == {
+        0: "A (A-low x, A-low y)", 1: "A (A-low x, A-high y)", 2: "A (A-high x)"}
 
 
 def test_distinguish_words_a_subgroup_by_a_fresh_statistic_even_when_a_used_one_spreads_more():
     # {0, 1} vs {2} on x; inside {0, 1}, x still spreads more (1 > 0.5) but y is the fresh one
-    means = pd.DataFrame({"x": [0.0, 1.0, 5.0], "y": [1.0, 1.5, 2.0]}, index=[0, 1, 2])
-    words = lambda name, stat: (f"{name}-low {stat}", f"{name}-high {stat}")  # noqa: E731
-    names = distinguish({0: "A", 1: "A", 2: "A"}, means, pd.Series({"x": 1.0, "y": 1.0}), words)
-    assert names == {0: "A (A-low x, A-low y)", 1: "A (A-low x, A-high y)", 2: "A (A-high x)"}
+    assert qualified({0: "A", 1: "A", 2: "A"}, {"x": [0.0, 1.0, 5.0], "y": [1.0, 1.5, 2.0]}) == {
+        0: "A (A-low x, A-low y)", 1: "A (A-low x, A-high y)", 2: "A (A-high x)"}
 
 
 def test_distinguish_compares_statistics_in_population_standard_deviations():
-    means = pd.DataFrame({"x": [0.0, 5.0], "y": [0.0, 2.0]}, index=[0, 1])
-    words = lambda name, stat: (f"low {stat}", f"high {stat}")  # noqa: E731
-    scale = pd.Series({"x": 10.0, "y": 1.0})              # x moves 0.5 sd, y 2 sd
-    assert distinguish({0: "A", 1: "A"}, means, scale, words) == {0: "A (low y)", 1: "A (high y)"}
-    scale = pd.Series({"x": 0.0, "y": 1.0})               # no spread in the population: taken as 1
-    assert distinguish({0: "A", 1: "A"}, means, scale, words) == {0: "A (low x)", 1: "A (high x)"}
+    columns = {"x": [0.0, 5.0], "y": [0.0, 2.0]}
+    # x moves 0.5 sd, y 2 sd; then x has no spread in the population: its sd is taken as 1
+    assert qualified({0: "A", 1: "A"}, columns, {"x": 10.0, "y": 1.0}) == {
+        0: "A (A-low y)", 1: "A (A-high y)"}
+    assert qualified({0: "A", 1: "A"}, columns, {"x": 0.0, "y": 1.0}) == {
+        0: "A (A-low x)", 1: "A (A-high x)"}
 
 
-def test_only_the_identical_segments_get_their_ids():
-    means = pd.DataFrame({"x": [1.0, 1.0, 3.0]}, index=[0, 1, 2])
-    names = distinguish({0: "A", 1: "A", 2: "B"}, means, pd.Series({"x": 1.0}),
-                        lambda n, s: ("lo", "hi"))
-    assert names == {0: "A (segment 0)", 1: "A (segment 1)", 2: "B"}
+def test_identical_segments_and_only_they_get_their_ids_never_numbers():
+    assert qualified({0: "A", 1: "A"}, {"x": [1.0, 1.0]}) == {0: "A (segment 0)", 1: "A (segment 1)"}
+    assert qualified({0: "A", 1: "A", 2: "B"}, {"x": [1.0, 1.0, 3.0]}) == {
+        0: "A (segment 0)", 1: "A (segment 1)", 2: "B"}
 
 
 def test_assign_names_needs_a_positive_fit_and_asks_the_fallback_for_that_segment():
