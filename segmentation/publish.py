@@ -155,12 +155,11 @@ def _switch(paths: RunPaths, data_stage: Path, report_stage: Path, day: str) -> 
     version = paths.versions_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     version.mkdir(parents=True)
     partition, report = f"run_date={day}", Path("reports") / day
-    if current is not None:
+    if current is not None:   # a version holds only directories: dates, latest/, reports/
         for item in current.iterdir():
             if item.name not in (partition, "latest", "reports"):
-                copy_tree_linked(item, version / item.name) if item.is_dir() else \
-                    os.link(item, version / item.name)
-        for old_report in (current / "reports").glob("*") if (current / "reports").exists() else []:
+                copy_tree_linked(item, version / item.name)
+        for old_report in (current / "reports").glob("*"):
             if old_report.name != day:
                 copy_tree_linked(old_report, version / "reports" / old_report.name)
     os.rename(data_stage, version / partition)

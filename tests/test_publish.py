@@ -13,6 +13,8 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from segmentation.locks import RunInProgress, run_lock
@@ -57,11 +59,17 @@ def test_a_publish_switches_partition_report_and_latest_together(tmp_path):
 
 def test_every_published_path_exists_and_the_run_record_says_which_run(tmp_path):
     paths = paths_for(tmp_path, "2026-11-01")
-    frame = pd.DataFrame({"segment_id": [0, 1], "k": 2})
-    published = publish_run(paths, {"segments": frame}, manifest={"k": 2}, report_md="k=2",
-                            figures={}, report_html="<p>k=2</p>")
-    assert set(published) == {"segments", "latest", "report", "manifest", "plots", "report_html",
-                              "latest_moved"}
+    frame = pd.DataFrame({"segment_id": [0, 1], "k": 2}, index=[5, 9])
+    schema = pa.schema([("segment_id", pa.int32()), ("k", pa.int16())])
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    published = publish_run(paths, {"segments": frame, "profiles": table, "plain": frame},
+                            schemas={"segments": schema, "profiles": schema}, manifest={"k": 2},
+                            report_md="k=2", figures={}, report_html="<p>k=2</p>")
+    assert set(published) == {"segments", "profiles", "plain", "latest", "report", "manifest",
+                              "plots", "report_html", "latest_moved"}
+    for name in ("segments", "profiles"):                   # typed by the schema, no index
+        assert pq.read_schema(published[name]).remove_metadata() == schema
+    assert pq.read_schema(published["plain"]).names == ["segment_id", "k"]
     assert all(Path(v).exists() for k, v in published.items() if k != "latest_moved")
     assert Path(published["report_html"]).read_text() == "<p>k=2</p>"
     for where in (paths.partition_dir, paths.latest_dir):
@@ -112,9 +120,16 @@ def test_a_dataset_published_before_versions_is_adopted(tmp_path):
     old = paths.dataset_dir / "run_date=2026-10-31"
     old.mkdir(parents=True)
     pd.DataFrame({"k": [2]}).to_parquet(old / "segments.parquet")
+    (paths.dataset_dir / "notes.txt").write_text("an analyst's file")
+    paths.report_dir.mkdir(parents=True)                  # a report dir of the same date
+    (paths.report_dir / "report.md").write_text("old")
     publish(tmp_path, "2026-11-01", 3)
     assert pd.read_parquet(paths.dataset_dir / "run_date=2026-10-31" / "segments.parquet")["k"][0] == 2
     assert state(tmp_path, "2026-11-01") == (3, 3, 3)
+    assert paths.report_dir.is_symlink() and (paths.report_dir / "report.md").read_text() == "k=3"
+    assert not (paths.dataset_dir / "notes.txt").exists()   # only dates and latest/ are adopted
+    aside = list(paths.dataset_dir.parent.glob(f".{paths.dataset_dir.name}.legacy-*"))
+    assert len(aside) == 1 and (aside[0] / "notes.txt").read_text() == "an analyst's file"  # kept
 
 
 def test_one_run_per_dataset_and_date(tmp_path):
