@@ -49,6 +49,6 @@ clean:
 mutate: $(STAMP)
 	@mkdir -p $(PREFECT_HOME) bench/results
 	$(BIN)/pip install --quiet -e ".[test,mutate]"
-	$(BIN)/mutmut run --max-children 2 || true
+	SEGMENT_SHARED_DATA=$(abspath ../shared/data) $(BIN)/mutmut run --max-children 2 || true
 	$(BIN)/mutmut results --all true > bench/results/mutants.txt || true
 	$(BIN)/python bench/mutation_summary.py bench/results/mutants.txt

@@ -20,7 +20,8 @@ def one_thread_per_library():
         yield
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# SEGMENT_SHARED_DATA: for copies of the tests that live elsewhere (mutmut runs them in mutants/)
+SHARED_DATA = Path(os.environ.get("SEGMENT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def shared_file(relative: str) -> Path:
