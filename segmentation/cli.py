@@ -190,13 +190,13 @@ def run_flow(args) -> dict:
 def preflight_checks(args) -> None:
     """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
     from segmentation import preflight
-    from segmentation.catalog import load_catalog
+    from segmentation.catalog import catalog_path, load_catalog
 
     if args.flow in ("nightly", "dataset"):
         catalog = load_catalog()        # a wrong entry is named before anything starts
         if args.flow == "dataset" and args.name not in catalog:
-            raise SegmentationError(f"no dataset '{args.name}' in the catalog (known: "
-                                    f"{', '.join(catalog) or 'none'})")
+            raise SegmentationError(f"no dataset '{args.name}' in the catalog {catalog_path()} "
+                                    f"(known: {', '.join(catalog) or 'none'})")
         return
     preflight.check_dataset(args.dataset)
     if args.k is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 
@@ -39,5 +38,4 @@ def test_one_failing_dataset_does_not_stop_the_others(tmp_path, monkeypatch, sam
                  "--outputs-root", str(tmp_path / "outputs")], stdout=out) == 0
     assert json.loads(out.getvalue())["k"] == 4
     assert main(["run", "dataset", "nope", "--data-root", str(data)], stderr=(err := io.StringIO())) == 2
-    assert "no dataset 'nope' in the catalog (known: bad, good, gone)" in err.getvalue()
-    assert Path(catalog).exists()
+    assert f"no dataset 'nope' in the catalog {catalog} (known: bad, good, gone)" in err.getvalue()
