@@ -11,7 +11,15 @@ def test_counts_reconcile_and_group_by_reason():
     counts = accounting(10, 7, quarantine)
     assert counts == {"rows_in": 10, "rows_out": 7, "rows_quarantined": 3,
                       "quarantined_by_reason": {"null id": 2, "missing age": 1}}
-    assert "reconciles (in = out + quarantined): yes" in accounting_section(counts)
+    assert accounting_section(counts).splitlines() == [
+        "## Row accounting", "- rows in: 10", "- rows out: 7", "- rows quarantined: 3",
+        "  - missing age: 1", "  - null id: 2", "- reconciles (in = out + quarantined): yes"]
+
+
+def test_nothing_quarantined_gives_no_reasons():
+    for empty in (pd.DataFrame({"reason": pd.Series([], dtype=str)}), pd.DataFrame()):
+        counts = accounting(4, 4, empty)     # an empty quarantine may come without columns
+        assert counts["quarantined_by_reason"] == {} and counts["rows_quarantined"] == 0
 
 
 @pytest.mark.parametrize("rows_out", [6, 8])

@@ -96,8 +96,27 @@ def test_a_given_k_is_measured_and_flagged_when_unstable(overlapping):
     unstable = fixed_k(noise, 6)
     assert unstable.metrics["stability"].iloc[0] < MIN_STABILITY and unstable.weak_structure is True
     assert fixed_k(overlapping, 3).metrics.equals(given.metrics)
-    with pytest.raises(InputError, match="--k 3 cannot be used: 12 typical rows cannot form 3"):
+    with pytest.raises(InputError, match="--k 3 cannot be used: 12 typical rows cannot form 3 "
+                       r".*; choose a smaller k or let the pipeline choose$"):
         fixed_k(np.arange(12, dtype=float).reshape(-1, 1), 3)
+
+
+def test_a_given_k_is_measured_on_the_seeded_sample_with_the_given_seed_and_bootstraps(
+        overlapping, monkeypatch):
+    monkeypatch.setattr(kselect, "SELECTION_SAMPLE", 150)
+    given = fixed_k(overlapping, 3, seed=5, n_boot=4)
+    rows = selection_rows(len(overlapping), 5)
+    assert given.metrics.equals(kselect.evaluate_k_range(overlapping[rows], [3], seed=5, n_boot=4))
+    assert not given.metrics.equals(fixed_k(overlapping, 3, seed=6, n_boot=4).metrics)
+    assert not given.metrics.equals(fixed_k(overlapping, 3, seed=5, n_boot=10).metrics)
+
+
+def test_a_given_k_exactly_at_the_stability_threshold_is_not_weak(overlapping, monkeypatch):
+    stability = fixed_k(overlapping, 3).stability
+    monkeypatch.setattr(kselect, "MIN_STABILITY", stability)
+    assert fixed_k(overlapping, 3).weak_structure is False
+    monkeypatch.setattr(kselect, "MIN_STABILITY", stability + 1e-9)
+    assert fixed_k(overlapping, 3).weak_structure is True
 
 
 def test_bootstrap_stability_is_seeded_and_resamples_with_replacement(overlapping):

@@ -52,6 +52,11 @@ def test_inertia_is_the_sum_of_squared_distances_to_the_centroids():
     assert fitted.inertia_ == pytest.approx(((X - centres) ** 2).sum())
 
 
+def test_fit_predict_gives_the_labels_of_fit():
+    X, _ = make_blobs(n_samples=120, centers=3, random_state=4)
+    assert SegmentModel(3).fit_predict(X).tolist() == SegmentModel(3).fit(X).labels_.tolist()
+
+
 def test_beyond_the_fit_sample_centroids_come_from_the_seeded_sample(monkeypatch):
     X, _ = make_blobs(n_samples=1000, centers=3, cluster_std=1.5, random_state=2)
     monkeypatch.setattr(model_module, "FIT_SAMPLE", 300)

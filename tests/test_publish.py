@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from segmentation.locks import RunInProgress, run_lock
-from segmentation.publish import PAUSE_ENV, publish_run
+from segmentation.publish import PAUSE_ENV, publish_run, save_figure
 from segmentation.settings import RunPaths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,3 +195,17 @@ def test_a_killed_cli_run_takes_its_prefect_server_with_it_and_publishes_nothing
     assert not any(_alive(pid) for pid in servers)
     paths = RunPaths.create("customers", "2026-11-01", tmp_path / "data", tmp_path / "outputs")
     assert not paths.dataset_dir.exists() and not paths.report_dir.exists()
+
+
+def test_save_figure_writes_a_png_and_closes_the_figure_or_copies_a_saved_one(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    first = save_figure(fig, tmp_path / "a.png")
+    assert first == tmp_path / "a.png" and first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.fignum_exists(fig.number)
+    copy = save_figure(first, tmp_path / "b.png")
+    assert copy.read_bytes() == first.read_bytes()

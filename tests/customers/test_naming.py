@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation.customers.naming import (MARGIN, MIN_Z, TYPICAL, describe, feature_term,
-                                           mall_name_scores, name_customer_segments,
-                                           rule_claim_holds)
+from segmentation.customers.naming import (MARGIN, MIN_Z, TYPICAL, axis_label, describe,
+                                           feature_term, mall_name_scores,
+                                           name_customer_segments, rule_claim_holds)
 
 ROLES = {"income": "income", "spending": "spending", "age": "age"}
 
@@ -106,3 +106,10 @@ def test_a_segment_with_nothing_distinctive_is_typical_customers():
     scaled = (described - described.mean()) / described.std(ddof=0)
     names, fallbacks = name_customer_segments(labels, described, scaled, {})
     assert names == {0: TYPICAL, 1: "High X", 2: "Low X"} and fallbacks == {0}
+
+
+def test_axis_labels_carry_units_where_known():
+    assert axis_label("annual_income_k") == "Annual income (k$)"
+    assert axis_label("spending_score") == "Spending score (1-100)"
+    assert axis_label("age") == "Age (years)"
+    assert axis_label("cash_advance_frequency") == "Cash Advance Frequency"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmentation.meters.clean import interpolate_short_gaps, make_window, meter_reason
+from segmentation.meters.clean import coarsen, interpolate_short_gaps, make_window, meter_reason
 
 
 def test_interpolation_fills_gaps_up_to_the_limit_only():
@@ -32,3 +32,10 @@ def test_window_is_clipped_to_the_data_span_and_local_days():
     window = make_window(first, last, 365, 15, "Europe/Zurich")
     assert window.n_days == 49 and window.start == first
     assert window.end == pd.Timestamp("2018-12-16 23:00", tz="UTC")
+
+
+def test_coarsen_sums_runs_of_cells_and_keeps_all_missing_runs_missing():
+    values = np.array([[1.0, 2.0, np.nan, 4.0, np.nan, np.nan, 5.0, 6.0]])
+    assert np.array_equal(coarsen(values, 2), [[3.0, 4.0, np.nan, 11.0]], equal_nan=True)
+    assert np.array_equal(coarsen(values, 4), [[7.0, 11.0]])
+    assert coarsen(values, 1) is values
