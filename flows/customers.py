@@ -22,7 +22,6 @@ from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_output
                           report_artifacts, resolve_run_date)
 
 
-
 def data_docs_page(sha256: str) -> str:
     """Where a validated file's Data Docs page is published: the same place for every dataset."""
     return f"data_docs/{sha256[:16]}/validation.html"

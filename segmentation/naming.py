@@ -35,6 +35,8 @@ def zscores(centroids: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
 
 def median_claim(members: pd.Series, population: pd.Series, direction: str) -> bool:
     """True when the members' median is strictly above ('high') or below ('low') the population's."""
+    if direction not in ("high", "low"):
+        raise ValueError(f"direction must be 'high' or 'low', not {direction!r}")
     seg, pop = float(members.median()), float(population.median())
     return seg > pop if direction == "high" else seg < pop
 

@@ -164,6 +164,11 @@ def test_distinguish_words_a_subgroup_by_a_fresh_statistic_even_when_a_used_one_
         0: "A (A-low x, A-low y)", 1: "A (A-low x, A-high y)", 2: "A (A-high x)"}
 
 
+def test_distinguish_splits_a_subgroup_again_on_a_used_statistic_when_no_fresh_one_separates():
+    assert qualified({0: "A", 1: "A", 2: "A"}, {"x": [0.0, 1.0, 3.0], "y": [2.0, 2.0, 2.0]}) == {
+        0: "A (A-low x, A-low x)", 1: "A (A-low x, A-high x)", 2: "A (A-high x)"}
+
+
 def test_distinguish_compares_statistics_in_population_standard_deviations():
     columns = {"x": [0.0, 5.0], "y": [0.0, 2.0]}
     # x moves 0.5 sd, y 2 sd; then x has no spread in the population: its sd is taken as 1
@@ -177,6 +182,8 @@ def test_identical_segments_and_only_they_get_their_ids_never_numbers():
     assert qualified({0: "A", 1: "A"}, {"x": [1.0, 1.0]}) == {0: "A (segment 0)", 1: "A (segment 1)"}
     assert qualified({0: "A", 1: "A", 2: "B"}, {"x": [1.0, 1.0, 3.0]}) == {
         0: "A (segment 0)", 1: "A (segment 1)", 2: "B"}
+    assert qualified({0: "A", 1: "A"}, {"x": [1.0, 1.0]}, {"x": 0.0}) == {   # constant statistic
+        0: "A (segment 0)", 1: "A (segment 1)"}
 
 
 def test_assign_names_needs_a_positive_fit_and_asks_the_fallback_for_that_segment():
@@ -197,6 +204,8 @@ def test_median_claim_is_strict():
     assert median_claim(pd.Series([4.0, 5]), population, "high")
     assert not median_claim(pd.Series([2.0, 4]), population, "high")     # median 3 = population's
     assert median_claim(pd.Series([1.0, 2]), population, "low")
+    with pytest.raises(ValueError, match="direction must be 'high' or 'low', not 'up'"):
+        median_claim(pd.Series([1.0, 2]), population, "up")
 
 
 def test_large_tables_choose_k_on_a_sample_and_fit_on_a_sample(monkeypatch):

@@ -81,6 +81,46 @@ def test_every_published_path_exists_and_the_run_record_says_which_run(tmp_path)
     assert not list(paths.staging_root.glob("*publish*"))     # the stage is gone
 
 
+def test_finished_files_are_copied_where_consumers_read_them(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = paths_for(tmp_path, "2026-11-01")
+    work = tmp_path / "work"
+    (work / "docs").mkdir(parents=True)
+    pq.write_table(pa.table({"segment_id": [0, 1]}), work / "segments.parquet")
+    (work / "docs" / "validation.html").write_text("<p>validated</p>")
+    fig, _ = plt.subplots()
+    save_figure(fig, work / "sizes.png")
+    fig, _ = plt.subplots()
+    published = publish_run(paths, {"segments": work / "segments.parquet",
+                                    "profiles": pa.table({"n": [2]})},
+                            manifest={"k": 2}, report_md="k=2",
+                            figures={"sizes": work / "sizes.png", "drawn": fig},
+                            report_files={"data_docs/ab12/validation.html":
+                                          work / "docs" / "validation.html"})
+    assert (Path(published["segments"]).read_bytes()
+            == (work / "segments.parquet").read_bytes())
+    assert pd.read_parquet(published["profiles"])["n"].tolist() == [2]
+    plots = Path(published["plots"])
+    assert (plots / "sizes.png").read_bytes() == (work / "sizes.png").read_bytes()
+    assert (plots / "drawn.png").read_bytes()[:4] == b"\x89PNG"
+    assert (paths.report_dir / "data_docs" / "ab12" / "validation.html").read_text() \
+        == "<p>validated</p>"
+    assert not list(paths.staging_root.iterdir())
+
+
+def test_a_failed_publish_leaves_no_stage_and_nothing_published(tmp_path):
+    publish(tmp_path, "2026-11-01", 3)
+    paths = paths_for(tmp_path, "2026-11-01")
+    with pytest.raises(FileNotFoundError):
+        publish_run(paths, {"segments": tmp_path / "missing.parquet"}, manifest={"k": 6},
+                    report_md="k=6", figures={})
+    assert state(tmp_path, "2026-11-01") == (3, 3, 3)
+    assert not list(paths.staging_root.iterdir())
+
+
 @pytest.mark.parametrize("step", ["staged", "built"])
 def test_a_run_killed_while_publishing_leaves_the_old_outputs_whole(tmp_path, step):
     publish(tmp_path, "2026-11-01", 3)

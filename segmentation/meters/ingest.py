@@ -196,7 +196,6 @@ def _compact_results(outcome) -> list[dict]:
     return rows
 
 
-
 def _check_against_expectations(outcome, groups_by_rule: dict[str, int], file: str) -> None:
     """Great Expectations' unexpected (meter, month) rows must be the groups quarantined by the
     matching reading rule: the suite and the rules cannot drift apart silently."""
@@ -208,8 +207,6 @@ def _check_against_expectations(outcome, groups_by_rule: dict[str, int], file: s
             if found != groups_by_rule[key]:
                 raise AssertionError(f"{file}: {key} found {found} (meter, month) groups, the "
                                      f"quarantine rule {groups_by_rule[key]}")
-
-
 
 
 # ---------------------------------------------------------------- one file, end to end

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation.customers.naming import (MARGIN, MIN_Z, TYPICAL, axis_label, describe,
-                                           feature_term, mall_name_scores,
+from segmentation.customers.naming import (MARGIN, MAX_CORR, MIN_Z, TYPICAL, axis_label,
+                                           describe, feature_term, mall_name_scores,
                                            name_customer_segments, rule_claim_holds)
 
 ROLES = {"income": "income", "spending": "spending", "age": "age"}
@@ -65,6 +65,9 @@ def test_feature_terms_hold_only_when_the_median_agrees():
     as_many = pd.Series([0.0] * 6 + [9.0] * 4)
     assert feature_term("grocery", -0.9, as_many, mostly_zero) is None           # 60%, not more
     assert feature_term("grocery", -0.9, zeros + 1, mostly_zero + 1) is None     # no zeros at all
+    half = pd.Series([0.0] * 5 + [50.0] * 5)                  # median above the population's
+    assert feature_term("grocery", -0.9, half, population) is None               # 50%: not more than half
+    assert feature_term("grocery", 0.0, population.tail(30), population) is None  # at the mean: not High
 
 
 def test_describe_stops_below_min_z_takes_two_terms_and_skips_correlated():
@@ -77,6 +80,8 @@ def test_describe_stops_below_min_z_takes_two_terms_and_skips_correlated():
     corr = pd.DataFrame(np.eye(3), index=list("abc"), columns=list("abc"))
     corr.loc["a", "b"] = corr.loc["b", "a"] = 0.71
     assert describe(z_row, members, population, corr) == "High A / High C"
+    corr.loc["a", "b"] = corr.loc["b", "a"] = MAX_CORR             # at the limit: not above it
+    assert describe(z_row, members, population, corr) == "High A / High B"
     assert describe(pd.Series({"a": 0.2, "b": 0.1, "c": 0.0}), members, population) is None
 
 

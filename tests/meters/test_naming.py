@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from segmentation.meters.naming import DOUBLE_RATIO, STATS, base_name, name_segments
+from segmentation.meters.naming import DOUBLE_RATIO, STATS, _words, base_name, name_segments
 
 POPULATION = pd.DataFrame({stat: np.linspace(0.1, 0.3, 21) for stat in STATS})
 
@@ -48,3 +48,18 @@ def test_a_segment_no_claim_fits_gets_the_fallback_and_is_counted():
     names, fallbacks = name_segments(features, np.array([0] * 10 + [1] * 11))
     assert names == {0: "Mixed profile (peak 05 h) (segment 0)", 1: "Mixed profile (peak 05 h) (segment 1)"}
     assert fallbacks == {0, 1}
+
+
+def test_two_segments_of_one_archetype_are_told_apart_by_degree_of_their_own_statistic():
+    night = {"night_share": [0.50] * 10 + [0.40] * 10 + [0.10] * 20,
+             "evening_share": [0.10] * 20 + [0.40] * 20}
+    features = pd.DataFrame({s: night.get(s, [0.2] * 40) for s in STATS}).assign(peak_hour=2.0)
+    names, fallbacks = name_segments(features, np.repeat([0, 1, 2], [10, 10, 20]))
+    assert names == {0: "Night Users (strong)", 1: "Night Users (moderate)", 2: "Evening Peakers"}
+    assert fallbacks == set()
+
+
+def test_qualifier_words_say_degree_only_for_the_names_own_statistic():
+    assert _words("Night Users", "night_share") == ("moderate", "strong")
+    assert _words("Night Users", "evening_share") == ("less evening use", "more evening use")
+    assert _words("Flat/Baseload", "peak_to_mean") == ("flatter", "peakier")
