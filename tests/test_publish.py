@@ -172,6 +172,27 @@ def test_a_dataset_published_before_versions_is_adopted(tmp_path):
     assert len(aside) == 1 and (aside[0] / "notes.txt").read_text() == "an analyst's file"  # kept
 
 
+def test_a_legacy_latest_is_adopted_and_a_backfill_keeps_it(tmp_path):
+    paths = paths_for(tmp_path, "2026-11-01")
+    latest = paths.dataset_dir / "latest"
+    latest.mkdir(parents=True)
+    pd.DataFrame({"k": [9]}).to_parquet(latest / "segments.parquet")
+    (latest / "_run.json").write_text(json.dumps({"run_date": "2026-11-05"}))
+    paths.versions_dir.mkdir(parents=True)        # left by an adoption that was killed
+    assert publish(tmp_path, "2026-11-01", 3)["latest_moved"] == (
+        "no: backfill for 2026-11-01; latest/ stays at the newer 2026-11-05")
+    assert state(tmp_path, "2026-11-01") == (3, 3, 9)
+
+
+def test_a_report_link_pointing_elsewhere_is_repointed(tmp_path):
+    paths = paths_for(tmp_path, "2026-11-01")
+    paths.report_dir.parent.mkdir(parents=True)
+    paths.report_dir.symlink_to(tmp_path / "elsewhere")
+    publish(tmp_path, "2026-11-01", 3)
+    assert Path(os.readlink(paths.report_dir)) == paths.dataset_dir / "reports" / "2026-11-01"
+    assert state(tmp_path, "2026-11-01") == (3, 3, 3)
+
+
 def test_one_run_per_dataset_and_date(tmp_path):
     paths = paths_for(tmp_path, "2026-11-01")
     with run_lock(paths):

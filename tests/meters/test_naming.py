@@ -33,6 +33,14 @@ def test_double_peak_when_the_other_peak_is_at_least_half():
     assert base_name(below, both, POPULATION) == "Evening Peakers"
     assert base_name(z(morning_share=1.0, evening_share=0.6), both, POPULATION) == \
         "Morning & Evening Peakers"
+    assert base_name(z(morning_share=1.0, evening_share=0.1), both, POPULATION) == "Morning Peakers"
+
+
+def test_a_second_peak_at_the_population_mean_is_no_peak():
+    at_mean = z(morning_share=0.0, evening_share=0.0, night_share=-1.0, daytime_share=-1.0,
+                peak_to_mean=1.0)
+    both = members(morning_share=1, evening_share=1)
+    assert base_name(at_mean, both, POPULATION) == "Morning Peakers"
 
 
 def test_flat_baseload_claims_a_low_peak_to_mean():
@@ -48,6 +56,17 @@ def test_a_segment_no_claim_fits_gets_the_fallback_and_is_counted():
     names, fallbacks = name_segments(features, np.array([0] * 10 + [1] * 11))
     assert names == {0: "Mixed profile (peak 05 h) (segment 0)", 1: "Mixed profile (peak 05 h) (segment 1)"}
     assert fallbacks == {0, 1}
+    features["peak_hour"] = [5.0] * 10 + [19.0] * 11       # the members' median peak hour
+    names, _ = name_segments(features, np.array([0] * 10 + [1] * 11))
+    assert names == {0: "Mixed profile (peak 05 h)", 1: "Mixed profile (peak 19 h)"}
+
+
+def test_a_segment_of_only_atypical_members_is_named_from_all_its_members():
+    night = {"night_share": [0.50] * 10 + [0.10] * 30, "evening_share": [0.10] * 20 + [0.40] * 20}
+    features = pd.DataFrame({s: night.get(s, [0.2] * 40) for s in STATS}).assign(peak_hour=2.0)
+    typical = np.r_[np.zeros(10, bool), np.ones(30, bool)]
+    names, _ = name_segments(features, np.repeat([0, 1, 2], [10, 10, 20]), typical)
+    assert names == {0: "Night Users", 1: "Mixed profile (peak 02 h)", 2: "Evening Peakers"}
 
 
 def test_two_segments_of_one_archetype_are_told_apart_by_degree_of_their_own_statistic():
