@@ -2,7 +2,8 @@
 
 Usage: ``.venv/bin/python bench/mutation_summary.py bench/results/mutants.txt`` (``make mutate``
 writes that file). A survivor is a change to the code no test notices: kill it with a test,
-or explain in a line why it cannot matter (docs/mutation.md).
+or explain in a line why it cannot matter in ``docs/mutation.md`` (a line naming the mutants
+in backquotes, then the reason). The survivors no line explains are listed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 
+EXPLAINED = Path(__file__).resolve().parents[1] / "docs" / "mutation.md"
 LINE = re.compile(r"^\s*(?P<name>[\w.]+)__mutmut_\d+:\s*(?P<status>[\w ]+?)\s*$")
 
 
@@ -29,6 +32,11 @@ def summarise(text: str) -> tuple[dict, list[str]]:
     return per_module, survivors
 
 
+def explained(text: str) -> set[str]:
+    """Mutant names (``module.x_function__mutmut_N``) named in backquotes in the explanations."""
+    return set(re.findall(r"`([\w.]+__mutmut_\d+)`", text))
+
+
 def main() -> None:
     per_module, survivors = summarise(open(sys.argv[1]).read())
     print("| module | mutants | killed | survived | no tests | other |\n|---|---|---|---|---|---|")
@@ -41,7 +49,13 @@ def main() -> None:
     other = sum(n for s, n in total.items() if s not in ("killed", "survived", "no tests"))
     print(f"| all | {sum(total.values())} | {total['killed']} | {total['survived']} "
           f"| {total['no tests']} | {other} |")
-    print(f"\n{len(survivors)} survivors (`mutmut show <name>` shows one)")
+    known = explained(EXPLAINED.read_text()) if EXPLAINED.exists() else set()
+    names = [line.split(":")[0] for line in survivors]
+    unexplained = [name for name in names if name not in known]
+    print(f"\n{len(survivors)} survivors, {len(names) - len(unexplained)} explained in "
+          f"{EXPLAINED.relative_to(EXPLAINED.parents[1])} (`mutmut show <name>` shows one)")
+    for name in unexplained:
+        print(f"unexplained: {name}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from segmentation.errors import InputError
 from segmentation.parameters import (DatasetName, KMax, KMin, KValue, Missing, Outliers,
                                      QuarantineShare, RunDate, Transform)
 from segmentation.report import accounting, build_manifest
-from segmentation.settings import SEED, RunPaths
+from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
                           report_artifacts, resolve_run_date)
@@ -53,7 +53,7 @@ def customer_flow(
     outliers: Outliers = "flag",
     transform: Transform = "auto",
     cluster_categorical: bool = False,
-    max_quarantine_share: QuarantineShare = 0.25,
+    max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
 ) -> dict:
     """Ingest, validate, clean, segment and publish a customer table for one run date.
 

@@ -18,7 +18,7 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
                                      Shape, Timezone, WindowDays)
 from segmentation.meters import record
 from segmentation.meters.clean import CleaningPolicy
-from segmentation.settings import SEED, RunPaths
+from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from tasks import meters as steps
 from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
                           publish_outputs, report_artifacts, resolve_run_date)
@@ -50,7 +50,7 @@ def meter_flow(
     hemisphere: Hemisphere | None = None,
     kwh_bands: KwhBands = None,
     shape: Shape = "daily",
-    max_quarantine_share: QuarantineShare = 0.25,
+    max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 

@@ -17,7 +17,7 @@ from segmentation.errors import SegmentationError
 from segmentation.settings import RunPaths
 from segmentation.parameters import (METER_K_MIN, Hemisphere, MeterFormat, Missing, Outliers,
                                      Shape, Transform, choices)
-from segmentation.settings import SEED, default_data_root
+from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, default_data_root
 
 EXIT_BAD_INPUT = 2
 
@@ -59,8 +59,9 @@ def _kwh_bands(text: str) -> list[float]:
 
 def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> None:
     parser.add_argument("--dataset", default=dataset, help=f"output dataset name (default {dataset})")
-    parser.add_argument("--max-quarantine-share", type=_share, default=0.25,
-                        help="refuse an input with a larger share of rows quarantined (default 0.25)")
+    parser.add_argument("--max-quarantine-share", type=_share, default=MAX_QUARANTINE_SHARE,
+                        help="refuse an input with a larger share of rows quarantined "
+                             f"(default {MAX_QUARANTINE_SHARE})")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--k", type=_k, help="fixed number of segments (skips k selection)")
     group.add_argument("--k-min", type=_k, default=k_min,

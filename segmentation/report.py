@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from segmentation.kselect import KSelection
+from segmentation.errors import InputError
+
+if TYPE_CHECKING:   # annotations only: ingestion uses this module without scikit-learn
+    from segmentation.kselect import KSelection
 
 PACKAGES = ["prefect", "pandas", "pyarrow", "numpy", "scikit-learn", "scipy",
             "great-expectations", "duckdb", "kneed", "matplotlib"]
@@ -76,6 +80,18 @@ def accounting(rows_in: int, rows_out: int, quarantine: pd.DataFrame) -> dict:
     if rows_in != rows_out + len(quarantine):
         raise AssertionError(f"row accounting does not reconcile: {counts}")
     return counts
+
+
+def refuse_mostly_quarantined(by_reason: dict[str, int], quarantined: int, rows_in: int,
+                              cap: float, *, unit: str, hint: str, file: str) -> None:
+    """Raise ``InputError`` when more than ``cap`` of an input's ``rows_in`` would be
+    quarantined, naming the five main reasons: so much unusable means wrong settings."""
+    if quarantined <= cap * rows_in:
+        return
+    reasons = sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))[:5]
+    raise InputError(f"{quarantined} of {rows_in} {unit} ({quarantined / rows_in:.0%}) would be "
+                     f"quarantined ({', '.join(f'{n} {r}' for r, n in reasons)}), more than the "
+                     f"{cap:.0%} allowed: {hint}", file=file)
 
 
 def build_manifest(*, dataset: str, run_date, inputs: list[dict], counts: dict, parameters: dict,

@@ -11,6 +11,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 SEED = 42
+# An input losing more of its rows or readings to quarantine than this is refused whole:
+# that many bad rows means a wrong file or wrong settings, not a few bad rows.
+MAX_QUARANTINE_SHARE = 0.10
 
 
 def default_data_root() -> Path:

@@ -15,7 +15,8 @@ from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sha256_file, write_parquet_atomic, write_text_atomic
 from segmentation.publish import save_figure
 from segmentation.quality import quality
-from segmentation.settings import RunPaths
+from segmentation.report import refuse_mostly_quarantined
+from segmentation.settings import MAX_QUARANTINE_SHARE, RunPaths
 from tasks.shared import IO_RETRIES, validation_failure_artifact
 
 
@@ -49,7 +50,7 @@ def read_rows(path: str) -> pd.DataFrame:
 
 @task(name="validate-customers", cache_policy=NO_CACHE)
 def validate_customers(ingested: dict, config: CustomerConfig, paths: RunPaths,
-                       max_quarantine_share: float = 0.25) -> dict:
+                       max_quarantine_share: float = MAX_QUARANTINE_SHARE) -> dict:
     """Run the Great Expectations suite; failing rows go to quarantine, a bad table fails the run,
     and so does a table with more than ``max_quarantine_share`` of its rows quarantined."""
     rows = read_rows(ingested["rows"])
@@ -61,13 +62,11 @@ def validate_customers(ingested: dict, config: CustomerConfig, paths: RunPaths,
     rejects = pd.read_parquet(ingested["rejects"])
     quarantine = pd.concat([outputs.as_text(quarantine), rejects], ignore_index=True)
     quarantine = quarantine.sort_values(SOURCE_ROW, kind="stable")
-    if len(quarantine) > max_quarantine_share * max(ingested["data_lines"], 1):
-        reasons = quarantine["reason"].str.split("; ").explode().value_counts().head(5)
-        raise InputError(f"{len(quarantine)} of {ingested['data_lines']} rows "
-                         f"({len(quarantine) / ingested['data_lines']:.0%}) would be quarantined "
-                         f"({', '.join(f'{n} {r}' for r, n in reasons.items())}), more than the "
-                         f"{max_quarantine_share:.0%} allowed: check the columns, separator and "
-                         "--missing policy", file=ingested["path"])
+    reasons = quarantine["reason"].str.split("; ").explode().value_counts()
+    refuse_mostly_quarantined({str(r): int(n) for r, n in reasons.items()}, len(quarantine),
+                              ingested["data_lines"], max_quarantine_share, unit="rows",
+                              hint="check the columns, separator and --missing policy",
+                              file=ingested["path"])
     schema = outputs.quarantine_schema(list(rows.columns))
     work = paths.work_dir
     write_parquet_atomic(valid, work / "valid.parquet")

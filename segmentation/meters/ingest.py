@@ -43,11 +43,12 @@ from segmentation.meters.clean import CONFLICTING_DUPLICATE, EXACT_DUPLICATE
 from segmentation.meters.day_vectors import MINUTE_US, DayBlock, DayCalendar, FlushedDays, \
     slots_per_day
 from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, day_schema
+from segmentation.report import refuse_mostly_quarantined
+from segmentation.settings import MAX_QUARANTINE_SHARE
 
 DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this: ingestion memory stays flat
 BATCH_ROWS = 1_000_000
 OPEN_METERS = 128            # day vectors held open at once (DayBlock capacity)
-MAX_QUARANTINE_SHARE = 0.25  # a file losing more of its readings than this is refused whole
 
 
 @dataclass(frozen=True)
@@ -571,12 +572,10 @@ def _commit(raw: RawFile, options: IngestOptions, store: ReadingsStore, prepared
         by_reason[str(reason)] = by_reason.get(str(reason), 0) + int(n)
     rows_in = int(summary["n_readings"].sum())
     quarantined = sum(by_reason.values())
-    if quarantined > options.max_quarantine_share * rows_in:
-        reasons = ", ".join(f"{n} {r}" for r, n in sorted(by_reason.items(), key=lambda x: -x[1]))
-        raise InputError(f"{quarantined} of {rows_in} readings ({quarantined / rows_in:.0%}) would be "
-                         f"quarantined ({reasons}), more than the {options.max_quarantine_share:.0%} "
-                         "allowed: check the format, time zone and columns; nothing of the file "
-                         "was stored", file=raw.name)
+    refuse_mostly_quarantined(by_reason, quarantined, rows_in, options.max_quarantine_share,
+                              unit="readings", file=raw.name,
+                              hint="check the format, time zone and columns; nothing of the file "
+                                   "was stored")
     if rows_in != days.stored + quarantined:
         raise AssertionError(f"ingest accounting does not reconcile for {raw.name}: {rows_in} in, "
                              f"{days.stored} stored, {quarantined} quarantined")

@@ -105,6 +105,10 @@ BAD_INPUTS = {
                     + GOOD_ROWS.splitlines(True)[0] + "43,Female,30,20,\n").encode(), 0,
                    ["4 fields where the header has 5", "6 fields where the header has 5",
                     "exact duplicate of line 2", "missing spending_score"]),
+    "over a tenth quarantined": ((HEADER + GOOD_ROWS + "".join(f"{50 + i},Male,30,20,\n"
+                                                             for i in range(5))).encode(), 2,
+                                 "5 of 45 rows (11%) would be quarantined (5 missing "
+                                 "spending_score), more than the 10% allowed"),
     "text in a numeric column": ((HEADER + GOOD_ROWS + "99,Male,old,20,20\n").encode(), 0, "non-numeric age"),
     "duplicate ids": ((HEADER + GOOD_ROWS + "1,Female,33,20,20\n").encode(), 0, "duplicate id"),
     "null ids": ((HEADER + GOOD_ROWS + ",Female,33,20,20\n").encode(), 0, "null id"),

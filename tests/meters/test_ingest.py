@@ -31,7 +31,8 @@ def test_lcl_format_with_null_and_trailing_space_header(tmp_path, store):
             "MAC000002,Std,2012-10-12 02:00:00.0000000, 0.161 \n"
             "MAC000003,ToU,2012-10-12 00:30:00.0000000, 1.1 \n"
             "MAC000003,ToU,2012-10-12 01:00:00.0000000, 1.2 \n")
-    entry = ingest_file(write_text(tmp_path, "lcl.csv", text), store)
+    # six readings: the one bad reading is 17% of the file, above the default cap
+    entry = ingest_file(write_text(tmp_path, "lcl.csv", text), store, max_quarantine_share=0.2)
     assert entry["format"] == "lcl" and entry["resolution_min"] == 30
     readings = stored(store)
     assert list(readings["kwh"]) == [0.0, 0.257, 0.161, 1.1, 1.2]
@@ -46,7 +47,7 @@ def test_lcl_format_with_null_and_trailing_space_header(tmp_path, store):
 def test_wide_and_gzip_long_formats(tmp_path, store):
     wide = ("timestamp,A,B\n2024-01-01 00:00,0.1,0.2\n2024-01-01 01:00,0.3,\n"
             "2024-01-01 02:00,0.5,0.6\n")
-    entry = ingest_file(write_text(tmp_path, "wide.csv", wide), store)
+    entry = ingest_file(write_text(tmp_path, "wide.csv", wide), store, max_quarantine_share=0.2)
     assert entry["format"] == "wide" and entry["resolution_min"] == 60 and entry["rows_in"] == 6
     gz = long_csv(day_rows("C", "2024-01-01", freq="15min"))
     entry = ingest_file(write_text(tmp_path, "long.csv.gz", gz), store)
@@ -353,6 +354,17 @@ def test_a_file_mostly_quarantined_is_refused_whole(tmp_path, store):
     entry = ingest_file(write_text(tmp_path, "half.csv", long_csv(good + bad)), store,
                         max_quarantine_share=0.6)
     assert entry["rows_stored"] == 48
+
+
+def test_the_default_cap_refuses_a_file_above_ten_percent_quarantined(tmp_path, store):
+    good = day_rows("M", "2024-01-10") + day_rows("M", "2024-01-11")[:6]      # 54 readings
+    negative = [("M", f"2024-01-12 0{h}:00:00", -1.0) for h in range(7)]
+    with pytest.raises(InputError, match=r"7 of 61 readings \(11%\) would be quarantined "
+                                         r"\(7 negative reading\), more than the 10% allowed"):
+        ingest_file(write_text(tmp_path, "over.csv", long_csv(good + negative)), store)
+    assert not store.ledger()
+    entry = ingest_file(write_text(tmp_path, "at.csv", long_csv(good + negative[:6])), store)
+    assert (entry["rows_quarantined"], entry["rows_in"]) == (6, 60)          # exactly 10%: kept
 
 
 def test_data_docs_count_quarantined_readings_and_do_not_say_failed(tmp_path, store):
