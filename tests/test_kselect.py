@@ -96,6 +96,7 @@ def test_a_given_k_is_measured_and_flagged_when_unstable(overlapping):
     unstable = fixed_k(noise, 6)
     assert unstable.metrics["stability"].iloc[0] < MIN_STABILITY and unstable.weak_structure is True
     assert fixed_k(overlapping, 3).metrics.equals(given.metrics)
+    assert given.metrics.equals(kselect.evaluate_k_range(overlapping, [3], n_boot=10))  # default
     with pytest.raises(InputError, match="--k 3 cannot be used: 12 typical rows cannot form 3 "
                        r".*; choose a smaller k or let the pipeline choose$"):
         fixed_k(np.arange(12, dtype=float).reshape(-1, 1), 3)

@@ -99,6 +99,8 @@ def test_finished_files_are_copied_where_consumers_read_them(tmp_path):
                             manifest={"k": 2}, report_md="k=2",
                             figures={"sizes": work / "sizes.png", "drawn": fig},
                             report_files={"data_docs/ab12/validation.html":
+                                          work / "docs" / "validation.html",
+                                          "data_docs/ab12/index.html":
                                           work / "docs" / "validation.html"})
     assert (Path(published["segments"]).read_bytes()
             == (work / "segments.parquet").read_bytes())
@@ -263,10 +265,17 @@ def test_save_figure_writes_a_png_and_closes_the_figure_or_copies_a_saved_one(tm
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots()
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
     ax.plot([0, 1], [1, 0])
+    other, _ = plt.subplots()                     # the current figure is another one
     first = save_figure(fig, tmp_path / "a.png")
     assert first == tmp_path / "a.png" and first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not plt.fignum_exists(fig.number)
+    assert not plt.fignum_exists(fig.number) and plt.fignum_exists(other.number)
+    plt.close(other)
+    with Image.open(first) as image:
+        assert [round(d) for d in image.info["dpi"]] == [110, 110]
+        assert image.size[0] < 6.4 * 110 and image.size[1] < 4.8 * 110   # cropped tight
     copy = save_figure(first, tmp_path / "b.png")
     assert copy.read_bytes() == first.read_bytes()

@@ -35,9 +35,11 @@ def test_kselection_section_states_the_choice_and_every_k():
 
 
 def test_kselection_section_says_plainly_when_structure_is_weak():
-    text = kselection_section(selection(0.6, weak=True), 0.1)
-    assert "**The data has weak structure**" in text
-    assert "is stable" not in text
+    lines = kselection_section(selection(0.6, weak=True), 0.1).splitlines()
+    assert lines[3] == ("- **The data has weak structure**: no k gave segments that come back "
+                        "reliably when the data are resampled; read the segments as a summary of "
+                        "a continuum.")
+    assert lines[5:7] == ["", "| k | inertia | silhouette | stability | feasible |"]
 
 
 def test_package_versions_name_python_and_every_package():
@@ -45,6 +47,11 @@ def test_package_versions_name_python_and_every_package():
     assert versions["python"] == platform.python_version()
     assert versions["pandas"] == pd.__version__ and versions["numpy"] == np.__version__
     assert len(versions) == 11 and "not installed" not in versions.values()
+
+
+def test_a_package_that_is_not_installed_says_so(monkeypatch):
+    monkeypatch.setattr("segmentation.report.PACKAGES", ["pandas", "no-such-package-xyz"])
+    assert package_versions()["no-such-package-xyz"] == "not installed"
 
 
 def test_manifest_is_json_ready_and_rounded():
@@ -68,6 +75,10 @@ def test_manifest_is_json_ready_and_rounded():
         == ("d", "2026-11-30", counts, 1)
     assert manifest["inputs"] == [{"file": "f"}] and manifest["segments"] == {"A": 3}
     assert manifest["parameters"] == {"k": None} and manifest["packages"] == package_versions()
+    weak = build_manifest(dataset="d", run_date="2026-11-30", inputs=[], counts=counts,
+                          parameters={}, selection=selection(0.5, weak=True), silhouette=0.1,
+                          timings={}, segments={})
+    assert weak["k"]["weak_structure"] is True
 
 
 def figures_for(stability: float, fallback: int, atypical: int, n: int = 100) -> dict:
@@ -84,6 +95,24 @@ def test_quality_figures_are_exact():
     assert figures == {"k": 3, "stability": 0.9, "weak_structure": False, "silhouette": 0.15,
                        "smallest_segment_share": 0.25, "fallback_named_share": 0.25,
                        "atypical_share": 0.03, "warnings": figures["warnings"]}
+    thirds = quality(selection(0.123456), 0.654321, np.array([0, 1, 2, 2, 2, 2]),
+                     np.array([1, 0, 0, 0, 0, 0], bool), {0})          # rounded to 4 places
+    assert (thirds["stability"], thirds["silhouette"], thirds["smallest_segment_share"],
+            thirds["fallback_named_share"], thirds["atypical_share"]) \
+        == (0.1235, 0.6543, 0.1667, 0.1667, 0.1667)
+
+
+def test_the_weak_structure_warning_says_what_it_means_for_members():
+    assert figures_for(0.5, fallback=0, atypical=0)["warnings"] == [
+        f"weak structure: the chosen k=3 has bootstrap stability 0.50 (< {MIN_STABILITY}); "
+        "segments are a useful summary but members near their borders will move between runs"]
+
+
+def test_fallback_share_exactly_at_the_limit_is_not_a_warning():
+    labels = np.repeat([0, 1], [85, 15])
+    assert MAX_FALLBACK_SHARE == 0.15
+    figures = quality(selection(), 0.2, labels, np.zeros(100, bool), {1})
+    assert figures["fallback_named_share"] == 0.15 and figures["warnings"] == []
 
 
 @pytest.mark.parametrize("stability, fallback, atypical, expected", [
@@ -107,4 +136,5 @@ def test_quality_section_lists_figures_then_warnings():
         "- members in fallback-named segments: 25.0%", "- atypical members: 6.0%"]
     assert text.count("- **Warning:** ") == 3
     calm = quality_section(figures_for(0.9, fallback=0, atypical=0))
+    assert calm.splitlines()[1] == "- stability of k=3 (bootstrap ARI): 0.90"
     assert calm.endswith("- no warnings") and "weak structure" not in calm
