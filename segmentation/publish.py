@@ -46,16 +46,19 @@ from segmentation.locks import publish_lock  # noqa: E402
 from segmentation.settings import RunPaths  # noqa: E402
 
 RUN_RECORD = "_run.json"
-PAUSE_ENV = "SEGMENT_TEST_PAUSE_AT"  # tests: "staged" or "built" stops publishing there
+PAUSE_ENV = "SEGMENT_TEST_PAUSE_AT"  # tests: "staged:<marker>" or "built:<marker>"
 
 
 def _pause(step: str) -> None:
-    """A test hook: wait at ``step`` (after touching ``<marker>``) so a test can kill the run."""
+    """A test hook: at ``step``, create ``<marker>`` and wait while it exists (at most an hour),
+    so a test can kill the run there, or start another run and then let this one go on."""
     wanted = os.environ.get(PAUSE_ENV, "")
     if wanted.split(":")[0] == step:
         marker = Path(wanted.split(":", 1)[1])
         marker.touch()
-        time.sleep(3600)
+        deadline = time.monotonic() + 3600
+        while marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def to_table(frame: pd.DataFrame | pa.Table, schema: pa.Schema | None) -> pa.Table:

@@ -279,3 +279,42 @@ def test_save_figure_writes_a_png_and_closes_the_figure_or_copies_a_saved_one(tm
         assert image.size[0] < 6.4 * 110 and image.size[1] < 4.8 * 110   # cropped tight
     copy = save_figure(first, tmp_path / "b.png")
     assert copy.read_bytes() == first.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first_k, second_k", [(3, 6), (6, 3)])
+def test_two_runs_of_one_dataset_and_date_publish_one_whole_and_refuse_the_other(
+        tmp_path, first_k, second_k):
+    from segmentation.customers.sample import write_sample_customers
+
+    table = write_sample_customers(tmp_path / "raw", n=200, seed=7)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    marker = tmp_path / "paused"
+
+    def cli(k: int, **extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "segmentation.cli", "run", "customers", "--input", str(table),
+             "--k", str(k), "--run-date", "2026-11-01", "--data-root", str(tmp_path / "data"),
+             "--outputs-root", str(tmp_path / "outputs")],
+            env=dict(env, **extra), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+
+    first = cli(first_k, **{PAUSE_ENV: f"staged:{marker}"})     # holds the run, mid-publish
+    for _ in range(1200):
+        if marker.exists() or first.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert marker.exists(), first.communicate()[1]
+    second = cli(second_k)
+    _, err = second.communicate(timeout=300)
+    assert second.returncode == 2 and "Traceback" not in err, err
+    assert ("segment: error: a run of dataset 'customers' for 2026-11-01 is already running "
+            "(flow run '") in err and f"pid {first.pid} on " in err
+    marker.unlink()                                               # let the first run finish
+    assert first.wait(timeout=300) == 0, first.communicate()[1]
+    paths = RunPaths.create("customers", "2026-11-01", tmp_path / "data", tmp_path / "outputs")
+    manifest = json.loads((paths.report_dir / "manifest.json").read_text())
+    for where in (paths.partition_dir, paths.latest_dir):
+        segments = pd.read_parquet(where / "segments.parquet")
+        assert manifest["k"]["chosen"] == first_k == segments["segment_id"].nunique()
