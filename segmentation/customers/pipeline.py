@@ -110,10 +110,11 @@ def clip_far_out(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     clipped = features.copy()
     clipped[columns] = features[columns].clip(fences.loc[columns, "lower"],
                                                fences.loc[columns, "upper"], axis=1)
-    changed = clipped[columns].ne(features[columns])
-    which = changed.apply(lambda row: ", ".join(c for c, hit in row.items() if hit), axis=1) \
-        if len(columns) else pd.Series("", index=features.index)
-    return clipped, which.reindex(features.index, fill_value="")
+    changed = clipped[columns].ne(features[columns]).to_numpy()
+    which = pd.Series("", index=features.index, dtype=object)
+    hit = changed.any(axis=1)       # few rows: name the columns only for them
+    which[hit] = [", ".join(np.asarray(columns)[row]) for row in changed[hit]]
+    return clipped, which
 
 
 def categorical_shares(frame: pd.DataFrame, labels: np.ndarray, columns: list[str]) -> pd.DataFrame:

@@ -59,3 +59,19 @@ def test_missing_values_names_row_and_column():
     failures = missing_values(raw, ["x", "y", "absent"])
     assert failures[["row", "column", "reason"]].values.tolist() == [
         [1, "x", "missing x"], [0, "y", "missing y"]]
+
+
+def test_far_out_values_are_clipped_to_the_fences_for_clustering_and_named_per_row():
+    from segmentation.customers.pipeline import clip_far_out
+
+    a = np.arange(20, dtype=float)
+    features = pd.DataFrame({"a": a, "b": a, "flat": np.r_[np.zeros(19), 1e308]}, index=range(5, 25))
+    features.loc[7, "a"] = 1e308
+    features.loc[9, ["a", "b"]] = -500.0
+    clipped, which = clip_far_out(features)
+    # a: q1 5.75, q3 15.25, fences -22.75 and 43.75; b: q1 4.5, q3 14.25, lower fence -24.75
+    assert clipped.loc[7, "a"] == 43.75 and clipped.loc[9, "a"] == -22.75
+    assert clipped.loc[9, "b"] == -24.75
+    assert clipped["flat"].equals(features["flat"])   # quartiles coincide: no fence, left as is
+    assert clipped.drop(index=[7, 9]).equals(features.drop(index=[7, 9]))
+    assert which.to_dict() == {i: {7: "a", 9: "a, b"}.get(i, "") for i in range(5, 25)}
