@@ -113,6 +113,29 @@ def test_a_segment_with_nothing_distinctive_is_typical_customers():
     assert names == {0: TYPICAL, 1: "High X", 2: "Low X"} and fallbacks == {0}
 
 
+def test_segments_sharing_a_name_are_told_apart_and_correlated_features_add_nothing():
+    a = np.r_[np.full(10, 1.0), np.full(10, 2.0), np.zeros(20)] + np.tile([-0.01, 0.01], 20)
+    described = pd.DataFrame({"a": a, "c": 10 * a + np.tile([-3.0, 3.0], 20)})   # c follows a
+    labels = np.repeat([0, 1, 2], [10, 10, 20])
+    scaled = (described - described.mean()) / described.std(ddof=0)
+    typical = labels != 1                                   # segment 1 has no typical member
+    # income without spending: not the Mall rules, the descriptive names
+    names, fallbacks = name_customer_segments(labels, described, scaled, {"income": "a"}, typical)
+    assert names == {0: "High A (lower A)", 1: "High A (higher A)", 2: "Low A"}
+    assert fallbacks == set()
+
+
+def test_without_an_age_column_impulse_buyers_are_not_called_young():
+    spread = np.linspace(-5, 5, 40)
+    described = pd.DataFrame({"income": np.r_[20 + spread, 50 + spread, 80 + spread],
+                              "spending": np.r_[85 + spread, 50 + spread, 50 + spread]})
+    labels = np.repeat([0, 1, 2], 40)
+    scaled = (described - described.mean()) / described.std(ddof=0)
+    roles = {"income": "income", "spending": "spending", "age": "age"}   # no such column
+    names, _ = name_customer_segments(labels, described, scaled, roles)
+    assert names[0] == "Impulse Buyers"
+
+
 def test_axis_labels_carry_units_where_known():
     assert axis_label("annual_income_k") == "Annual income (k$)"
     assert axis_label("spending_score") == "Spending score (1-100)"

@@ -80,7 +80,9 @@ def test_mall_table_gives_five_segments_whose_names_are_true(mall_csv):
     assert set(profiles.index) == set(MALL_CLAIMS)
     top = profiles.loc["High Spenders"]
     assert top["annual_income_k"] > 75 and top["spending_score"] > 75
-    assert profiles["size"].sum() == 200
+    assert profiles["size"].to_dict() == {      # golden values (README, "On real data")
+        "Mid-Range Customers": 81, "High Spenders": 39, "Careful High Earners": 35,
+        "Budget Buyers": 23, "Young Impulse Buyers": 22}
     segments = result.segments
     for name, claims in MALL_CLAIMS.items():
         members = segments[segments["segment_name"] == name]
@@ -131,6 +133,14 @@ def test_cc_general_names_are_distinct_and_true(cc_general):
     assert not result.fallback_segments
     assert 3 <= result.result.selection.k <= 8 and result.result.selection.stability >= 0.75
     assert_descriptive_names_true(result.segments, [c.lower() for c in CC_FEATURES])
+    # golden values (README, "On real data"): the same input gives the same names and sizes
+    assert result.result.selection.k == 5
+    assert dict(zip(names, result.profiles["size"])) == {
+        "Low Purchases / Low Installments Purchases": 2281,
+        "High Oneoff Purchases Frequency / High Purchases Trx": 1759,
+        "High Purchases Installments Frequency / No Cash Advance": 1642,
+        "No Cash Advance / Low Payments": 1591,
+        "High Cash Advance Trx / High Minimum Payments": 1363}
 
 
 def wholesale_like(n: int = 440, seed: int = 5) -> pd.DataFrame:

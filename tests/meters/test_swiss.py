@@ -56,6 +56,8 @@ def test_swiss_archetypes_are_stable_true_and_separate_storage_heating(swiss):
     # Golden values measured on the shared set (README of ../shared/data), seed 42:
     # k=3, stability 0.85, silhouette 0.150.
     assert seg.selection.k == 3 and not seg.selection.weak_structure
+    assert {seg.names[s]: int(n) for s, n in enumerate(sizes)} == {
+        "Night Users (moderate)": 277, "Morning & Evening Peakers": 197, "Night Users (strong)": 56}
     assert sizes.min() >= min_segment_size(len(features))      # no segment below the floor
     assert figures["fallback_named_share"] <= 0.15
     assert figures["stability"] == round(seg.selection.stability, 4) and figures["stability"] >= 0.75
