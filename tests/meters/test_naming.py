@@ -82,3 +82,15 @@ def test_qualifier_words_say_degree_only_for_the_names_own_statistic():
     assert _words("Night Users", "night_share") == ("moderate", "strong")
     assert _words("Night Users", "evening_share") == ("less evening use", "more evening use")
     assert _words("Flat/Baseload", "peak_to_mean") == ("flatter", "peakier")
+
+
+def test_a_segment_of_only_atypical_members_is_ranked_on_all_its_members():
+    # segment 0: night and evening both above the medians; evening stands out more (the night
+    # shares of segment 1 spread, its evening shares do not), so the name is Evening Peakers
+    night = np.r_[np.full(10, 0.3), np.tile([0.05, 0.15], 15)]
+    evening = np.r_[np.full(10, 0.5), np.full(30, 0.1)]
+    features = pd.DataFrame({s: np.full(40, 0.2) for s in STATS}).assign(
+        night_share=night, evening_share=evening, peak_hour=19.0)
+    labels = np.repeat([0, 1], [10, 30])
+    names, _ = name_segments(features, labels, typical=labels == 1)
+    assert names[0] == "Evening Peakers"
