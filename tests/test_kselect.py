@@ -30,6 +30,24 @@ def test_same_input_and_seed_give_the_same_metrics_and_another_seed_does_not(ove
     assert not np.allclose(first["silhouette"], other["silhouette"])
 
 
+def test_k_is_chosen_on_the_sample_of_the_given_seed_with_the_given_bootstraps(overlapping,
+                                                                              monkeypatch):
+    monkeypatch.setattr(kselect, "SELECTION_SAMPLE", 150)
+    chosen = select_k(overlapping, 2, 4, seed=7, n_boot=4)
+    rows = overlapping[selection_rows(len(overlapping), 7)]
+    assert chosen.metrics.equals(kselect.evaluate_k_range(rows, [2, 3, 4], seed=7, n_boot=4))
+    default = select_k(overlapping, 2, 4, seed=7)
+    assert default.metrics.equals(kselect.evaluate_k_range(rows, [2, 3, 4], seed=7, n_boot=10))
+    assert chosen.weak_structure is False
+
+
+def test_the_default_range_is_two_to_ten_and_noise_is_weak_structure():
+    noise = np.random.default_rng(0).normal(size=(300, 2))
+    selection = select_k(noise)
+    assert selection.metrics["k"].tolist() == list(range(2, 11))
+    assert selection.weak_structure is True
+
+
 def test_metrics_have_the_documented_columns_and_values(overlapping):
     metrics = select_k(overlapping, 2, 4).metrics
     assert list(metrics.columns) == METRIC_COLUMNS and metrics["feasible"].dtype == bool
@@ -54,7 +72,8 @@ def test_the_range_stops_below_the_number_of_rows():
     assert select_k(X, 2, 30).metrics["k"].tolist() == list(range(2, 20))    # k_max = rows - 1
     with pytest.raises(ValueError, match="need more than 20 rows"):
         select_k(X, 20, 30)
-    with pytest.raises(ValueError, match="no k in range"):              # k=19 alone: too small
+    with pytest.raises(ValueError, match="^no k in range gives segments that all reach the "
+                                         "minimum size$"):              # k=19 alone: too small
         select_k(X, 19, 30)
 
 
@@ -62,7 +81,7 @@ def test_the_knee_is_reported_and_used(overlapping):
     selection = select_k(overlapping, 2, 8)
     feasible = selection.metrics[selection.metrics["feasible"]]
     assert selection.knee == find_knee(feasible["k"].tolist(), feasible["inertia"].tolist())
-    assert selection.knee is not None and f"elbow k={selection.knee}" in selection.rule
+    assert type(selection.knee) is int and f"elbow k={selection.knee}" in selection.rule
 
 
 def test_a_knee_needs_more_than_two_points():

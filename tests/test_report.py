@@ -24,6 +24,7 @@ def test_markdown_table_formats_floats_and_escapes_pipes():
     assert markdown_table(frame) == ("| name | share | n |\n| --- | --- | --- |\n"
                                      "| a\\|b | 0.125 | 1 |\n| c | 0.333 | 2 |")
     assert markdown_table(frame, ".1%").splitlines()[2] == "| a\\|b | 12.5% | 1 |"
+    assert markdown_table(pd.DataFrame({"x": [float("nan")]})).endswith("| nan |")
 
 
 def test_kselection_section_states_the_choice_and_every_k():

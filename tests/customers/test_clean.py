@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation.customers.clean import (OUTLIER_IQR_FACTOR, flag_outliers, impute_median,
-                                          missing_values, outlier_fences, winsorize)
+from segmentation.customers.clean import (FAILURE_COLUMNS, OUTLIER_IQR_FACTOR, exact_duplicates,
+                                          flag_outliers, impute_median, missing_values,
+                                          outlier_fences, winsorize)
 
 # quartiles 2 and 4 (IQR 2) -> fences 2 - 3*2 = -4 and 4 + 3*2 = 10
 BASE = [1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0]
@@ -57,8 +58,21 @@ def test_impute_fills_the_median_and_counts_per_column():
 def test_missing_values_names_row_and_column():
     raw = pd.DataFrame({"x": [1.0, None, 2.0], "y": [None, 1.0, 1.0]})
     failures = missing_values(raw, ["x", "y", "absent"])
-    assert failures[["row", "column", "reason"]].values.tolist() == [
-        [1, "x", "missing x"], [0, "y", "missing y"]]
+    assert list(failures.columns) == FAILURE_COLUMNS == ["row", "expectation", "column", "reason"]
+    assert failures.values.tolist() == [
+        [1, "missing_value", "x", "missing x"], [0, "missing_value", "y", "missing y"]]
+    assert list(missing_values(raw, ["absent"]).columns) == FAILURE_COLUMNS    # none: same shape
+
+
+def test_exact_duplicates_name_the_first_copy_even_with_missing_values():
+    rows = pd.DataFrame({"id": ["1", "2", "1", None, None, "3"], "x": ["a", None, "a", "b", "b", "c"],
+                         "source_row": [2, 3, 4, 5, 6, 7]}, index=[10, 11, 12, 13, 14, 15])
+    failures = exact_duplicates(rows)
+    assert list(failures.columns) == FAILURE_COLUMNS
+    assert failures.values.tolist() == [
+        [12, "exact_duplicate", None, "exact duplicate of line 2"],
+        [14, "exact_duplicate", None, "exact duplicate of line 5"]]       # NA equals NA here
+    assert list(exact_duplicates(rows.iloc[:2]).columns) == FAILURE_COLUMNS
 
 
 def test_far_out_values_are_clipped_to_the_fences_for_clustering_and_named_per_row():
