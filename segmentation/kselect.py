@@ -147,10 +147,7 @@ def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED,
                      n_boot: int = 10) -> pd.DataFrame:
     """One row per k: ``METRIC_COLUMNS`` (infeasible k have NaN metrics and a note)."""
     rows = [k_metrics(X, k, seed=seed, n_boot=n_boot) for k in k_values]
-    frame = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
-    frame["feasible"] = frame["feasible"].astype(bool)
-    frame["note"] = frame["note"].fillna("")
-    return frame
+    return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
 
 
 def choose_k(metrics: pd.DataFrame, knee: int | None, *,

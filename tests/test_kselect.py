@@ -106,6 +106,35 @@ def test_silhouette_needs_two_segments():
     assert sampled_silhouette(X, np.array([0, 0, 1, 1]), seed=1) > 0.9
 
 
+def test_silhouette_beyond_the_limit_is_that_of_a_seeded_sample_without_replacement(monkeypatch):
+    from sklearn.metrics import silhouette_score
+
+    monkeypatch.setattr(kselect, "SILHOUETTE_SAMPLE", 50)
+    X, labels = make_blobs(n_samples=200, centers=2, cluster_std=3.0, random_state=1)
+    keep = np.random.default_rng(3).choice(200, size=50, replace=False)
+    assert sampled_silhouette(X, labels, seed=3) == pytest.approx(
+        silhouette_score(X[keep], labels[keep]), abs=1e-12)
+    assert sampled_silhouette(X[:50], labels[:50], seed=3) == pytest.approx(   # at the limit: all
+        silhouette_score(X[:50], labels[:50]), abs=1e-12)
+    one_odd = np.r_[np.zeros(199, int), 1]               # the sample holds one segment only
+    odd_out = np.random.default_rng(3).choice(200, size=50, replace=False)
+    assert 199 not in odd_out and np.isnan(sampled_silhouette(X, one_odd, seed=3))
+    two = np.r_[np.zeros(150, int), np.ones(50, int)]
+    assert len(np.unique(two[keep])) == 2 and np.isfinite(sampled_silhouette(X, two, seed=3))
+
+
+def test_every_metric_follows_the_seed_and_the_bootstrap_count():
+    noise = np.random.default_rng(0).normal(size=(300, 2))
+    first = kselect.evaluate_k_range(noise, [6], seed=7, n_boot=3)
+    model = SegmentModel(6, seed=7).fit(noise)
+    assert first["inertia"].iloc[0] == pytest.approx(model.inertia_)
+    assert first["inertia"].iloc[0] != pytest.approx(SegmentModel(6, seed=42).fit(noise).inertia_)
+    assert first["stability"].iloc[0] == kselect.bootstrap_stability(
+        noise, 6, model.labels_, n_boot=3, seed=7)
+    assert kselect.evaluate_k_range(noise, [6]).equals(
+        kselect.evaluate_k_range(noise, [6], seed=42, n_boot=10))           # the defaults
+
+
 def test_a_given_k_is_measured_and_flagged_when_unstable(overlapping):
     given = fixed_k(overlapping, 3)
     assert given.k == 3 and given.knee is None and given.rule == "k=3 given by the user (--k)"

@@ -81,3 +81,41 @@ def test_rows_set_aside_in_the_fit_sample_are_flagged_in_the_whole_table(monkeyp
     assert in_sample
     for row in in_sample:
         assert fitted.atypical_[row] and "would form a segment of" in fitted.atypical_reason_[row]
+    set_aside = [r for r, why in enumerate(fitted.atypical_reason_) if why and "would form" in why]
+    assert set_aside == in_sample                   # and no other row of the sample
+    flagged = np.flatnonzero(fitted.atypical_).tolist()
+    assert flagged == [r for r, why in enumerate(fitted.atypical_reason_) if why]   # each says why
+
+
+def outlier_pairs(n_pairs: int) -> np.ndarray:
+    """A blob of 40 rows and ``n_pairs`` far pairs, each too small for a segment of its own."""
+    blob = np.random.default_rng(0).normal(0, 1, (40, 2))
+    pairs = [np.array([[10.0 ** (i + 2), 0.0], [10.0 ** (i + 2), 0.5]]) for i in range(n_pairs)]
+    return np.vstack([blob, *pairs])
+
+
+def test_each_refit_sets_aside_the_next_small_group_until_the_floor_holds():
+    fitted = SegmentModel(2).fit(outlier_pairs(2))     # two refits, then every segment >= 5
+    assert np.bincount(fitted.labels_[~fitted.atypical_], minlength=2).min() >= fitted.min_size_
+    set_aside = [r for r, why in enumerate(fitted.atypical_reason_) if why and "would form" in why]
+    assert set_aside == [40, 41, 42, 43]
+
+
+def test_a_k_still_leaving_a_small_segment_after_the_refits_is_infeasible():
+    assert model_module.MAX_REFITS == 3
+    with pytest.raises(InfeasibleK, match="^k=2 still leaves a segment below 5 members after 3 "
+                                          "refits$"):
+        SegmentModel(2).fit(outlier_pairs(5))
+
+
+def test_a_given_floor_replaces_the_default():
+    X = np.r_[np.zeros(4), np.full(6, 10.0)].reshape(-1, 1) + np.linspace(0, 0.1, 10)[:, None]
+    fitted = SegmentModel(2, min_size=3).fit(X)       # default floor 5 would refuse 4 + 6
+    assert fitted.min_size_ == 3 and np.bincount(fitted.labels_).tolist() == [6, 4]
+
+
+def test_segments_of_equal_size_are_ordered_by_their_centroids_whatever_the_seed():
+    X = np.r_[np.full(10, 0.2), np.full(10, 0.4)].reshape(-1, 1) + np.tile([0.0, 0.001], 10)[:, None]
+    for seed in range(6):
+        centres = SegmentModel(2, seed=seed).fit(X).cluster_centers_[:, 0]
+        assert centres[0] < centres[1]
