@@ -133,6 +133,9 @@ def test_every_metric_follows_the_seed_and_the_bootstrap_count():
         noise, 6, model.labels_, n_boot=3, seed=7)
     assert kselect.evaluate_k_range(noise, [6]).equals(
         kselect.evaluate_k_range(noise, [6], seed=42, n_boot=10))           # the defaults
+    assert kselect.k_metrics(noise, 6) == kselect.k_metrics(noise, 6, seed=42, n_boot=10)
+    assert kselect.bootstrap_stability(noise, 6, model.labels_, seed=7) == \
+        kselect.bootstrap_stability(noise, 6, model.labels_, seed=7, n_boot=10)
 
 
 def test_a_given_k_is_measured_and_flagged_when_unstable(overlapping):

@@ -28,6 +28,8 @@ def test_far_out_fence_is_at_least_twice_the_median():
     tight = [1, 1, 1, 1, 1, 1.05, 1.05, 1.05]
     assert flagged(tight + [2.0]) == [] and flagged(tight + [2.005]) == [8]
     assert flagged(tight + [1.5]) == []
+    halves = [0.5, 0.5, 0.5, 0.5, 0.5, 0.52, 0.52, 0.52]       # median 0.5: at least 1.0
+    assert flagged(halves + [0.99]) == [] and flagged(halves + [1.01]) == [8]
 
 
 def test_segments_too_small_to_judge_are_skipped_and_the_rest_still_checked():
@@ -50,6 +52,13 @@ def test_inertia_is_the_sum_of_squared_distances_to_the_centroids():
     fitted = SegmentModel(3).fit(X)
     centres = fitted.cluster_centers_[fitted.labels_]
     assert fitted.inertia_ == pytest.approx(((X - centres) ** 2).sum())
+
+
+def test_fewer_than_ten_restarts_are_refused_and_defaults_are_pinned():
+    with pytest.raises(ValueError, match="^n_init must be >= 10 for a stable result$"):
+        SegmentModel(3, n_init=9)
+    model = SegmentModel(3)
+    assert (model.n_init, model.seed, model.min_size) == (10, 42, None)
 
 
 def test_fit_predict_gives_the_labels_of_fit():

@@ -102,6 +102,20 @@ def test_a_mall_table_segment_whose_claims_fail_gets_a_descriptive_fallback():
     assert names == {0: "Budget Buyers", 1: "High Spenders"} and not fallbacks
 
 
+def test_a_fallback_name_skips_features_correlated_with_one_already_named():
+    spread = np.linspace(-5, 5, 50)
+    described = pd.DataFrame({"income": np.r_[20 + spread, 80 + spread],
+                              "spending": np.r_[20 + spread, 20 + spread[::-1]]})
+    described["household_income"] = described["income"] * 1.1       # says the same thing
+    labels = np.repeat([0, 1], 50)
+    scaled = (described - described.mean()) / described.std(ddof=0)
+    roles = {"income": "income", "spending": "spending"}
+    names, fallbacks = name_customer_segments(labels, described, scaled, roles)
+    assert fallbacks == {0, 1}
+    assert names[0].startswith("Low ") and names[1].startswith("High ")
+    assert " / " not in names[0] + names[1]          # one income term, not two
+
+
 def test_a_segment_with_nothing_distinctive_is_typical_customers():
     rng = np.random.default_rng(2)
     described = pd.DataFrame({"x": rng.normal(0, 1, 300), "y": rng.normal(0, 1, 300)})
