@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("list", "the files in the store"),
                        ("remove", "take files out of the store (a path or a sha256 prefix)"),
                        ("reset", "empty the store (every file is ingested anew by the next run)")):
-        action = actions.add_parser(name, help=text)
+        action = actions.add_parser(name, help=text,
+                                    aliases=["forget"] if name == "remove" else [])
         if name == "remove":
             action.add_argument("files", nargs="+", help="paths or sha256 prefixes")
         if name == "reset":

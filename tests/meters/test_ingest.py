@@ -305,8 +305,12 @@ def test_the_store_lists_removes_and_resets_files_from_the_command_line(tmp_path
     store = Store(RunPaths.create("meters", None, data_root).store_dir)
     a = write_text(tmp_path, "a.csv", long_csv(day_rows("A", "2024-01-10")))
     b = write_text(tmp_path, "b.csv", long_csv(day_rows("B", "2024-01-10")))
-    ingest_file(a, store)
-    ingest_file(b, store)
+    c = write_text(tmp_path, "c.csv", long_csv(day_rows("C", "2024-01-10")))
+    for path in (a, b, c):
+        ingest_file(path, store)
+    assert main(["store", "forget", str(c), "--data-root", str(data_root)]) == 0   # an alias
+    assert set(stored(store)["meter_id"]) == {"A", "B"}
+    capsys.readouterr()
     assert main(["store", "list", "--data-root", str(data_root)]) == 0
     listed = _json.loads(capsys.readouterr().out)
     assert [f["path"] for f in listed["files"]] == sorted([str(a), str(b)], key=lambda p: [
