@@ -9,7 +9,7 @@ from pydantic import Field
 
 from flows.customers import customer_flow
 from flows.meters import meter_flow
-from segmentation.catalog import Dataset, load_catalog
+from segmentation.catalog import Dataset, catalog_entry, load_catalog
 from segmentation.errors import InputError, SegmentationError
 from segmentation.parameters import DatasetName, RunDate
 from segmentation.settings import RunPaths
@@ -89,17 +89,7 @@ def dataset_flow(name: DatasetName, run_date: RunDate = None, data_root: Root = 
         outputs_root: Outputs root; empty: the project's outputs/
     """
     with QuietFailure() as failure:
-        entries = load_catalog()
-        if name not in entries:
-            raise InputError(f"no dataset '{name}' in the catalog (known: "
-                             f"{', '.join(entries) or 'none'})", file=str(_catalog_file()))
-        state = run_dataset(entries[name], resolve_run_date(run_date).isoformat(), data_root,
-                            outputs_root)
+        state = run_dataset(catalog_entry(name), resolve_run_date(run_date).isoformat(),
+                            data_root, outputs_root)
         return state.result()
     return failure.state
-
-
-def _catalog_file():
-    from segmentation.catalog import catalog_path
-
-    return catalog_path()

@@ -110,6 +110,16 @@ def load_catalog(path: Path | None = None) -> dict[str, Dataset]:
     return {name: _entry(name, spec, where) for name, spec in raw["datasets"].items()}
 
 
+def catalog_entry(name: str, path: Path | None = None) -> Dataset:
+    """The catalog's entry ``name``, or ``InputError`` naming the catalog and the known names."""
+    path = Path(path or catalog_path())
+    entries = load_catalog(path)
+    if name not in entries:
+        raise InputError(f"no dataset '{name}' in the catalog (known: "
+                         f"{', '.join(entries) or 'none'})", file=str(path))
+    return entries[name]
+
+
 def _entry(name: Any, spec: Any, where: str) -> Dataset:
     if not isinstance(name, str) or not re.fullmatch(DATASET_PATTERN, name):
         raise InputError(f"dataset name '{name}' must be lower-case letters, digits, '-' or '_', "

@@ -14,10 +14,9 @@ from datetime import date
 from pathlib import Path
 
 from segmentation.errors import SegmentationError
-from segmentation.settings import RunPaths
 from segmentation.parameters import (METER_K_MIN, Hemisphere, MeterFormat, Missing, Outliers,
                                      Shape, Transform, choices)
-from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, default_data_root
+from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths, default_data_root
 
 EXIT_BAD_INPUT = 2
 
@@ -192,13 +191,12 @@ def run_flow(args) -> dict:
 def preflight_checks(args) -> None:
     """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
     from segmentation import preflight
-    from segmentation.catalog import catalog_path, load_catalog
+    from segmentation.catalog import catalog_entry, load_catalog
 
     if args.flow in ("nightly", "dataset"):
-        catalog = load_catalog()        # a wrong entry is named before anything starts
-        if args.flow == "dataset" and args.name not in catalog:
-            raise SegmentationError(f"no dataset '{args.name}' in the catalog {catalog_path()} "
-                                    f"(known: {', '.join(catalog) or 'none'})")
+        load_catalog()                  # a wrong entry is named before anything starts
+        if args.flow == "dataset":
+            catalog_entry(args.name)
         return
     preflight.check_dataset(args.dataset)
     if args.k is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segmentation.catalog import load_catalog
+from segmentation.catalog import catalog_entry, load_catalog
 from segmentation.errors import InputError
 
 GOOD = """
@@ -64,6 +64,14 @@ def test_a_wrong_entry_is_refused_naming_file_dataset_and_key(tmp_path, text, ex
     with pytest.raises(InputError, match=expected.replace("[", r"\[").replace("(", r"\(")) as err:
         load_catalog(path)
     assert str(path) in str(err.value)
+
+
+def test_one_entry_by_name_or_an_error_naming_the_catalog_and_the_known_names(tmp_path):
+    path = catalog(tmp_path, GOOD)
+    assert catalog_entry("shop", path) == load_catalog(path)["shop"]
+    with pytest.raises(InputError, match=rf"^file '{path}': no dataset 'nope' in the catalog "
+                                         r"\(known: shop, grid-uk\)$"):
+        catalog_entry("nope", path)
 
 
 def test_no_catalog_is_an_empty_one(tmp_path):

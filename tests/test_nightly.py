@@ -38,4 +38,5 @@ def test_one_failing_dataset_does_not_stop_the_others(tmp_path, monkeypatch, sam
                  "--outputs-root", str(tmp_path / "outputs")], stdout=out) == 0
     assert json.loads(out.getvalue())["k"] == 4
     assert main(["run", "dataset", "nope", "--data-root", str(data)], stderr=(err := io.StringIO())) == 2
-    assert f"no dataset 'nope' in the catalog {catalog} (known: bad, good, gone)" in err.getvalue()
+    assert (f"file '{catalog}': no dataset 'nope' in the catalog (known: bad, good, gone)"
+            in err.getvalue())
