@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import html
 import json
 import logging
 import uuid
@@ -39,7 +40,7 @@ class ValidationOutcome:
     row_failures: pd.DataFrame  # row (index label), expectation, column, reason
     statistics: dict = field(default_factory=dict)
     result_json: dict = field(default_factory=dict)
-    data_docs_html: str | None = None  # the Data Docs validation page, when asked for
+    data_docs_html: str | None = None  # the validation page (Data Docs), when asked for
 
     @property
     def success(self) -> bool:
@@ -94,8 +95,8 @@ def validate_frame(frame: pd.DataFrame, suite: dict, *, data_docs: bool = False,
                    result_format: str = "COMPLETE") -> ValidationOutcome:
     """Validate ``frame`` against ``suite``; never raises for failed expectations.
 
-    With ``data_docs`` the result is also rendered as a Great Expectations
-    Data Docs validation page (HTML), to publish with the run. Row failures
+    With ``data_docs`` the result is also rendered as a self-contained
+    validation page (HTML, ``validation_page``), to publish with the run. Row failures
     (``row_failures``) need ``result_format="COMPLETE"``; ``"SUMMARY"`` gives
     counts only, and is faster on large frames.
     """
@@ -172,11 +173,114 @@ def _pandas_source():
 
 
 def render_data_docs(result) -> str:
-    """The Data Docs page for one validation result, as standalone HTML."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
+    """The Data Docs page for one validation result, as standalone HTML (see ``validation_page``)."""
+    return validation_page(result.to_json_dict())
 
-    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+
+# Our own page, not Great Expectations' DefaultJinjaPageView: that page loads jQuery, Bootstrap,
+# bootstrap-table, Font Awesome, Vega and its logo from CDNs, none of which the GX wheel ships;
+# offline it shows an unstyled page with a broken logo, blank status icons and script errors.
+# Vendoring those libraries would mean ~1 MB of third-party JS per page to track; a page built
+# from the result JSON with inline CSS and no scripts renders the same anywhere, with no network.
+PAGE_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;
+ margin:2em auto;max-width:80em;padding:0 1em;color:#222}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0;width:100%}
+th,td{border:1px solid #ccc;padding:.3em .55em;text-align:left;vertical-align:top}
+th{background:#f2f2f2} td.number{text-align:right;font-variant-numeric:tabular-nums}
+table.stats{width:auto} code{font-size:.92em;background:#f6f6f6;padding:0 .2em}
+.status,.banner{font-weight:600;white-space:nowrap} tr.failed td{background:#fdecea}
+tr.routed td{background:#fff8e1} .note{color:#555;font-size:.92em}
+.status.passed{color:#1a7f37} .status.failed{color:#c62828} .status.routed{color:#8a5a00}
+.banner{padding:.5em .8em;border-radius:4px;display:inline-block}
+.banner.passed{background:#e6f4ea;color:#1a7f37} .banner.failed{background:#fdecea;color:#c62828}
+"""
+
+
+def validation_page(result: dict) -> str:
+    """A self-contained HTML page for one validation result (``ExpectationSuiteValidationResult``
+    as JSON, after ``as_routed``): no scripts, no external links, styles inline.
+
+    One row per expectation: status, expectation and its condition, column, observed value,
+    unexpected count and a few unexpected values. An expectation that routed rows to quarantine
+    (passed, with unexpected values) is shown as routed, with the count and ``description``.
+    """
+    stats = result.get("statistics") or {}
+    meta = result.get("meta") or {}
+    status, kind = ("Succeeded", "passed") if result.get("success") else ("Failed", "failed")
+    suite = _esc(result.get("suite_name") or "")
+    rows = [_result_row(res) for res in result.get("results") or []]
+    percent = stats.get("success_percent")
+    stat_rows = [("Evaluated expectations", stats.get("evaluated_expectations")),
+                 ("Successful expectations", stats.get("successful_expectations")),
+                 ("Unsuccessful expectations", stats.get("unsuccessful_expectations")),
+                 ("Success percent", None if percent is None else f"{percent:.4g}%"),
+                 ("Great Expectations version", meta.get("great_expectations_version"))]
+    stat_html = "".join(f"<tr><th>{_esc(name)}</th><td class='number'>{_esc(value)}</td></tr>"
+                        for name, value in stat_rows if value is not None)
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Validation: {suite}</title><style>{PAGE_STYLE}</style></head><body>\n"
+        f"<h1>Validation result: suite <code>{suite}</code></h1>\n"
+        f"<p class='banner {kind}'>"
+        f"<strong>Status: {status}</strong></p>\n"
+        "<p class='note'>Expectations that route rows to quarantine (level <code>row</code>) count "
+        "those rows here; only gate expectations (schema, types, empty table) fail the page. "
+        "The quarantine file lists each routed row with its reason.</p>\n"
+        f"<h2>Statistics</h2>\n<table class='stats'>{stat_html}</table>\n"
+        "<h2>Expectations</h2>\n<table><thead><tr><th>Status</th><th>Expectation</th>"
+        "<th>Column</th><th>Observed value</th><th>Unexpected count</th>"
+        "<th>Unexpected values (sample)</th></tr></thead><tbody>\n"
+        + "\n".join(rows) + "\n</tbody></table>\n</body></html>\n")
+
+
+def _result_row(res: dict) -> str:
+    """One table row for one expectation result (JSON)."""
+    config = res.get("expectation_config") or {}
+    kwargs = config.get("kwargs") or {}
+    outcome = res.get("result") or {}
+    error = (res.get("exception_info") or {}).get("raised_exception")
+    unexpected = outcome.get("unexpected_count")
+    if not res.get("success"):
+        kind, label = "failed", "✗ failed"
+    elif unexpected:
+        kind, label = "routed", "↪ routed"
+    else:
+        kind, label = "passed", "✓ passed"
+    condition = ", ".join(f"{key}={_short(value)}" for key, value in kwargs.items()
+                          if key not in ("batch_id", "column"))
+    description = config.get("description")
+    expectation = (f"<code>{_esc(config.get('type'))}</code>"
+                   + (f"<br><span class='note'>{_esc(condition)}</span>" if condition else "")
+                   + (f"<br>{_esc(description)}" if description else ""))
+    if error:
+        observed = f"error: {(res.get('exception_info') or {}).get('exception_message')}"
+    elif "observed_value" in outcome:
+        observed = _short(outcome["observed_value"])
+    elif outcome.get("element_count") is not None:
+        observed = (f"{outcome.get('unexpected_percent') or 0:.3g}% unexpected of "
+                    f"{outcome['element_count']} values")
+        if outcome.get("missing_count"):
+            observed += f" ({outcome['missing_count']} missing)"
+    else:
+        observed = ""
+    sample = outcome.get("partial_unexpected_list") or []
+    count = "" if unexpected is None else str(unexpected)
+    return (f"<tr class='{kind}'><td class='status {kind}'>{label}</td><td>{expectation}</td>"
+            f"<td>{_esc(kwargs.get('column', '(table)'))}</td><td>{_esc(observed)}</td>"
+            f"<td class='number'>{count}</td><td>{_esc(_short(sample[:10])) if sample else ''}</td></tr>")
+
+
+def _short(value, limit: int = 200) -> str:
+    """A value as compact text, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _esc(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
 
 
 def raise_for_table_failures(outcome: ValidationOutcome, file: str) -> None:
