@@ -17,6 +17,7 @@ from segmentation.parameters import (DatasetName, KMax, KMin, KValue, Missing, O
                                      QuarantineShare, RunDate, Transform)
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
+from segmentation.threads import limit_threads
 from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
                           report_artifacts, resolve_run_date)
@@ -76,6 +77,7 @@ def customer_flow(
         max_quarantine_share: A table with more of its rows quarantined is refused (0-1)
     """
     with QuietFailure() as failure:
+        limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
         if k_min > k_max:
             raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
         logger = get_run_logger()

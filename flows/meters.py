@@ -19,6 +19,7 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
 from segmentation.meters import record
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
+from segmentation.threads import limit_threads
 from tasks import meters as steps
 from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
                           publish_outputs, report_artifacts, resolve_run_date)
@@ -73,6 +74,7 @@ def meter_flow(
         max_quarantine_share: A file with more of its readings quarantined is refused (0-1)
     """
     with QuietFailure() as failure:
+        limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
         if k_min > k_max:
             raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
         if kwh_bands and not 0 <= kwh_bands[0] < kwh_bands[1]:

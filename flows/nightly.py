@@ -13,6 +13,7 @@ from segmentation.catalog import Dataset, catalog_entry, load_catalog
 from segmentation.errors import InputError, SegmentationError
 from segmentation.parameters import DatasetName, RunDate
 from segmentation.settings import RunPaths
+from segmentation.threads import limit_threads
 from tasks.shared import QuietFailure, resolve_run_date
 
 FLOWS = {"customers": customer_flow, "meters": meter_flow}
@@ -52,6 +53,7 @@ def nightly_flow(run_date: RunDate = None, data_root: Root = None, outputs_root:
         outputs_root: Outputs root; empty: the project's outputs/
     """
     with QuietFailure() as failure:
+        limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
         day = resolve_run_date(run_date).isoformat()
         raw = RunPaths.create("nightly", day, data_root, outputs_root).raw_dir
         entries = datasets(raw)

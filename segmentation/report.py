@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from segmentation.errors import InputError
+from segmentation.threads import threads_in_use
 
 if TYPE_CHECKING:   # annotations only: ingestion uses this module without scikit-learn
     from segmentation.kselect import KSelection
@@ -113,5 +114,6 @@ def build_manifest(*, dataset: str, run_date, inputs: list[dict], counts: dict, 
         "silhouette": round(float(silhouette), 6),
         "segments": segments,
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "threads": threads_in_use(),        # the BLAS/OpenMP limit the timings were taken under
         **extra,
     }

@@ -8,12 +8,33 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from segmentation.errors import InputError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 SEED = 42
 # An input losing more of its rows or readings to quarantine than this is refused whole:
 # that many bad rows means a wrong file or wrong settings, not a few bad rows.
 MAX_QUARANTINE_SHARE = 0.10
+
+
+def segment_threads() -> int:
+    """BLAS/OpenMP threads a run may use: ``SEGMENT_THREADS``, default the cores this process
+    may run on (its CPU affinity, which containers and ``taskset`` narrow).
+
+    Raises
+    ------
+    InputError
+        When ``SEGMENT_THREADS`` is not a whole number of at least 1.
+    """
+    raw = os.environ.get("SEGMENT_THREADS", "").strip()
+    if not raw:
+        return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1)
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise InputError(f"SEGMENT_THREADS must be a whole number of 1 or more (the BLAS and "
+                         f"OpenMP threads of a run), got '{raw}'")
+    return int(raw)
 
 
 def default_data_root() -> Path:

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The flows apply SEGMENT_THREADS (default: every core): one thread, like the fixture below,
+# for flows run here and for the CLI processes tests start.
+os.environ["SEGMENT_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)
