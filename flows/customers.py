@@ -11,9 +11,10 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from segmentation.customers import outputs
-from segmentation.customers.config import resolve_config
+from segmentation.customers.config import all_numeric, numeric_columns, resolve_config
+from segmentation.customers.ingest import SOURCE_ROW
 from segmentation.errors import InputError
-from segmentation.parameters import (DatasetName, KMax, KMin, KValue, Missing, Outliers,
+from segmentation.parameters import (DatasetName, KMax, KMin, MinSegmentSize, KValue, Missing, Outliers,
                                      QuarantineShare, RunDate, Transform)
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
@@ -42,11 +43,12 @@ def customer_flow(
     input_path: Annotated[str | None, Field(description="Customer CSV; default: the CSV in data/raw/customers/")] = None,
     dataset: DatasetName = "customers",
     id_column: Annotated[str | None, Field(description="Id column (original or snake_case name)")] = None,
-    features: Annotated[list[str] | None, Field(description="Numeric columns to cluster on")] = None,
+    features: Annotated[list[str] | None, Field(description="Numeric columns to cluster on; [\"all\"] or empty: every numeric column (Mall table: income and score)")] = None,
     categorical: Annotated[list[str] | None, Field(description="Categorical columns, profiled per segment")] = None,
     k: KValue = None,
     k_min: KMin = 2,
     k_max: KMax = 10,
+    min_segment_size: MinSegmentSize = None,
     run_date: RunDate = None,
     data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: the project's outputs/")] = None,
@@ -62,11 +64,13 @@ def customer_flow(
         input_path: Customer CSV; default: the one CSV in <data_root>/raw/customers/
         dataset: Output dataset name: the folder under processed/ and outputs/
         id_column: Id column, as in the file or in snake_case; default customer_id
-        features: Numeric columns to cluster on; default (Mall table) income and spending score
+        features: Numeric columns to cluster on, or ["all"] for every numeric column but the id;
+            default: income and spending score for the Mall table, all for any other table
         categorical: Categorical columns, profiled per segment (share of each category)
         k: Fixed number of segments (2-30); empty: chosen by the k-selection rule
         k_min: Smallest k to evaluate (2-30)
         k_max: Largest k to evaluate (2-30)
+        min_segment_size: Smallest segment in members; empty: max(2% of the members, 5)
         run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
         data_root: Data root; empty: the project's data/
         outputs_root: Outputs root; empty: the project's outputs/
@@ -89,16 +93,20 @@ def customer_flow(
             ingested = steps.ingest_customers(input_path, paths)
             timer.lap("ingest")
             header = pq.read_schema(ingested["rows"]).names
+            numeric = (numeric_columns(ingested["rows"], [c for c in header if c != SOURCE_ROW])
+                       if all_numeric(features, header) else None)
             config = resolve_config(header, id_column=id_column, features=features,
                                     categorical=categorical, missing=missing, outliers=outliers,
                                     transform=transform, cluster_categorical=cluster_categorical,
-                                    file=input_path)
+                                    file=input_path, numeric=numeric)
+            if config.features_note:
+                logger.info(config.features_note)
             validated = steps.validate_customers(ingested, config, paths, max_quarantine_share)
             timer.lap("validate")
             cleaned = steps.clean_customers(validated, config, paths)
             timer.lap("clean")
             segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED,
-                                                ingested["path"])
+                                                ingested["path"], min_segment_size)
             timer.lap("segment")
 
             profiles = pd.read_parquet(segmented["profiles"])
@@ -107,8 +115,11 @@ def customer_flow(
                                 pq.read_metadata(segmented["segments"]).num_rows, quarantine)
             segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
             parameters = {"input_path": input_path, "dataset": dataset, "id_column": config.id_column,
-                          "features": list(config.features), "categorical": list(config.categorical),
-                          "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED, "missing": missing,
+                          "features": list(config.features),
+                          "features_chosen": config.features_note or "given",
+                          "categorical": list(config.categorical),
+                          "k": k, "k_min": k_min, "k_max": k_max,
+                          "min_segment_size": min_segment_size, "seed": SEED, "missing": missing,
                           "outliers": outliers, "transform": transform,
                           "cluster_categorical": cluster_categorical,
                           "max_quarantine_share": max_quarantine_share,

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from segmentation.errors import InputError
 from segmentation.preflight import check_timezone
-from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax, KMin, KValue,
+from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax, KMin, MinSegmentSize, KValue,
                                      KwhBands, MaxKwh, MeterFormat, QuarantineShare, RunDate,
                                      Shape, Timezone, WindowDays)
 from segmentation.meters import record
@@ -44,6 +44,7 @@ def meter_flow(
     k: KValue = None,
     k_min: KMin = METER_K_MIN,
     k_max: KMax = 10,
+    min_segment_size: MinSegmentSize = None,
     run_date: RunDate = None,
     data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: outputs/")] = None,
@@ -64,6 +65,7 @@ def meter_flow(
         k: Fixed number of segments (2-30); empty: chosen by the k-selection rule
         k_min: Smallest k to evaluate (2-30; default 3 for load shapes)
         k_max: Largest k to evaluate (2-30)
+        min_segment_size: Smallest segment in members; empty: max(2% of the members, 5)
         run_date: Partition date YYYY-MM-DD; empty: the scheduled date (Europe/London)
         data_root: Data root; empty: the project's data/
         outputs_root: Outputs root; empty: the project's outputs/
@@ -105,14 +107,16 @@ def meter_flow(
             shards = [f.result() for f in futures]
             timer.lap("features")
 
-            segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands)
+            segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands,
+                                                min_segment_size)
             seg = segmented["segmentation"]
             profiles = pd.read_parquet(segmented["profiles"])
             timer.lap("segment")
             quarantine = steps.collect_quarantine(store_dir, str(paths.work_dir / "quarantine.parquet"))
             counts = record.run_accounting(store_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
             parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
-                          "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max, "seed": SEED,
+                          "window_days": window_days, "k": k, "k_min": k_min, "k_max": k_max,
+                          "min_segment_size": min_segment_size, "seed": SEED,
                           "run_date": paths.run_date.isoformat(),
                           "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
                           "kwh_bands": kwh_bands, "shape": shape,

@@ -38,6 +38,7 @@ from segmentation.preflight import DATASET_PATTERN
 from segmentation.settings import PROJECT_ROOT
 
 COMMON = {"input": str, "k": p.KValue, "k_min": p.KMin, "k_max": p.KMax,
+          "min_segment_size": p.MinSegmentSize,
           "max_quarantine_share": p.QuarantineShare}
 KEYS = {
     "customers": {**COMMON, "id_column": str | None, "features": list[str] | None,

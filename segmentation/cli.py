@@ -1,7 +1,8 @@
 """`segment`: run a flow or write sample data from the command line.
 
 Every expected failure (bad input, failed validation) is printed as one
-paragraph and exits with status 2; pass --debug for the traceback.
+paragraph and exits with status 2; anything else is a bug: exit 1 with a
+pointer to --debug, which adds the traceback and keeps the exit status.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +21,55 @@ from segmentation.parameters import (METER_K_MIN, Hemisphere, MeterFormat, Missi
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths, default_data_root
 
 EXIT_BAD_INPUT = 2
+SHARED = "../shared/data"
+
+EXAMPLES = {
+    "customers": f"""examples:
+  segment run customers --input {SHARED}/mall/Mall_Customers.csv
+  segment run customers --input {SHARED}/customers/cc_general/CC_GENERAL.csv --dataset cc-general
+  segment run customers --input members.csv --id-column "Member ID" \\
+      --features tenure_months visits_per_month basket_eur --categorical region --k 5
+  segment run customers --input wholesale.csv --features all --missing impute""",
+    "meters": f"""examples:
+  segment run meters --input {SHARED}/meters/swiss_15min/elcons_15min_long.csv.gz \\
+      --timezone Europe/Zurich --dataset swiss
+  segment run meters --input data/raw/meters/*.parquet --kwh-bands 8,15 --shape weekday-weekend
+  segment run meters --input LCL-June2015v2_0.csv --format lcl --window-days 180""",
+    "dataset": """examples:
+  segment run dataset customers
+  segment run dataset meters --run-date 2024-05-01""",
+    "nightly": """examples:
+  segment run nightly                        # every dataset of segmentation.yaml, today
+  segment run nightly --run-date 2024-05-01  # a backfill: latest/ stays on the newest date""",
+    "store": """examples:
+  segment store list --dataset meters
+  segment store remove data/raw/meters/readings_2024-05-01.csv
+  segment store reset --yes""",
+    "sample-data": """examples:
+  segment sample-data                                   # into data/raw/
+  segment sample-data --out /tmp/raw --meters 40 --days 60 --kind planted""",
+}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped, examples kept as written, a little more room for option names."""
+
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=34)
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("customer-segmentation")
+    except metadata.PackageNotFoundError:   # run from a source tree that is not installed
+        return "unknown"
 
 
 def _run_date(text: str) -> str:
@@ -44,6 +95,7 @@ def _bounded(kind, low, high, what: str):
 _k = _bounded(int, 2, 30, "a whole number of segments")
 _window_days = _bounded(int, 1, 3660, "a whole number of days")
 _share = _bounded(float, 0.0, 1.0, "a number between 0 and 1")
+_min_size = _bounded(int, 1, 1_000_000, "a whole number of members")
 
 
 def _kwh_bands(text: str) -> list[float]:
@@ -56,101 +108,176 @@ def _kwh_bands(text: str) -> list[float]:
     return [low, high]
 
 
+def _roots(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-date", type=_run_date, metavar="YYYY-MM-DD",
+                        help="partition date the run writes (default: today)")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="data root holding raw/ and processed/ (default: the project's data/, "
+                             "or $SEGMENT_DATA_ROOT)")
+    parser.add_argument("--outputs-root", metavar="DIR",
+                        help="where reports go (default: the project's outputs/, or "
+                             "$SEGMENT_OUTPUTS_ROOT)")
+    _switches(parser)
+
+
+def _switches(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the full result as JSON instead of a short summary")
+    parser.add_argument("--debug", action="store_true",
+                        help="also print the traceback of an error (the exit status stays)")
+
+
 def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> None:
-    parser.add_argument("--dataset", default=dataset, help=f"output dataset name (default {dataset})")
-    parser.add_argument("--max-quarantine-share", type=_share, default=MAX_QUARANTINE_SHARE,
-                        help="refuse an input with a larger share of rows quarantined "
-                             f"(default {MAX_QUARANTINE_SHARE})")
+    parser.add_argument("--dataset", default=dataset, metavar="NAME",
+                        help=f"output dataset: the folder under processed/ and outputs/ "
+                             f"(default: {dataset})")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--k", type=_k, help="fixed number of segments (skips k selection)")
-    group.add_argument("--k-min", type=_k, default=k_min,
-                       help=f"smallest k to evaluate (default {k_min})")
-    parser.add_argument("--k-max", type=_k, default=10, help="largest k to evaluate (default 10)")
-    parser.add_argument("--run-date", type=_run_date, help="partition date YYYY-MM-DD (default today)")
-    parser.add_argument("--data-root", help="data root (default: the project's data/)")
-    parser.add_argument("--outputs-root", help="outputs root (default: the project's outputs/)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    group.add_argument("--k", type=_k, metavar="K",
+                       help="fixed number of segments, 2-30 (default: chosen by the k rule)")
+    group.add_argument("--k-min", type=_k, default=k_min, metavar="K",
+                       help=f"smallest k to evaluate, 2-30 (default: {k_min})")
+    parser.add_argument("--k-max", type=_k, default=10, metavar="K",
+                        help="largest k to evaluate, 2-30 (default: 10)")
+    parser.add_argument("--min-segment-size", type=_min_size, metavar="N",
+                        help="smallest segment in members; smaller groups are atypical members "
+                             "of their nearest segment (default: max(2%% of the members, 5))")
+    parser.add_argument("--max-quarantine-share", type=_share, default=MAX_QUARANTINE_SHARE,
+                        metavar="SHARE",
+                        help="refuse an input with a larger share of rows quarantined, 0-1 "
+                             f"(default: {MAX_QUARANTINE_SHARE})")
+    _roots(parser)
+
+
+def _sub(parent, name: str, help_text: str, description: str | None = None, **kwargs):
+    return parent.add_parser(name, help=help_text, description=description or help_text,
+                             epilog=EXAMPLES.get(name), formatter_class=HelpFormatter, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segment", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a flow").add_subparsers(dest="flow", required=True)
+    parser = argparse.ArgumentParser(
+        prog="segment", formatter_class=HelpFormatter,
+        description="Segment customer tables and smart-meter readings with k-means: "
+                    "validated input, named segments, Parquet, plots and a report per run date.",
+        epilog="examples:\n  segment sample-data && segment run nightly\n"
+               f"  segment run customers --input {SHARED}/mall/Mall_Customers.csv\n"
+               "  segment run meters --help\n\n"
+               "Bad input exits with status 2 and one paragraph naming the file, column and row.")
+    parser.add_argument("--version", action="version", version=f"segment {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = _sub(sub, "run", "run a flow: customers, meters, dataset or nightly").add_subparsers(
+        dest="flow", required=True, metavar="FLOW")
 
-    customers = run.add_parser("customers", help="segment a customer table")
-    customers.add_argument("--input", help="customer CSV (default: the CSV in data/raw/customers/)")
-    customers.add_argument("--id-column", help="id column (default customer_id / CustomerID)")
-    customers.add_argument("--features", nargs="+", help="numeric columns to cluster on")
-    customers.add_argument("--categorical", nargs="+",
-                           help="categorical columns, profiled per segment (share of each category)")
+    customers = _sub(run, "customers", "segment a customer table (CSV)",
+                     "Segment a customer table: validate, clean, choose k, cluster, name the "
+                     "segments and publish Parquet, plots and a report for the run date.")
+    customers.add_argument("--input", metavar="CSV",
+                           help="customer table, CSV or gzip-compressed CSV (default: the one CSV "
+                                "in <data-root>/raw/customers/)")
+    customers.add_argument("--id-column", metavar="COL",
+                           help="id column, as in the file or in snake_case (default: customer_id, "
+                                "id or a column ending in _id; none: the line number)")
+    customers.add_argument("--features", nargs="+", metavar="COL",
+                           help="numeric columns to cluster on, or 'all' for every numeric column "
+                                "but the id (default: income and spending score for the Mall "
+                                "table, all for any other table)")
+    customers.add_argument("--categorical", nargs="+", metavar="COL",
+                           help="categorical columns, profiled per segment as the share of each "
+                                "category (default: none)")
     customers.add_argument("--cluster-categorical", action="store_true",
-                           help="cluster on the categorical columns too (one-hot)")
+                           help="cluster on the categorical columns too, one-hot encoded "
+                                "(default: only profile them)")
     customers.add_argument("--transform", choices=choices(Transform), default="auto",
-                           help="log right-skewed features: auto (skewness > 1), log (all "
-                                "non-negative), none (default auto)")
-    customers.add_argument("--missing", choices=choices(Missing), default="quarantine")
-    customers.add_argument("--outliers", choices=choices(Outliers), default="flag")
+                           help="log1p of features: auto = right-skewed non-negative columns "
+                                "(skewness > 1), log = every non-negative column, none "
+                                "(default: auto)")
+    customers.add_argument("--missing", choices=choices(Missing), default="quarantine",
+                           help="rows with a missing feature value: quarantine them, or impute "
+                                "the column's median (default: quarantine)")
+    customers.add_argument("--outliers", choices=choices(Outliers), default="flag",
+                           help="values beyond Tukey's far-out fences (3 x IQR): flag them in "
+                                "is_outlier, or winsorize them to the fences (default: flag)")
     _common(customers, "customers")
 
-    meters = run.add_parser("meters", help="segment smart-meter load profiles")
-    meters.add_argument("--input", nargs="+", help="reading files (default: data/raw/meters/)")
-    meters.add_argument("--format", choices=choices(MeterFormat), default="auto")
-    meters.add_argument("--timezone", default="Europe/London", help="zone of naive timestamps")
+    meters = _sub(run, "meters", "segment smart-meter load profiles",
+                  "Segment smart meters: interval readings (15/30/60 min kWh) become load-shape "
+                  "archetypes, consumption bands and a seasonal flag for the run date.")
+    meters.add_argument("--input", nargs="+", metavar="PATH",
+                        help="reading files: CSV, gzip-compressed CSV or Parquet (default: "
+                             "every file in <data-root>/raw/meters/)")
+    meters.add_argument("--format", choices=choices(MeterFormat), default="auto",
+                        help="long = meter_id,timestamp,kwh; lcl = the London LCL layout; wide = a "
+                             "timestamp column and one column per meter; auto = from the header "
+                             "(default: auto)")
+    meters.add_argument("--timezone", default="Europe/London", metavar="TZ",
+                        help="IANA zone of naive timestamps, e.g. Europe/Zurich (default: "
+                             "Europe/London)")
     meters.add_argument("--hemisphere", choices=choices(Hemisphere),
-                        help="for winter/summer months (default: from the time zone)")
-    meters.add_argument("--window-days", type=_window_days, default=365,
-                        help="days of data to use, 1-3660 (default 365)")
-    meters.add_argument("--kwh-bands", type=_kwh_bands,
-                        help="Low/Medium/High thresholds in kWh/day, e.g. 8,15 (default: tertiles)")
+                        help="which months are winter and summer (default: from the time zone)")
+    meters.add_argument("--window-days", type=_window_days, default=365, metavar="N",
+                        help="days of data to use, counted back from the last reading, 1-3660 "
+                             "(default: 365)")
+    meters.add_argument("--kwh-bands", type=_kwh_bands, metavar="LOW,HIGH",
+                        help="Low/Medium/High thresholds in kWh/day, e.g. 8,15 (default: "
+                             "tertiles of the run's meters)")
     meters.add_argument("--shape", choices=choices(Shape), default="daily",
-                        help="cluster on the daily shape or the weekday and weekend shapes")
+                        help="cluster on the mean daily shape, or on the weekday and weekend "
+                             "shapes side by side (default: daily)")
     _common(meters, "meters", k_min=METER_K_MIN)
 
-    dataset = run.add_parser("dataset", help="one dataset of the catalog (segmentation.yaml)")
+    dataset = _sub(run, "dataset", "one dataset of the catalog (segmentation.yaml)",
+                   "Run one dataset of the catalog (segmentation.yaml, or the file "
+                   "$SEGMENT_CATALOG names) with the settings declared there.")
     dataset.add_argument("name", help="the dataset's name in the catalog")
-    dataset.add_argument("--run-date", type=_run_date)
-    dataset.add_argument("--data-root")
-    dataset.add_argument("--outputs-root")
-    dataset.add_argument("--debug", action="store_true")
+    _roots(dataset)
 
-    nightly = run.add_parser("nightly", help="every dataset of the catalog, as the nightly schedule does")
-    nightly.add_argument("--run-date", type=_run_date)
-    nightly.add_argument("--data-root")
-    nightly.add_argument("--outputs-root")
-    nightly.add_argument("--debug", action="store_true")
+    nightly = _sub(run, "nightly", "every dataset of the catalog, as the nightly schedule does",
+                   "Run every dataset of the catalog for one date, as the nightly deployment "
+                   "does; one failing does not stop the others, and the run fails at the end "
+                   "naming those that failed.")
+    _roots(nightly)
 
-    store = sub.add_parser("store", help="list a meter store's files, or take files out of it")
-    actions = store.add_subparsers(dest="store_command", required=True)
+    store = _sub(sub, "store", "list a meter store's files, or take files out of it")
+    actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     for name, text in (("list", "the files in the store"),
                        ("remove", "take files out of the store (a path or a sha256 prefix)"),
                        ("reset", "empty the store (every file is ingested anew by the next run)")):
-        action = actions.add_parser(name, help=text,
+        action = actions.add_parser(name, help=text, description=text,
                                     aliases=["forget"] if name == "remove" else [])
         if name == "remove":
-            action.add_argument("files", nargs="+", help="paths or sha256 prefixes")
+            action.add_argument("files", nargs="+", metavar="FILE",
+                                help="paths or sha256 prefixes, as `segment store list` shows")
         if name == "reset":
-            action.add_argument("--yes", action="store_true", help="really empty it")
-        action.add_argument("--dataset", default="meters", help="meter dataset (default meters)")
-        action.add_argument("--data-root", help="data root (default: the project's data/)")
-        action.add_argument("--debug", action="store_true")
+            action.add_argument("--yes", action="store_true",
+                                help="really empty it (default: refuse without it)")
+        action.add_argument("--dataset", default="meters", metavar="NAME",
+                            help="meter dataset (default: meters)")
+        action.add_argument("--data-root", metavar="DIR",
+                            help="data root (default: the project's data/)")
+        _switches(action)
 
-    sample = sub.add_parser("sample-data", help="write sample customer and meter data")
-    sample.add_argument("--seed", type=int, default=SEED)
-    sample.add_argument("--out", help="raw data folder (default: data/raw/)")
-    sample.add_argument("--customers", type=int, default=400, help="customers to generate")
-    sample.add_argument("--meters", type=int, default=120, help="meters to generate")
-    sample.add_argument("--days", type=int, default=400, help="days of meter readings")
+    sample = _sub(sub, "sample-data", "write sample customer and meter data",
+                  "Write a Mall-like customer table and meter readings to try the pipeline on.")
+    sample.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    sample.add_argument("--out", metavar="DIR", help="raw data folder (default: data/raw/)")
+    sample.add_argument("--customers", type=int, default=400, metavar="N",
+                        help="customers to generate (default: 400)")
+    sample.add_argument("--meters", type=int, default=120, metavar="N",
+                        help="meters to generate (default: 120)")
+    sample.add_argument("--days", type=int, default=400, metavar="N",
+                        help="days of meter readings (default: 400)")
     sample.add_argument("--kind", choices=["realistic", "planted"], default="realistic",
                         help="meters like real ones (overlapping shapes, odd meters) or "
-                             "well-separated planted groups (default realistic)")
+                             "well-separated planted groups (default: realistic)")
     sample.add_argument("--hemisphere", choices=choices(Hemisphere), default="north",
-                        help="north: Europe/London local time; south: Australia/Sydney")
-    sample.add_argument("--debug", action="store_true")
+                        help="north: Europe/London local time; south: Australia/Sydney "
+                             "(default: north)")
+    _switches(sample)
     return parser
 
 
 def _k_args(args) -> dict:
-    return {"k": args.k, "k_min": args.k_min, "k_max": args.k_max}
+    return {"k": args.k, "k_min": args.k_min, "k_max": args.k_max,
+            "min_segment_size": args.min_segment_size}
 
 
 def run_flow(args) -> dict:
@@ -163,6 +290,9 @@ def run_flow(args) -> dict:
     prefect_startup.preload("great_expectations", "sklearn.cluster", "matplotlib.pyplot",
                             "kneed", "flows.nightly" if args.flow == "dataset" else f"flows.{args.flow}")
     prefect_startup.wait()
+    from tasks.shared import BadInputSaidOnce
+
+    BadInputSaidOnce.cli_prints = True     # the paragraph is printed once, by main()
     roots = {"run_date": args.run_date, "data_root": args.data_root,
              "outputs_root": args.outputs_root}
     if args.flow == "customers":
@@ -269,34 +399,96 @@ def write_samples(args) -> dict:
 
 
 def main(argv: list[str] | None = None, *, stdout=None, stderr=None) -> int:
-    """Entry point of `segment`; returns the exit status (0 ok, 2 bad input)."""
+    """Entry point of `segment`; returns the exit status (0 ok, 2 bad input, 1 a bug)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
         result = (write_samples(args) if args.command == "sample-data" else
                   manage_store(args) if args.command == "store" else run_flow(args))
-    except (SegmentationError, ValueError, OSError) as err:
+    except (SegmentationError, OSError) as err:
         if args.debug:
-            raise
+            traceback.print_exc(file=stderr)
         print(f"\nsegment: error: {err}", file=stderr)
         return EXIT_BAD_INPUT
     except RunFailed as err:
         if args.debug:
-            raise
+            traceback.print_exc(file=stderr)
         print(f"\nsegment: the run failed: {err}\n(rerun with --debug for the traceback)",
               file=stderr)
         return 1
-    print(json.dumps(_summary(result), indent=2, default=str), file=stdout)
+    if args.json:
+        print(json.dumps(_summary(result), indent=2, default=str), file=stdout)
+    else:
+        print(summary_text(result, args), file=stdout)
     return 0
 
 
 def _summary(result: dict) -> dict:
-    """What a person needs after a run: where the outputs went and the headline numbers."""
+    """What a program needs after a run: where the outputs went and the headline numbers."""
     if "published" not in result:
         return result
     return {key: result[key] for key in ("published", "k", "silhouette", "segments",
                                          "consumption_bands", "quality", "counts")
             if key in result}
+
+
+def summary_text(result: dict, args) -> str:
+    """A few lines for a person: per dataset k, segment names and sizes, where the report is."""
+    if args.command == "sample-data":
+        return "\n".join(["sample data written:", f"  customers: {_shown(result['customers'])}",
+                          *(f"  meters:    {_shown(p)}" for p in result["meters"])])
+    if args.command == "store":
+        if "files" in result and isinstance(result["files"], list):
+            lines = [f"store {_shown(result['store'])} ({result['timezone'] or 'empty'}): "
+                     f"{len(result['files'])} file(s)"]
+            lines += [f"  {f['sha256']}  {f['readings']:>12,} readings  {f['path']}"
+                      for f in result["files"]]
+            return "\n".join(lines)
+        return "\n".join([f"removed from {_shown(result['store'])}:",
+                          *(f"  {p}" for p in result["removed"]),
+                          f"{result['files_left']} file(s) left"])
+    runs = result if "published" not in result else {args.dataset if args.flow != "dataset"
+                                                    else args.name: result}
+    return "\n\n".join(_run_lines(name, run) for name, run in runs.items())
+
+
+def _run_lines(name: str, run: dict) -> str:
+    quality = run.get("quality", {})
+    stability = quality.get("stability")
+    head = (f"{name}: {len(run['segments'])} segments (k={run['k']}"
+            + (f", stability {stability:.2f}" if stability is not None else "")
+            + f", silhouette {run['silhouette']:.2f})")
+    width = max(len(s) for s in run["segments"])
+    lines = [head, *(f"  {segment:<{width}}  {size:>9,}" for segment, size in run["segments"].items())]
+    counts = run.get("counts", {})
+    if "readings_in" in counts:
+        lines.append(f"  {counts['readings_in']:,} readings in, "
+                     f"{counts.get('readings_quarantined', 0):,} quarantined; "
+                     f"{counts.get('meters_segmentable', 0):,} meters segmented, "
+                     f"{counts.get('meters_quarantined', 0):,} set aside")
+    elif "rows_in" in counts:
+        lines.append(f"  {counts['rows_in']:,} rows in, {counts.get('rows_out', 0):,} segmented, "
+                     f"{counts.get('rows_quarantined', 0):,} quarantined")
+    bands = run.get("consumption_bands")
+    if bands:
+        lines.append("  bands: " + ", ".join(f"{name} {n:,}" for name, n in bands.items()))
+    lines += [f"  warning: {w}" for w in quality.get("warnings", [])]
+    published = run["published"]
+    report = published.get("report_html") or published.get("report")
+    if report:
+        lines.append(f"  report:   {_shown(report)}")
+    if published.get("segments"):
+        lines.append(f"  segments: {_shown(published['segments'])}")
+    return "\n".join(lines)
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it lies under it (shorter to read); the
+    stable path, not the version folder a symlink points to."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from segmentation.kselect import KSelection, fixed_k, sampled_silhouette, select_k, selection_rows
+from segmentation.errors import InputError
+from segmentation.kselect import (KSelection, NoSegments, fixed_k, sampled_silhouette, select_k,
+                                  selection_rows)
 from segmentation.model import SegmentModel
 from segmentation.settings import SEED
 
@@ -47,19 +49,26 @@ class Segmentation:
 
 
 def segment(X: np.ndarray, *, k: int | None = None, k_min: int = 2, k_max: int = 10,
-            seed: int = SEED, n_boot: int = 10) -> Segmentation:
+            seed: int = SEED, n_boot: int = 10, min_size: int | None = None,
+            unit: str = "rows") -> Segmentation:
     """Choose k (or take the given one), fit the final model, label every row.
 
     The final model is refitted with the same seed, so it is the model the
-    chosen k's metrics describe.
+    chosen k's metrics describe. ``unit`` names the rows in messages
+    ("customers", "meters"). Inputs that cannot hold two segments are refused
+    with ``kselect.NoSegments``; a given k that the rows cannot hold with
+    ``InputError``.
     """
-    if len(X) < 3:
-        raise ValueError(f"need at least 3 rows to segment, got {len(X)}")
+    if len(X) >= 3 and not np.ptp(X, axis=0).any():     # every column constant: rows alike
+        raise NoSegments(f"all {len(X):,} {unit} have the same values of the features: there "
+                         "are no segments to find. Nothing was published")
     if k is not None and not 2 <= k < len(X):
-        raise ValueError(f"k={k} must be between 2 and the number of rows - 1 ({len(X) - 1})")
-    selection = (fixed_k(X, k, seed=seed, n_boot=n_boot) if k is not None
-                 else select_k(X, k_min, k_max, seed=seed, n_boot=n_boot))
-    model = SegmentModel(selection.k, seed=seed).fit(X)
+        raise InputError(f"--k {k} needs more than {k} {unit}, and there are {len(X):,}: "
+                         "choose a smaller k or let the pipeline choose")
+    selection = (fixed_k(X, k, seed=seed, n_boot=n_boot, min_size=min_size) if k is not None
+                 else select_k(X, k_min, k_max, seed=seed, n_boot=n_boot, min_size=min_size,
+                               unit=unit))
+    model = SegmentModel(selection.k, seed=seed, min_size=min_size).fit(X)
     silhouette = (float(selection.metrics.set_index("k").loc[selection.k, "silhouette"])
                   if selection_rows(len(X), seed) is None
                   else sampled_silhouette(X, model.labels_, seed))

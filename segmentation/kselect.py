@@ -27,6 +27,12 @@ reproducibility and on diminishing returns, not on silhouette. Per k in
 5. **No elbow** (a straight or flat curve, or fewer than three k): the candidate
    with the highest silhouette (ties: the smaller k). Why: without a knee there
    is no diminishing-returns point; silhouette is the remaining tie-breaker.
+6. **Small inputs**: when no k in the range is feasible (20 meters allow at
+   most 4 segments of at least 5, and k-means may not find even 3), the
+   largest feasible k below the range is taken, down to 2, and the rule's
+   sentence says so. When not even k=2 is feasible the run is refused
+   (``NoSegments``): a paragraph naming the count and the options. Why: a pilot
+   of 20 meters is an ordinary input, and two honest segments beat a crash.
 
 Silhouette (sampled beyond ``SILHOUETTE_SAMPLE`` rows), Calinski-Harabasz and
 Davies-Bouldin are reported for every k, with the stability. Beyond
@@ -37,16 +43,19 @@ on); the final model is then fitted on all rows (``model.SegmentModel``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import (adjusted_rand_score, calinski_harabasz_score,
                              davies_bouldin_score, silhouette_score)
 
 from segmentation.errors import InputError
-from segmentation.model import InfeasibleK, SegmentModel
+from segmentation.model import MIN_SEGMENT_MEMBERS as MIN_MEMBERS
+from segmentation.model import InfeasibleK, SegmentModel, min_segment_size
 from segmentation.settings import SEED
 
 SILHOUETTE_SAMPLE = 2_500  # silhouette is O(n^2): always on at most this many rows
@@ -113,15 +122,22 @@ def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: in
     scores = []
     for _ in range(n_boot):
         idx = rng.choice(len(X), size=len(X), replace=True)
-        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X[idx])
+        with warnings.catch_warnings():   # a small resample may hold fewer distinct rows than k
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X[idx])
         scores.append(adjusted_rand_score(labels, model.predict(X)))
     return float(np.mean(scores))
 
 
-def k_metrics(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10) -> dict:
+class NoSegments(InputError):
+    """No k >= 2 gives segments that all reach the size floor, or every row is alike."""
+
+
+def k_metrics(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
+              min_size: int | None = None) -> dict:
     """Fit the published model for one k and measure it (see the module docstring)."""
     try:
-        model = SegmentModel(k, seed=seed).fit(X)
+        model = SegmentModel(k, seed=seed, min_size=min_size).fit(X)
     except InfeasibleK as err:
         return {"k": k, "feasible": False, "note": str(err)}
     labels = model.labels_
@@ -144,9 +160,9 @@ METRIC_COLUMNS = ["k", "feasible", "inertia", "silhouette", "calinski_harabasz",
 
 
 def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED,
-                     n_boot: int = 10) -> pd.DataFrame:
+                     n_boot: int = 10, min_size: int | None = None) -> pd.DataFrame:
     """One row per k: ``METRIC_COLUMNS`` (infeasible k have NaN metrics and a note)."""
-    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot) for k in k_values]
+    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot, min_size=min_size) for k in k_values]
     return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
 
 
@@ -185,31 +201,81 @@ def selection_rows(n_rows: int, seed: int = SEED) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(n_rows, size=SELECTION_SAMPLE, replace=False))
 
 
+def capacity(n_rows: int, floor: int, unit: str = "rows") -> tuple[int, str]:
+    """The most segments ``n_rows`` can hold at ``floor`` members each, and the sentence saying so."""
+    most = n_rows // floor
+    return most, f"{n_rows:,} {unit} allow at most {most} segments of at least {floor}"
+
+
+def no_segments(n_rows: int, floor: int, given_floor: bool, unit: str) -> NoSegments:
+    """The paragraph for an input where not even k=2 is feasible: the count and the options."""
+    source = ("the floor set by --min-segment-size" if given_floor else
+              f"the default floor: max(2% of the {unit}, {MIN_MEMBERS})")
+    options = f"a smaller floor with --min-segment-size (e.g. --min-segment-size 2), or more {unit}"
+    if n_rows < 3:
+        why, options = f"only {n_rows:,} {unit}: at least 3 are needed to form 2 segments", \
+            f"more {unit}"
+    elif n_rows < 2 * floor:
+        why = f"{n_rows:,} {unit} cannot form 2 segments of at least {floor} members each ({source})"
+    else:
+        why = (f"k-means finds no 2 segments of these {n_rows:,} {unit} that both reach {floor} "
+               f"members ({source}): one group stays smaller")
+    return NoSegments(f"{why}, so there are no segments to publish. Options: {options}. "
+                      "Nothing was published")
+
+
 def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED,
-             n_boot: int = 10) -> KSelection:
-    """Evaluate k_min..k_max (capped below the number of rows) and choose k."""
-    k_max = min(k_max, len(X) - 1)
-    if k_max < k_min:
-        raise ValueError(f"need more than {k_min} rows to choose k, got {len(X)}")
+             n_boot: int = 10, min_size: int | None = None, unit: str = "rows") -> KSelection:
+    """Evaluate k_min..k_max (capped below the number of rows) and choose k.
+
+    When no k in the range is feasible, the largest feasible k below it is
+    taken (down to 2); when none is, ``NoSegments`` (rule 6 of the module).
+    """
     sample = selection_rows(len(X), seed)
     rows = X if sample is None else X[sample]
-    k_values = list(range(k_min, k_max + 1))
-    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot)
-    feasible = metrics[metrics["feasible"]]
+    floor = min_size or min_segment_size(len(rows))
+    most, limit = capacity(len(rows), floor, unit)
+    k_values = list(range(k_min, min(k_max, len(X) - 1) + 1))
+    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot, min_size=min_size)
+    feasible = metrics[metrics["feasible"].astype(bool)]
+    if feasible.empty:
+        return _below_range(rows, metrics, k_min, k_max, seed=seed, n_boot=n_boot,
+                            min_size=min_size, floor=floor, unit=unit, limit=limit)
     knee = find_knee(feasible["k"].astype(int).tolist(), feasible["inertia"].tolist())
     k, rule, weak = choose_k(metrics, knee)
+    if most < k_max:
+        rule = f"{limit}; {rule}"
     if sample is not None:
         rule = f"chosen on a seeded sample of {len(sample):,} of {len(X):,} rows: {rule}"
     return KSelection(k=k, rule=rule, knee=knee, metrics=metrics, weak_structure=weak)
 
 
-def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10) -> KSelection:
+def _below_range(rows: np.ndarray, metrics: pd.DataFrame, k_min: int, k_max: int, *, seed: int,
+                 n_boot: int, min_size: int | None, floor: int, unit: str,
+                 limit: str) -> KSelection:
+    """The largest feasible k below ``k_min`` (down to 2), with its metrics added to the table."""
+    for k in range(min(k_min - 1, len(rows) - 1), 1, -1):
+        row = k_metrics(rows, k, seed=seed, n_boot=n_boot, min_size=min_size)
+        if row["feasible"]:
+            table = (pd.concat([pd.DataFrame([row]), metrics], ignore_index=True)
+                     .reindex(columns=METRIC_COLUMNS).sort_values("k", ignore_index=True)
+                     .astype({"k": "int64", "feasible": bool}))
+            rule = (f"{limit}, and no k in the range {k_min}-{k_max} gives segments that all "
+                    f"reach it: k={k}, the largest feasible k below the range")
+            return KSelection(k=k, rule=rule, knee=None, metrics=table,
+                              weak_structure=bool(row["stability"] < MIN_STABILITY))
+    raise no_segments(len(rows), floor, min_size is not None, unit)
+
+
+def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
+            min_size: int | None = None) -> KSelection:
     """A user-given k, with its metrics still recorded."""
     sample = selection_rows(len(X), seed)
-    metrics = evaluate_k_range(X if sample is None else X[sample], [k], seed=seed, n_boot=n_boot)
+    metrics = evaluate_k_range(X if sample is None else X[sample], [k], seed=seed, n_boot=n_boot,
+                               min_size=min_size)
     if not metrics["feasible"].iloc[0]:
-        raise InputError(f"--k {k} cannot be used: {metrics['note'].iloc[0]}; choose a smaller k "
-                         "or let the pipeline choose")
+        raise InputError(f"--k {k} cannot be used: {metrics['note'].iloc[0]}; choose a smaller k, "
+                         "a smaller --min-segment-size, or let the pipeline choose")
     weak = bool(metrics["stability"].iloc[0] < MIN_STABILITY)
     return KSelection(k=k, rule=f"k={k} given by the user (--k)", knee=None, metrics=metrics,
                       weak_structure=weak)

@@ -23,9 +23,11 @@ move the centroids.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import euclidean_distances
 
 from segmentation.settings import SEED
@@ -86,8 +88,10 @@ class SegmentModel:
             if typical.sum() < self.k * floor:
                 raise InfeasibleK(f"{typical.sum()} typical rows cannot form {self.k} segments "
                                   f"of at least {floor}")
-            km = KMeans(n_clusters=self.k, n_init=self.n_init,
-                        random_state=self.seed).fit(fit_rows[typical])
+            with warnings.catch_warnings():    # duplicates: the empty segment is handled below
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                km = KMeans(n_clusters=self.k, n_init=self.n_init,
+                            random_state=self.seed).fit(fit_rows[typical])
             sizes = np.bincount(km.labels_, minlength=self.k)
             if (sizes == 0).any():      # duplicates: no refit can make k distinct groups
                 raise InfeasibleK(f"the rows form fewer than {self.k} distinct groups")

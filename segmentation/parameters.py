@@ -17,6 +17,9 @@ RunDate = Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
 KValue = Annotated[int | None, Field(ge=2, le=30, description="Fixed number of segments; empty: choose k")]
 KMin = Annotated[int, Field(ge=2, le=30, description="Smallest k to evaluate")]
 KMax = Annotated[int, Field(ge=2, le=30, description="Largest k to evaluate")]
+MinSegmentSize = Annotated[int | None, Field(ge=1, le=1_000_000,
+                                             description="Smallest segment in members; "
+                                                         "empty: max(2% of the members, 5)")]
 QuarantineShare = Annotated[float, Field(ge=0, le=1, description="Largest share of an input's rows "
                                                                    "or readings that may be "
                                                                    "quarantined; more fails the run")]

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segmentation.errors import InputError
+from segmentation.filecheck import check_table_file
 from segmentation.settings import RunPaths
 
 DATASET_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"  # the same pattern as parameters.DatasetName
@@ -34,9 +35,28 @@ def check_k(k_min: int, k_max: int) -> None:
 def check_timezone(timezone: str) -> None:
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone '{timezone}': use an IANA name such as "
-                         "Europe/London") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        near = nearest_zones(timezone)
+        hint = (f"did you mean {' or '.join(near)}?" if near else
+                "use an IANA name such as Europe/London")
+        raise InputError(f"--timezone '{timezone}' is not a known time zone: {hint}") from None
+
+
+def nearest_zones(name: str, n: int = 3) -> list[str]:
+    """The IANA zone names closest to a mistyped one (case-insensitive), best first."""
+    import difflib
+    from zoneinfo import available_timezones
+
+    zones = sorted(available_timezones())
+    by_lower = {z.lower(): z for z in zones}
+    if name.lower() in by_lower:            # only the case was wrong
+        return [by_lower[name.lower()]]
+    city = name.rsplit("/", 1)[-1].lower()
+    found = [z for z in by_lower if z.rsplit("/", 1)[-1] == city]    # London, Europe/Sydney
+    found += [z for z in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.75)
+              if z not in found]
+    found = found[:n]
+    return [by_lower[z] for z in found]
 
 
 def check_file(path: str | Path) -> Path:
@@ -57,13 +77,15 @@ def check_file(path: str | Path) -> Path:
 
 def check_customers(input_path: str | None, paths: RunPaths, id_column: str | None,
                     features: list[str] | None, categorical: list[str] | None) -> None:
-    """The table exists and its header has the columns the run names."""
-    from segmentation.customers.config import resolve_config
-    from segmentation.customers.ingest import read_header
-
+    """The table exists, is a UTF-8 CSV with rows, and its header has the columns the run
+    names. The file's bytes are checked before pandas is imported (a second on a busy machine)."""
     if input_path is None:
         return  # the flow looks in <data-root>/raw/customers/ and says what it found
     path = check_file(input_path)
+    check_table_file(path, accepted="a CSV customer table (CSV, or CSV compressed with gzip)")
+    from segmentation.customers.config import resolve_config
+    from segmentation.customers.ingest import read_header
+
     header = read_header(path)
     config = resolve_config(header, id_column=id_column, features=features,
                             categorical=categorical, file=str(path))
@@ -78,12 +100,16 @@ def check_customers(input_path: str | None, paths: RunPaths, id_column: str | No
 
 
 def check_meters(inputs: list[str] | None, fmt: str, timezone: str) -> None:
-    """Every reading file exists and its format is recognised from its header."""
+    """Every reading file exists, is UTF-8 CSV with rows or Parquet, and its format is
+    recognised from its header."""
+    check_timezone(timezone)
+    files = [check_file(name) for name in inputs or []]
+    for path in files:
+        check_table_file(path, accepted="a table of readings (CSV, gzip-compressed CSV or Parquet)",
+                         allow_parquet=True)
     from segmentation.meters import sources
 
-    check_timezone(timezone)
-    for name in inputs or []:
-        path = check_file(name)
+    for path in files:
         kind = sources.file_kind(path)
         sources.detect_format(sources.read_header(path, kind), fmt, sources.ColumnNames(),
                               str(path))

@@ -25,19 +25,38 @@ from segmentation.settings import RunPaths
 SCHEDULE_TZ = ZoneInfo("Europe/London")
 
 
-class _NoTracebackForBadInput(logging.Filter):
-    """Prefect's engines log a failed task or flow with its traceback; for bad input the
-    message is the whole story, so the traceback is dropped (bugs keep theirs)."""
+class BadInputSaidOnce(logging.Filter):
+    """Bad input is said once: the flow's one error line (``QuietFailure``), or, when the CLI
+    prints the paragraph itself (``cli_prints``), not at all in the logs.
+
+    Prefect's engines log a failed task with its exception and traceback, then the task's
+    and the flow's final states, each repeating the message: four or five copies of one
+    paragraph. For a ``SegmentationError`` those records are dropped (bugs keep theirs).
+    """
+
+    said: set[str] = set()      # paragraphs of bad-input errors raised in this process
+    cli_prints = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[0] and issubclass(record.exc_info[0],
-                                                                 SegmentationError):
-            record.exc_info, record.exc_text = None, None
+        if getattr(record, "bad_input_paragraph", False):
+            return not self.cli_prints
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, SegmentationError):
+            self.said.add(str(error))
+            return False
+        if self.said and any(paragraph in record.getMessage() for paragraph in self.said):
+            return False
         return True
 
 
+def say_bad_input(error: SegmentationError) -> None:
+    """Log a bad-input paragraph once for the run (the engines' copies are dropped)."""
+    BadInputSaidOnce.said.add(str(error))
+    get_run_logger().error("%s", error, extra={"bad_input_paragraph": True})
+
+
 for _name in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine"):
-    logging.getLogger(_name).addFilter(_NoTracebackForBadInput())
+    logging.getLogger(_name).addFilter(BadInputSaidOnce())
 
 
 class QuietFailure:
@@ -60,7 +79,7 @@ class QuietFailure:
 
     def __exit__(self, kind, error, _traceback) -> bool:
         if kind is not None and issubclass(kind, SegmentationError):
-            get_run_logger().error("%s", error)
+            say_bad_input(error)
             # The standard "Failed" name, so automations and the UI treat it as any failure.
             self.state = Failed(message=str(error), data=error)
             return True

@@ -7,9 +7,10 @@ from sklearn.datasets import make_blobs
 
 import segmentation.kselect as kselect
 from segmentation.errors import InputError
-from segmentation.kselect import (METRIC_COLUMNS, MIN_STABILITY, find_knee, fixed_k,
+from segmentation.clustering import segment
+from segmentation.kselect import (METRIC_COLUMNS, MIN_STABILITY, NoSegments, find_knee, fixed_k,
                                   sampled_silhouette, select_k, selection_rows)
-from segmentation.model import SegmentModel
+from segmentation.model import SegmentModel, min_segment_size
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +71,99 @@ def test_infeasible_k_keeps_a_row_with_its_reason_and_empty_notes_are_strings():
 def test_the_range_stops_below_the_number_of_rows():
     X = np.r_[np.zeros(10), np.full(10, 5.0)].reshape(-1, 1) + np.linspace(0, 0.1, 20)[:, None]
     assert select_k(X, 2, 30).metrics["k"].tolist() == list(range(2, 20))    # k_max = rows - 1
-    with pytest.raises(ValueError, match="need more than 20 rows"):
-        select_k(X, 20, 30)
-    with pytest.raises(ValueError, match="^no k in range gives segments that all reach the "
-                                         "minimum size$"):              # k=19 alone: too small
-        select_k(X, 19, 30)
+    below = select_k(X, 20, 30)             # nothing in range: the largest feasible k below it
+    assert below.k == 3 and below.metrics["k"].tolist() == [3]    # a group of 10 splits 5 + 5
+    assert below.metrics["k"].dtype == np.int64 and below.metrics["feasible"].dtype == bool
+
+
+def test_no_feasible_k_in_range_takes_the_largest_feasible_k_below_it_and_says_so():
+    groups = [np.full(6, c) for c in (0.0, 10.0, 20.0)]       # 3 tight groups of 6: k=3 fits
+    X = (np.concatenate(groups) + np.tile(np.linspace(0, 0.1, 6), 3)).reshape(-1, 1)
+    selection = select_k(X, 4, 10, unit="meters")
+    assert selection.k == 3 and selection.knee is None
+    assert selection.rule == ("18 meters allow at most 3 segments of at least 5, and no k in the "
+                              "range 4-10 gives segments that all reach it: k=3, the largest "
+                              "feasible k below the range")
+    metrics = selection.metrics
+    assert metrics["k"].tolist() == [3, *range(4, 11)]          # the k taken, then the range
+    assert metrics["feasible"].tolist() == [True] + [False] * 7
+    smaller_floor = select_k(X, 4, 10, min_size=3)               # k in the range again
+    assert smaller_floor.k >= 4 and "below the range" not in smaller_floor.rule
+
+
+def test_a_capped_range_says_how_many_segments_the_rows_allow():
+    X, _ = make_blobs(n_samples=20, centers=[[0, 0], [9, 9]], cluster_std=0.5, random_state=1)
+    selection = select_k(X, 2, 10, unit="meters")
+    assert selection.rule.startswith("20 meters allow at most 4 segments of at least 5; ")
+    assert not selection.metrics.set_index("k").loc[5:, "feasible"].any()
+    assert not select_k(X, 2, 4).rule.startswith("20 rows allow")    # the cap is not binding
+
+
+@pytest.mark.parametrize("n", range(1, 31))
+def test_every_size_from_1_to_30_gives_segments_or_one_clear_refusal(n):
+    """The k rule never fails with a bare error: k segments that reach the floor, or
+    ``NoSegments`` naming the count and the options."""
+    X = np.random.default_rng(n).normal(size=(n, 2))
+    X[: n // 2] += 6                                            # two loose groups
+    try:
+        result = segment(X, k_min=3, k_max=10, unit="meters")
+    except NoSegments as err:
+        assert n < 10 or "k-means finds no 2 segments" in str(err)
+        assert f"{n} meters" in str(err) and "Nothing was published" in str(err)
+        if n >= 3:
+            assert "--min-segment-size" in str(err)
+        return
+    sizes = np.bincount(result.labels)
+    floor = min_segment_size(n)
+    assert n >= 10 and result.selection.k == len(sizes) >= 2 and sizes.min() >= floor
+    assert result.selection.k <= n // floor
+    if result.selection.k < 3:
+        assert "the largest feasible k below the range" in result.selection.rule
+
+
+@pytest.mark.parametrize("rows", [np.ones((200, 3)), np.tile([1.0, 2.0], (7, 1))])
+def test_identical_rows_have_no_segments_to_find(rows):
+    with pytest.raises(NoSegments, match=f"^all {len(rows)} customers have the same values of "
+                                         "the features: there are no segments to find"):
+        segment(rows, unit="customers")
+
+
+def test_a_constant_column_and_duplicated_rows_still_segment():
+    X = np.c_[np.full(40, 3.0), np.r_[np.zeros(20), np.ones(20)]]   # one column constant
+    assert np.bincount(segment(X).labels).tolist() == [20, 20]
+    duplicated = np.repeat([[0.0], [5.0], [9.0]], 10, axis=0)       # 3 distinct rows, 30 times
+    result = segment(duplicated, k_min=2, k_max=10)
+    assert result.selection.k == 3 and np.bincount(result.labels).tolist() == [10, 10, 10]
+
+
+def test_a_given_k_the_rows_cannot_hold_is_refused_in_words():
+    X = np.arange(12, dtype=float).reshape(-1, 1)
+    with pytest.raises(InputError, match="^--k 12 needs more than 12 customers, and there are 12"):
+        segment(X, k=12, unit="customers")
+    with pytest.raises(InputError, match="a smaller --min-segment-size"):
+        segment(X, k=3)                                   # 3 segments of 5 need 15 rows
+    assert np.bincount(segment(X, k=3, min_size=4).labels).min() >= 4
+
+
+def test_fewer_than_three_rows_name_the_count():
+    for n in (0, 1, 2):
+        with pytest.raises(NoSegments, match=f"^only {n} rows: at least 3 are needed to form 2 "
+                                             "segments, so there are no segments to publish. "
+                                             "Options: more rows. Nothing was published$"):
+            segment(np.arange(n, dtype=float).reshape(-1, 1))
+
+
+def test_too_few_rows_for_the_floor_name_the_floor_and_where_it_comes_from():
+    X = np.arange(9, dtype=float).reshape(-1, 1)
+    with pytest.raises(NoSegments) as default:
+        segment(X, unit="customers")
+    assert str(default.value).startswith(
+        "9 customers cannot form 2 segments of at least 5 members each (the default floor: "
+        "max(2% of the customers, 5)), so there are no segments to publish. Options: a smaller "
+        "floor with --min-segment-size (e.g. --min-segment-size 2), or more customers.")
+    with pytest.raises(NoSegments, match=r"at least 6 members each \(the floor set by "
+                                         r"--min-segment-size\)"):
+        segment(np.arange(11, dtype=float).reshape(-1, 1), min_size=6)
 
 
 def test_the_knee_is_reported_and_used(overlapping):
@@ -149,7 +238,7 @@ def test_a_given_k_is_measured_and_flagged_when_unstable(overlapping):
     assert fixed_k(overlapping, 3).metrics.equals(given.metrics)
     assert given.metrics.equals(kselect.evaluate_k_range(overlapping, [3], n_boot=10))  # default
     with pytest.raises(InputError, match="--k 3 cannot be used: 12 typical rows cannot form 3 "
-                       r".*; choose a smaller k or let the pipeline choose$"):
+                       r".*; choose a smaller k, a smaller --min-segment-size, or let the pipeline choose$"):
         fixed_k(np.arange(12, dtype=float).reshape(-1, 1), 3)
 
 

@@ -11,6 +11,7 @@ from segmentation.customers.ingest import SOURCE_ROW, canonical_name
 from segmentation.errors import InputError
 
 MALL_FEATURES = ("annual_income_k", "spending_score")
+ALL = "all"  # --features all: every numeric column but the id
 LINE_ID = "customer_id"  # the data line number stands in when a table has no id column
 # Exact canonical names only: a "risk_score" or "income_band" column must not
 # inherit the Mall table's range checks (spending score 1-100) or names.
@@ -39,6 +40,7 @@ class CustomerConfig:
     id_from_line: bool = False
     transform: str = "auto"  # or "log", "none"
     cluster_categorical: bool = False
+    features_note: str = ""  # how the features were chosen, when the user did not name them
 
     @property
     def numeric(self) -> list[str]:
@@ -52,24 +54,49 @@ class CustomerConfig:
                 "numeric": self.numeric, **self.roles}
 
 
+def all_numeric(features: list[str] | None, columns: list[str]) -> bool:
+    """True when the run clusters on every numeric column: ``--features all``, or no
+    ``--features`` for a table that is not Mall-like."""
+    if features:
+        return [canonical_name(f) for f in features] == [ALL]
+    present = {canonical_name(c) for c in columns}
+    return not ({"customer_id", *MALL_FEATURES} & present)
+
+
 def resolve_config(columns: list[str], *, id_column: str | None = None,
                    features: list[str] | None = None, categorical: list[str] | None = None,
                    missing: str = "quarantine", outliers: str = "flag", transform: str = "auto",
-                   cluster_categorical: bool = False, file: str | None = None) -> CustomerConfig:
-    """Build a CustomerConfig from the header and the user's (original or canonical) names."""
+                   cluster_categorical: bool = False, file: str | None = None,
+                   numeric: list[str] | None = None) -> CustomerConfig:
+    """Build a CustomerConfig from the header and the user's (original or canonical) names.
+
+    ``numeric``: the columns whose values are numbers (``numeric_columns``), needed when
+    every numeric column is clustered (``all_numeric``); without it (the CLI's preflight,
+    which reads only the header) the features are left to be chosen.
+    """
     present = [c for c in columns if c != SOURCE_ROW]
     id_col = canonical_name(id_column) if id_column else _default_id(present)
     id_from_line = id_col is None
     id_col = id_col or LINE_ID
-    if features:
-        feats = tuple(canonical_name(f) for f in features)
-    elif {"customer_id", *MALL_FEATURES} & set(present):
-        feats = MALL_FEATURES  # a Mall-like table: the suite will name any missing column
-    else:
-        raise InputError("no --features given and the table is not the Mall Customers table; "
-                         f"name the numeric columns to cluster on (columns: {', '.join(present)})",
-                         file=file)
     cats = tuple(canonical_name(c) for c in categorical or ())
+    note = ""
+    if all_numeric(features, present):
+        skip = {id_col, *cats, *(c for c in present if re.fullmatch(ROLE_PATTERNS["gender"], c))}
+        candidates = [c for c in present if c not in skip]
+        feats = tuple(c for c in candidates if c in (numeric or ()))
+        if numeric is not None:
+            if not feats:
+                raise InputError("no numeric column to cluster on (every column but the id "
+                                 f"holds text: {', '.join(candidates)}); name the features "
+                                 "with --features", file=file)
+            left = [c for c in candidates if c not in feats]
+            note = (f"clustered on every numeric column but the id ({len(feats)}): "
+                    f"{', '.join(feats)}" + (f"; not numeric, left out: {', '.join(left)}"
+                                             if left else ""))
+    elif features:
+        feats = tuple(canonical_name(f) for f in features)
+    else:
+        feats = MALL_FEATURES  # a Mall-like table: the suite will name any missing column
     roles = {role: next(c for c in present if re.fullmatch(p, c))
              for role, p in ROLE_PATTERNS.items() if any(re.fullmatch(p, c) for c in present)}
     roles = {r: c for r, c in roles.items() if c != id_col}
@@ -79,7 +106,22 @@ def resolve_config(columns: list[str], *, id_column: str | None = None,
                              "(drop it from --features/--categorical or pass another --id-column)",
                              file=file, column=column)
     return CustomerConfig(id_col, feats, cats, roles, missing, outliers, id_from_line,
-                          transform, cluster_categorical)
+                          transform, cluster_categorical, note)
+
+
+def numeric_columns(rows_parquet: str, columns: list[str], min_share: float = 0.9) -> list[str]:
+    """The columns of an ingested (all-text) table whose non-missing values are numbers, at
+    least ``min_share`` of them (the rest are quarantined by validation as non-numeric)."""
+    import duckdb
+
+    if not columns:
+        return []
+    quoted = ['"' + c.replace('"', '""') + '"' for c in columns]
+    sql = ", ".join(f"count({q}), count(TRY_CAST({q} AS DOUBLE))" for q in quoted)
+    with duckdb.connect() as con:
+        counts = con.execute(f"SELECT {sql} FROM read_parquet(?)", [rows_parquet]).fetchall()[0]
+    return [c for c, given, numbers in zip(columns, counts[::2], counts[1::2])
+            if given and numbers >= min_share * given]
 
 
 def _default_id(columns: list[str]) -> str | None:

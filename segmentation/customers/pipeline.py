@@ -140,14 +140,16 @@ class CustomerSegments:
 
 
 def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | None = None,
-                      k_min: int = 2, k_max: int = 10, seed: int = 42) -> CustomerSegments:
+                      k_min: int = 2, k_max: int = 10, seed: int = 42,
+                      min_size: int | None = None) -> CustomerSegments:
     """Transform, scale, choose k, cluster, name; one row per customer and one per segment."""
     transforms = choose_transforms(frame, list(config.features), config.transform)
     features = feature_frame(frame, config, transforms)
     numeric = list(config.features)
     features[numeric], clipped = clip_far_out(features[numeric])
     X = scale_features(features)
-    result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
+                     unit="customers")
     described = frame[config.numeric].astype(float).reset_index(drop=True)
     numeric = pd.DataFrame(X[:, :len(config.features)], columns=list(config.features))
     clipped = clipped.reset_index(drop=True)

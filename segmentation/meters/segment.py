@@ -119,7 +119,8 @@ def segment_label(band: str, name: str, seasonal: bool) -> str:
 def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int = 3,
                    k_max: int = 10, seed: int = SEED, shape: str = "daily",
                    kwh_bands: tuple[float, float] | None = None,
-                   quarantined: pd.DataFrame | None = None) -> MeterSegmentation:
+                   quarantined: pd.DataFrame | None = None,
+                   min_size: int | None = None) -> MeterSegmentation:
     """Shape archetypes by k-means, bands, seasonal flag and labels for every meter.
 
     Parameters
@@ -139,7 +140,8 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
                          f"{why}; nothing was published")
     features = features.reset_index(drop=True)
     X = shape_matrix(features, shape)
-    result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
+                     unit="meters")
     names, fallbacks = name_segments(features, result.labels, ~result.atypical)
     bands, band_rule = consumption_bands(features["mean_daily_kwh"].astype(float), kwh_bands)
     seasonal = seasonal_users(features)
