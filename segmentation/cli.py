@@ -293,6 +293,14 @@ def run_flow(args) -> dict:
     from tasks.shared import BadInputSaidOnce
 
     BadInputSaidOnce.cli_prints = True     # the paragraph is printed once, by main()
+    try:
+        return _call_flow(args)
+    finally:
+        BadInputSaidOnce.cli_prints = False
+
+
+def _call_flow(args) -> dict:
+    """The flow the arguments name, with their parameters."""
     roots = {"run_date": args.run_date, "data_root": args.data_root,
              "outputs_root": args.outputs_root}
     if args.flow == "customers":
@@ -459,7 +467,9 @@ def _run_lines(name: str, run: dict) -> str:
             + (f", stability {stability:.2f}" if stability is not None else "")
             + f", silhouette {run['silhouette']:.2f})")
     width = max(len(s) for s in run["segments"])
-    lines = [head, *(f"  {segment:<{width}}  {size:>9,}" for segment, size in run["segments"].items())]
+    digits = max(len(f"{n:,}") for n in run["segments"].values())
+    lines = [head, *(f"  {segment:<{width}}  {size:>{digits},}"
+                     for segment, size in run["segments"].items())]
     counts = run.get("counts", {})
     if "readings_in" in counts:
         lines.append(f"  {counts['readings_in']:,} readings in, "

@@ -137,8 +137,8 @@ def check_table_file(path: Path, *, accepted: str, allow_parquet: bool = False) 
             try:
                 inner = handle.read(64)
             except (OSError, EOFError, zlib.error) as err:
-                raise InputError(f"the file is gzip-compressed but cannot be decompressed ({err})",
-                                 file=str(path)) from None
+                raise InputError(f"the file is gzip-compressed but cannot be decompressed ({err}); "
+                                 "is it truncated?", file=str(path)) from None
         what = identify(path, inner) if not inner.startswith(ZIP) else "a zip archive"
         if what:
             raise refuse_kind(path, f"{what}, gzip-compressed", accepted)

@@ -35,7 +35,7 @@ def test_one_failing_dataset_does_not_stop_the_others(tmp_path, monkeypatch, sam
     assert not (data / "processed" / "bad").exists()
     out = io.StringIO()
     assert main(["run", "dataset", "good", "--run-date", "2026-11-03", "--data-root", str(data),
-                 "--outputs-root", str(tmp_path / "outputs")], stdout=out) == 0
+                 "--outputs-root", str(tmp_path / "outputs"), "--json"], stdout=out) == 0
     assert json.loads(out.getvalue())["k"] == 4
     assert main(["run", "dataset", "nope", "--data-root", str(data)], stderr=(err := io.StringIO())) == 2
     assert (f"file '{catalog}': no dataset 'nope' in the catalog (known: bad, good, gone)"

@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from flows.customers import customer_flow
 from segmentation.cli import main
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -19,7 +20,8 @@ def run_cli(path, roots, *extra):
     """Run `segment run customers`; returns (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     code = main(["run", "customers", "--input", str(path), "--run-date", RUN_DATE,
-                 "--data-root", roots["data_root"], "--outputs-root", roots["outputs_root"], *extra],
+                 "--data-root", roots["data_root"], "--outputs-root", roots["outputs_root"], "--json",
+                 *extra],
                 stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
@@ -224,10 +226,14 @@ def test_bad_input_is_answered_before_prefect_starts(case, tmp_path, mall_csv, m
 def test_a_run_stopped_by_its_input_logs_one_message_and_no_traceback(tmp_path, roots, caplog):
     path = tmp_path / "input.csv"
     path.write_text("CustomerID,Gender,Age,Annual Income (k$)\n1,Male,20,30\n")
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO"):                 # the CLI prints the paragraph: no log repeats it
         code, _, err = run_cli(path, roots)
     assert code == 2 and "expect_column_to_exist on column 'spending_score'" in err
-    failures = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert failures and all(r.exc_info is None and "Traceback" not in r.getMessage()
-                            for r in failures)
-    assert any("failed validation" in r.getMessage() for r in failures)
+    assert err.count("failed validation") == 1
+    assert not [r for r in caplog.records if "failed validation" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level("INFO"):                 # a deployment's run: its flow log says it once
+        state = customer_flow(input_path=str(path), run_date=RUN_DATE, return_state=True, **roots)
+    assert state.is_failed() and "failed validation" in state.message
+    said = [r for r in caplog.records if "failed validation" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "ERROR" and said[0].exc_info is None

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from segmentation.customers.config import resolve_config
+from segmentation.customers.config import all_numeric, numeric_columns, resolve_config
 from segmentation.customers.ingest import canonical_name, normalise_gender, normalise_ids, \
     read_customer_csv
 from segmentation.errors import InputError
@@ -76,11 +76,32 @@ def test_missing_file(tmp_path):
         read_customer_csv(tmp_path / "nope.csv")
 
 
-def test_config_for_other_tables_needs_features():
-    with pytest.raises(InputError, match="--features"):
-        resolve_config(["member_id", "tenure", "visits"])  # not Mall-like: features required
-    config = resolve_config(["member_id", "tenure", "Visits"], features=["tenure", "Visits"])
+def test_other_tables_cluster_on_every_numeric_column_unless_features_are_named(tmp_path):
+    header = ["member_id", "tenure", "visits", "region", "gender", "source_row"]  # canonical
+    rows = pd.DataFrame({"member_id": ["1", "2", "3"], "tenure": ["4", "5", None],
+                         "Visits": ["7", "x", "9"], "region": ["N", "S", "N"],
+                         "gender": ["1", "2", "1"], "source_row": [2, 3, 4]})
+    rows.columns = [canonical_name(c) if c != "source_row" else c for c in rows.columns]
+    path = tmp_path / "rows.parquet"
+    rows.to_parquet(path)
+    candidates = [c for c in rows.columns if c != "source_row"]
+    assert numeric_columns(str(path), candidates) == ["member_id", "tenure", "gender"]
+    assert numeric_columns(str(path), candidates, min_share=0.6) == [
+        "member_id", "tenure", "visits", "gender"]                      # 2 of 3 visits are numbers
+    numeric = numeric_columns(str(path), candidates, min_share=0.6)
+    config = resolve_config(header, numeric=numeric)                     # not Mall-like: all
     assert config.id_column == "member_id" and config.features == ("tenure", "visits")
+    assert config.features_note == ("clustered on every numeric column but the id (2): tenure, "
+                                    "visits; not numeric, left out: region")
+    assert resolve_config(header, features=["all"], numeric=numeric).features == ("tenure", "visits")
+    assert resolve_config(header, features=["tenure"], numeric=numeric).features == ("tenure",)
+    assert resolve_config(header).features == ()                   # preflight: chosen later
+    assert all_numeric(None, header) and all_numeric(["All"], header)
+    assert not all_numeric(["tenure"], header)
+    mall = ["CustomerID", "Gender", "Age", "Annual Income (k$)", "Spending Score (1-100)"]
+    assert not all_numeric(None, mall) and all_numeric(["all"], mall)
+    with pytest.raises(InputError, match="no numeric column to cluster on"):
+        resolve_config(["member_id", "region"], numeric=["member_id"])
 
 
 TRICKY = {

@@ -65,12 +65,12 @@ def test_cli_southern_meters_with_fixed_bands(prefect_harness, roots, tmp_path):
     raw = tmp_path / "raw"
     out, err = io.StringIO(), io.StringIO()
     assert main(["sample-data", "--out", str(raw), "--meters", "36", "--days", "370",
-                 "--customers", "20", "--kind", "planted", "--hemisphere", "south"],
+                 "--customers", "20", "--kind", "planted", "--hemisphere", "south", "--json"],
                 stdout=out, stderr=err) == 0, err.getvalue()
     assert main(["run", "meters", "--input", *json.loads(out.getvalue())["meters"],
                  "--timezone", "Australia/Sydney", "--kwh-bands", "5,15",
                  "--run-date", "2025-01-02", "--data-root", roots["data_root"],
-                 "--outputs-root", roots["outputs_root"]], stdout=(out := io.StringIO()),
+                 "--outputs-root", roots["outputs_root"], "--json"], stdout=(out := io.StringIO()),
                 stderr=err) == 0, err.getvalue()
     manifest = json.loads(Path(json.loads(out.getvalue())["published"]["manifest"]).read_text())
     assert manifest["consumption_bands"]["rule"]["rule"] == "fixed thresholds (--kwh-bands)"
