@@ -330,7 +330,9 @@ def preflight_checks(args) -> None:
     """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
     from segmentation import preflight
     from segmentation.catalog import catalog_entry, load_catalog
+    from segmentation.settings import segment_threads
 
+    segment_threads()                   # a bad SEGMENT_THREADS is named before Prefect starts
     if args.flow in ("nightly", "dataset"):
         load_catalog()                  # a wrong entry is named before anything starts
         if args.flow == "dataset":

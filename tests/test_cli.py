@@ -195,3 +195,9 @@ def test_meter_summary_counts_readings_and_bands(tmp_path):
     assert lines[3] == ("  2,526,048 readings in, 1,499 quarantined; 530 meters segmented, "
                         "7 set aside")
     assert lines[4] == "  bands: Low Energy Users 177, High Energy Users 177"
+
+
+def test_a_bad_thread_count_is_refused_before_prefect_starts(monkeypatch, no_prefect, mall_csv):
+    monkeypatch.setenv("SEGMENT_THREADS", "0")
+    code, _, err = run("run", "customers", "--input", str(mall_csv))
+    assert code == 2 and "SEGMENT_THREADS must be a whole number of 1 or more" in err
