@@ -5,9 +5,17 @@ dataset the same way: the shared columns below have the same names and types
 for customers and meters (the README's contract table; ``tests/test_contract.py``
 checks both datasets against it). Dataset-specific columns follow the shared
 ones; ``run_date`` is always last.
+
+``quarantine.parquet`` of every dataset starts with ``QUARANTINE_COLUMNS``, then
+the input's columns as text. The tables of ``docs/outputs.md`` state all of this
+for consumers; ``tests/test_contract.py`` reads them and compares them with the
+files real runs write.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -26,6 +34,12 @@ PROFILE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("share", pa.float64()),             # size / all members, 0..1
     ("atypical", pa.int64()),            # atypical members
 ]
+QUARANTINE_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("source_row", pa.int64()),          # line in the input file (header = 1); Parquet: row, from 1
+    ("reason", pa.string()),             # every reason, joined by "; "
+    ("raw_line", pa.string()),           # the line as in the file (meters: the reading's fields)
+    ("source_file", pa.string()),        # the input file, relative to the data root when inside it
+]
 RUN_DATE = ("run_date", pa.date32())
 ID_COLUMNS = {"customers": "customer_id", "meters": "meter_id"}
 
@@ -38,3 +52,23 @@ def segments_schema(id_column: str, specific: list[tuple[str, pa.DataType]]) -> 
 def profiles_schema(specific: list[tuple[str, pa.DataType]]) -> pa.Schema:
     """profiles.parquet: the shared columns, the dataset's own, run_date."""
     return pa.schema([*PROFILE_COLUMNS, *specific, RUN_DATE])
+
+
+def quarantine_schema(input_columns: list[str]) -> pa.Schema:
+    """quarantine.parquet: ``QUARANTINE_COLUMNS``, then each input column as text (a column
+    named like one of the leading four is left out: the leading one says it)."""
+    leading = [name for name, _ in QUARANTINE_COLUMNS]
+    return pa.schema([*QUARANTINE_COLUMNS,
+                      *[(c, pa.string()) for c in dict.fromkeys(input_columns) if c not in leading]])
+
+
+def source_file_name(path: Path | str, data_root: Path | str | None) -> str:
+    """How quarantine names an input file: relative to the data root when the file is inside
+    it (``raw/meters/x.csv``), so the name stays true when the project is moved; a file
+    outside the data root keeps its absolute path (it did not move with the project)."""
+    path = Path(path).resolve()
+    if data_root is not None:
+        root = Path(data_root).resolve()
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return os.fspath(path)

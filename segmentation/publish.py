@@ -7,7 +7,10 @@ Layout, for dataset ``D`` (data root ``data/``, outputs root ``outputs/``)::
         run_date=YYYY-MM-DD/    the tables of each date, and _run.json
         latest/                 the tables of the newest run date (hard links)
         reports/YYYY-MM-DD/     report.md, report.html, manifest.json, plots/, data_docs/
-    outputs/D/YYYY-MM-DD  ->  data/processed/D/reports/YYYY-MM-DD   (made once per date)
+    outputs/D/YYYY-MM-DD  ->  ../../data/processed/D/reports/YYYY-MM-DD   (made once per date)
+
+Every symlink is relative to its own folder (``os.path.relpath``), so the data and
+outputs roots can be moved or mounted elsewhere together and every link still resolves.
 
 A run builds a new version beside the current one: every file of the current
 version is hard-linked in, except its own date (partition and report, from
@@ -209,12 +212,33 @@ def _remove_old_versions(paths: RunPaths, keep: set) -> None:
 
 
 def _link_report(paths: RunPaths) -> None:
-    """``outputs/D/<date>`` points through the dataset symlink, so it follows every switch."""
-    link = paths.report_dir
-    target = paths.dataset_dir / "reports" / paths.run_date.isoformat()
-    if link.is_symlink() and Path(os.readlink(link)) == target:
+    """``outputs/D/<date>`` points through the dataset symlink, so it follows every switch.
+
+    Every link is relative to its own folder, so the project (data and outputs roots
+    together) can be moved or mounted elsewhere; absolute links of earlier runs are
+    rewritten when a run publishes."""
+    folder = paths.report_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    dates = {paths.report_dir.name} | {p.name for p in folder.iterdir() if _absolute_report_link(p)}
+    for day in sorted(dates):
+        _relink(folder / day, report_target(folder / day, paths.dataset_dir))
+
+
+def _absolute_report_link(link: Path) -> bool:
+    """A link an earlier version of this module made: absolute, to ``.../reports/<its name>``."""
+    if not link.is_symlink() or not os.path.isabs(target := os.readlink(link)):
+        return False
+    return Path(target).parts[-2:] == ("reports", link.name)
+
+
+def report_target(link: Path, dataset_dir: Path) -> str:
+    """The relative target of the report link ``link`` (``outputs/D/<date>``)."""
+    return os.path.relpath(dataset_dir / "reports" / link.name, link.parent)
+
+
+def _relink(link: Path, target: str) -> None:
+    if link.is_symlink() and os.readlink(link) == target:
         return
-    link.parent.mkdir(parents=True, exist_ok=True)
     if link.exists() and not link.is_symlink():   # a report dir from before versions
         shutil.rmtree(link)
     tmp_link = link.with_name(f".{link.name}.link-{uuid.uuid4().hex[:8]}")

@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from segmentation.customers import outputs, pipeline
 from segmentation.customers.config import CustomerConfig
-from segmentation.customers.ingest import SOURCE_ROW
+from segmentation.contract import source_file_name
+from segmentation.customers.ingest import SOURCE_ROW, source_lines
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sha256_file, write_parquet_atomic, write_text_atomic
 from segmentation.publish import save_figure
@@ -60,13 +61,16 @@ def validate_customers(ingested: dict, config: CustomerConfig, paths: RunPaths,
         validation_failure_artifact(paths.dataset, failure.failures)
         raise
     rejects = pd.read_parquet(ingested["rejects"])
-    quarantine = pd.concat([outputs.as_text(quarantine), rejects], ignore_index=True)
-    quarantine = quarantine.sort_values(SOURCE_ROW, kind="stable")
-    reasons = quarantine["reason"].str.split("; ").explode().value_counts()
-    refuse_mostly_quarantined({str(r): int(n) for r, n in reasons.items()}, len(quarantine),
+    reasons = pd.concat([quarantine["reason"], rejects["reason"]]).astype(str)
+    reasons = reasons.str.split("; ").explode().value_counts()
+    refuse_mostly_quarantined({str(r): int(n) for r, n in reasons.items()},
+                              len(quarantine) + len(rejects),
                               ingested["data_lines"], max_quarantine_share, unit="rows",
                               hint="check the columns, separator and --missing policy",
                               file=ingested["path"])
+    quarantine = outputs.quarantine_frame(
+        quarantine, rejects, source_file_name(ingested["path"], paths.data_root),
+        source_lines(ingested["path"], quarantine[SOURCE_ROW]))
     schema = outputs.quarantine_schema(list(rows.columns))
     work = paths.work_dir
     write_parquet_atomic(valid, work / "valid.parquet")

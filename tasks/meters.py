@@ -108,6 +108,6 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
 def collect_quarantine(dataset_dir: str, out: str) -> dict:
     """Rejected readings of every ingested file, in one file."""
     store = ReadingsStore(Path(dataset_dir))
-    parts = [str(store.quarantine_dir / f"part-{sha[:16]}.parquet") for sha in store.ledger()]
+    parts = [str(part) for part in store.quarantine_parts()]
     rows = outputs.write_quarantine(parts, Path(out))
     return {"quarantine": out, "rows": rows}

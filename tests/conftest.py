@@ -45,6 +45,14 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def real_runs(prefect_harness, tmp_path_factory) -> dict:
+    """A real customer run and meter run under one folder (tests/real_runs.py); read only."""
+    from tests.real_runs import publish_both
+
+    return publish_both(tmp_path_factory.mktemp("real-runs"))
+
+
 @pytest.fixture
 def roots(tmp_path) -> dict[str, str]:
     """Fresh data and outputs roots for one test."""

@@ -1,91 +1,215 @@
-"""One output contract for both datasets: the shared columns have the same names and types,
-checked on Parquet written by each dataset's own schema and read back by DuckDB."""
+"""One output contract, stated in docs/outputs.md: its tables are read from the page and
+compared with the Parquet files a real customer run and a real meter run publish (names,
+order, Arrow types); and the quarantine files hold what the page says they hold."""
 
 from __future__ import annotations
 
-from datetime import date
+import json
+import re
+from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from segmentation import contract
-from segmentation.customers import outputs as customer_outputs
-from segmentation.customers import pipeline
-from segmentation.customers.config import resolve_config
-from segmentation.io import write_parquet_atomic
-from segmentation.meters import outputs as meter_outputs
-from segmentation.meters.sample import write_sample_meters
-from segmentation.meters.segment import segment_meters
-from segmentation.meters.ingest import ingest_file
-from segmentation.meters.store import ReadingsStore
-from tests.meters.conftest import run_store
+from tests.real_runs import BAD_CUSTOMER_LINES, CUSTOMERS
 
-RUN_DATE = date(2026, 11, 30)
-SHARED_SEGMENTS = {"segment_id": "INTEGER", "segment_name": "VARCHAR", "segment_label": "VARCHAR",
-                   "is_atypical": "BOOLEAN", "atypical_reason": "VARCHAR",
-                   "distance_to_centroid": "DOUBLE", "run_date": "DATE"}
-SHARED_PROFILES = {"segment_id": "INTEGER", "segment_name": "VARCHAR", "size": "BIGINT",
-                   "share": "DOUBLE", "atypical": "BIGINT", "run_date": "DATE"}
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "outputs.md"
+TYPES = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(),
+         "float64": pa.float64(), "bool": pa.bool_(), "date": pa.date32(),
+         "list of float64": pa.list_(pa.float64())}
 
 
-def described(path) -> dict[str, str]:
-    """Column -> DuckDB type, in file order."""
-    return {row[0]: row[1] for row in duckdb.sql(f"DESCRIBE SELECT * FROM '{path}'").fetchall()}
+# ---------------------------------------------------------------- the page's tables
+
+def doc_tables(text: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(file, part) -> the (column, type) rows of each column table of the page.
+
+    ``file`` is the ``##`` heading's file name (``segments.parquet``); ``part`` is
+    ``customers`` or ``meters`` when the line before the table starts with "Customers"
+    or "Meters", else ``shared``.
+    """
+    tables: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    heading, lead, rows = "", "", None
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if rows is None:
+                rows = [] if cells[:2] == ["column", "type"] else False
+            elif rows is not False and not set(cells[0]) <= set("-: "):
+                rows.append((cells[0], cells[1]))
+            continue
+        if rows:
+            part = ("customers" if lead.startswith("Customers") else
+                    "meters" if lead.startswith("Meters") else "shared")
+            tables[(heading, part)] = rows
+        rows = None
+        if line.startswith("## "):
+            heading, lead = line[3:].split()[0].strip("`"), ""
+        elif line.strip():
+            lead = line.strip()
+    return tables
 
 
-@pytest.fixture(scope="module")
-def customer_files(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("customers")
-    from segmentation.customers.sample import write_sample_customers
-
-    path = write_sample_customers(tmp / "raw", n=200, seed=7)
-    rows, _ = pipeline.ingest(path)
-    config = resolve_config(list(rows.columns))
-    valid, _, _ = pipeline.validate(rows, config, str(path))
-    result = pipeline.segment_customers(pipeline.clean(valid, config)[0], config)
-    shares = [c for c in result.profiles.columns if c.startswith("share_")]
-    return (write_parquet_atomic(result.segments.assign(run_date=RUN_DATE), tmp / "segments.parquet",
-                                 customer_outputs.segments_schema(config)),
-            write_parquet_atomic(result.profiles.assign(run_date=RUN_DATE), tmp / "profiles.parquet",
-                                 customer_outputs.profiles_schema(config, shares)))
+def expected_columns(tables: dict, file: str, kind: str) -> list[tuple[str, pa.DataType]]:
+    """The columns the page promises in ``file`` of a ``kind`` run, in order: the shared
+    table with the kind's own columns before ``run_date`` (last) when it has one."""
+    shared = tables.get((file, "shared"), [])
+    own = tables.get((file, kind), [])
+    rows = (shared[:-1] + own + shared[-1:] if shared and shared[-1][0] == "`run_date`"
+            else shared + own)
+    return columns(rows, kind)
 
 
-@pytest.fixture(scope="module")
-def meter_files(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("meters")
-    store = ReadingsStore(tmp / "store", n_shards=2)
-    for path in write_sample_meters(tmp / "raw", n_meters=30, days=40, seed=4):
-        ingest_file(path, store)
-    features = run_store(store, tmp=tmp / "work")["features"]
-    segments = meter_outputs.segments_table(features, segment_meters(features, k=3))
-    profiles = meter_outputs.profiles_table(segments)
-    return (write_parquet_atomic(segments.assign(run_date=RUN_DATE), tmp / "segments.parquet",
-                                 meter_outputs.segments_schema()),
-            write_parquet_atomic(profiles.assign(run_date=RUN_DATE), tmp / "profiles.parquet",
-                                 meter_outputs.profiles_schema()))
+def columns(rows: list[tuple[str, str]], kind: str) -> list[tuple[str, pa.DataType]]:
+    """Table rows as (name, Arrow type); a cell naming one column per kind
+    (`customer_id` / `meter_id`) gives the kind's."""
+    out = []
+    for cell, type_text in rows:
+        names = re.findall(r"`([^`]+)`", cell)
+        out.append((names[0] if len(names) == 1 else names[["customers", "meters"].index(kind)],
+                    TYPES[type_text]))
+    return out
 
 
-def test_segments_share_names_types_and_order(customer_files, meter_files):
-    customers, meters = described(customer_files[0]), described(meter_files[0])
-    for dataset, columns in (("customers", customers), ("meters", meters)):
-        names = list(columns)
-        assert names[0] == contract.ID_COLUMNS[dataset] and columns[names[0]] == "VARCHAR"
-        assert names[1:1 + len(contract.SEGMENT_COLUMNS)] == [c for c, _ in contract.SEGMENT_COLUMNS]
-        assert names[-1] == "run_date"
-        assert {c: columns[c] for c in SHARED_SEGMENTS} == SHARED_SEGMENTS
+def name_pattern(name: str) -> re.Pattern:
+    """A table's column name as a pattern: each ``<...>`` stands for any text."""
+    return re.compile(".+".join(re.escape(part) for part in re.split(r"<[^>]+>", name)))
 
 
-def test_profiles_share_names_types_and_order(customer_files, meter_files):
-    for path in (customer_files[1], meter_files[1]):
-        columns = described(path)
-        assert list(columns)[:len(contract.PROFILE_COLUMNS)] == [c for c, _ in contract.PROFILE_COLUMNS]
-        assert {c: columns[c] for c in SHARED_PROFILES} == SHARED_PROFILES
-        total = duckdb.sql(f"SELECT sum(share), min(share), max(share) FROM '{path}'").fetchall()[0]
-        assert abs(total[0] - 1) < 1e-9 and 0 < total[1] <= total[2] <= 1   # a fraction, not "12%"
+def mismatches(expected: list[tuple[str, pa.DataType]], schema: pa.Schema) -> list[str]:
+    """How ``schema`` departs from ``expected`` (empty: it conforms).
+
+    A named row takes the next column, which must have its name and type; a row with
+    ``<...>`` in its name takes the following columns of its type whose names fit, up to
+    one the next row names (``share_<column>_<category>`` names some; ``<text column>``
+    none), and at least one.
+    """
+    problems, fields, i = [], list(schema), 0
+    for k, (name, kind) in enumerate(expected):
+        if "<" in name:
+            following = expected[k + 1][0] if k + 1 < len(expected) else ""
+            fits = name_pattern(name)          # the next row stops it only by a name of its own
+            stop = name_pattern(following) if re.sub(r"<[^>]+>", "", following) else None
+            start = i
+            while (i < len(fields) and fields[i].type == kind and fits.fullmatch(fields[i].name)
+                   and not (stop and stop.fullmatch(fields[i].name))):
+                i += 1
+            if i == start:
+                problems.append(f"{name}: no {kind} column at position {i}")
+        elif i >= len(fields) or (fields[i].name, fields[i].type) != (name, kind):
+            found = f"{fields[i].name} {fields[i].type}" if i < len(fields) else "nothing"
+            problems.append(f"position {i}: the page says {name} {kind}, the file has {found}")
+            i += 1
+        else:
+            i += 1
+    problems += [f"a column the page does not name: {f.name} {f.type}" for f in fields[i:]]
+    return problems
 
 
-def test_atypical_reason_is_null_exactly_when_not_atypical(customer_files, meter_files):
-    for path in (customer_files[0], meter_files[0]):
-        bad = duckdb.sql(f"SELECT count(*) FROM '{path}' WHERE is_atypical <> "
+def test_the_page_has_every_table_the_test_reads():
+    tables = doc_tables(DOC.read_text())
+    assert set(tables) == {(file, part) for file in ("segments.parquet", "profiles.parquet",
+                                                     "quarantine.parquet")
+                           for part in ("shared", "customers", "meters")} | {
+        ("quarantine_meters.parquet", "shared")}
+    for rows in tables.values():
+        assert rows and all(kind in TYPES for _, kind in rows)
+
+
+def test_a_renamed_or_retyped_column_is_a_mismatch():
+    """The comparison itself: a rename, a type change, an extra or a missing column."""
+    page = [("id", pa.string()), ("<numeric>", pa.float64()), ("flag", pa.bool_()),
+            ("run_date", pa.date32())]
+    good = pa.schema([("id", pa.string()), ("a", pa.float64()), ("b", pa.float64()),
+                      ("flag", pa.bool_()), ("run_date", pa.date32())])
+    assert mismatches(page, good) == []
+    assert mismatches(page, good.set(3, pa.field("flagged", pa.bool_())))
+    assert mismatches(page, good.set(0, pa.field("id", pa.int64())))
+    assert mismatches(page, good.set(1, pa.field("a", pa.string())))
+    assert mismatches(page, good.append(pa.field("extra", pa.string())))
+    assert mismatches(page, good.remove(4))
+    assert mismatches(page, good.remove(2).remove(1))      # a pattern needs one column at least
+
+
+# ---------------------------------------------------------------- real runs
+
+@pytest.fixture
+def runs(real_runs) -> dict:
+    """A real customer run (a categorical column, bad lines) and a real meter run (damaged
+    sample readings: bad values and exact duplicates), from files under the data root."""
+    return real_runs
+
+
+@pytest.mark.parametrize("kind", ["customers", "meters"])
+@pytest.mark.parametrize("file", ["segments", "profiles", "quarantine", "quarantine_meters"])
+def test_published_files_follow_the_page(runs, kind, file):
+    if file == "quarantine_meters" and kind == "customers":
+        pytest.skip("meters only")
+    expected = expected_columns(doc_tables(DOC.read_text()), f"{file}.parquet", kind)
+    schema = pq.read_schema(runs[kind]["published"][file])
+    assert expected and mismatches(expected, schema) == []
+
+
+def test_the_shared_columns_are_the_ones_the_code_declares():
+    """``segmentation.contract`` declares the shared columns; the page states the same."""
+    tables = doc_tables(DOC.read_text())
+    for kind, id_column in contract.ID_COLUMNS.items():
+        assert columns(tables[("segments.parquet", "shared")], kind) == [
+            (id_column, pa.string()), *contract.SEGMENT_COLUMNS, contract.RUN_DATE]
+    assert columns(tables[("profiles.parquet", "shared")], "meters") == [
+        *contract.PROFILE_COLUMNS, contract.RUN_DATE]
+    assert columns(tables[("quarantine.parquet", "shared")], "meters") == contract.QUARANTINE_COLUMNS
+
+
+def test_profiles_share_is_a_fraction_and_atypical_reason_is_null_exactly_when_not_atypical(runs):
+    for kind in ("customers", "meters"):
+        published = runs[kind]["published"]
+        total = duckdb.sql(f"SELECT sum(share), min(share), max(share) "
+                           f"FROM '{published['profiles']}'").fetchall()[0]
+        assert abs(total[0] - 1) < 1e-9 and 0 < total[1] <= total[2] <= 1   # not "12%"
+        bad = duckdb.sql(f"SELECT count(*) FROM '{published['segments']}' WHERE is_atypical <> "
                          "(atypical_reason IS NOT NULL)").fetchall()[0][0]
         assert bad == 0
+
+
+# ---------------------------------------------------------------- what quarantine holds
+
+def test_customer_quarantine_names_the_file_and_keeps_every_line(runs):
+    published = runs["customers"]["published"]
+    quarantine = pd.read_parquet(published["quarantine"])
+    manifest = json.loads(Path(published["manifest"]).read_text())
+    by_row = quarantine.set_index("source_row")
+    first = CUSTOMERS + 2                              # header, then the sample's lines
+    assert list(by_row.index) == [first, first + 1, first + 2, first + 3]
+    assert set(quarantine["source_file"]) == {"raw/customers/customers.csv"}   # relative
+    assert quarantine["raw_line"].notna().all()
+    text = runs["customers"]["input"].read_text().splitlines()
+    duplicate = by_row.loc[first]                     # a copy of line 2
+    assert duplicate["reason"] == "exact duplicate of line 2" and duplicate["raw_line"] == text[1]
+    assert duplicate["customer_id"] == text[1].split(",")[0]       # its fields, not null
+    assert by_row.loc[first + 1, "raw_line"] == BAD_CUSTOMER_LINES[0]
+    assert by_row.loc[first + 1, "annual_income_k"] == "-5"
+    assert by_row.loc[first + 2, "raw_line"] == BAD_CUSTOMER_LINES[1]
+    assert pd.isna(by_row.loc[first + 2, "customer_id"])      # malformed: only raw_line
+    assert by_row.loc[first + 3, "raw_line"] == BAD_CUSTOMER_LINES[2]  # both lines of the record
+    rows = manifest["rows"]
+    assert rows["rows_in"] == CUSTOMERS + 4 == rows["rows_out"] + rows["rows_quarantined"]
+    assert rows["rows_quarantined"] == len(quarantine) == 4
+
+
+def test_meter_quarantine_names_the_file_and_keeps_a_duplicate_s_fields(runs):
+    published, counts = runs["meters"]["published"], runs["meters"]["counts"]
+    quarantine = pd.read_parquet(published["quarantine"])
+    assert len(quarantine) == counts["readings_quarantined"] > 0 and counts["reconciles"]
+    assert quarantine["source_file"].str.fullmatch(r"raw/meters/meters_sample_\w+\.parquet").all()
+    assert quarantine[["raw_line", "meter_id", "timestamp", "kwh"]].notna().all().all()
+    assert (quarantine["raw_line"] == quarantine["meter_id"] + "," + quarantine["timestamp"]
+            + "," + quarantine["kwh"]).all()
+    duplicates = quarantine[quarantine["reason"] == "exact duplicate"]
+    assert len(duplicates) and duplicates["timestamp"].str.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,8 +192,83 @@ def test_a_report_link_pointing_elsewhere_is_repointed(tmp_path):
     paths.report_dir.parent.mkdir(parents=True)
     paths.report_dir.symlink_to(tmp_path / "elsewhere")
     publish(tmp_path, "2026-11-01", 3)
-    assert Path(os.readlink(paths.report_dir)) == paths.dataset_dir / "reports" / "2026-11-01"
+    assert os.readlink(paths.report_dir) == "../../data/processed/shop/reports/2026-11-01"
     assert state(tmp_path, "2026-11-01") == (3, 3, 3)
+
+
+def symlinks(root: Path) -> dict[str, str]:
+    """Every symlink under ``root`` (not followed) -> its target as written."""
+    return {str(Path(folder, name).relative_to(root)): os.readlink(Path(folder, name))
+            for folder, dirs, files in os.walk(root) for name in dirs + files
+            if Path(folder, name).is_symlink()}
+
+
+def test_every_link_is_relative_so_a_moved_project_still_reads(tmp_path):
+    publish(tmp_path / "a", "2026-11-01", 3)
+    publish(tmp_path / "a", "2026-11-02", 4)
+    links = symlinks(tmp_path / "a")
+    assert set(links) == {"data/processed/shop", "outputs/shop/2026-11-01", "outputs/shop/2026-11-02"}
+    assert not any(os.path.isabs(target) for target in links.values())
+    shutil.move(tmp_path / "a", tmp_path / "b")                 # moved (or mounted elsewhere)
+    assert state(tmp_path / "b", "2026-11-01") == (3, 3, 4)
+    assert state(tmp_path / "b", "2026-11-02") == (4, 4, 4)
+    publish(tmp_path / "b", "2026-11-03", 5)                    # and runs on there
+    assert state(tmp_path / "b", "2026-11-01") == (3, 3, 5)
+    assert state(tmp_path / "b", "2026-11-03") == (5, 5, 5)
+
+
+def test_absolute_report_links_of_earlier_runs_become_relative(tmp_path):
+    publish(tmp_path, "2026-11-01", 3)
+    old = paths_for(tmp_path, "2026-11-01")
+    old.report_dir.unlink()                                     # as the first layout made it
+    old.report_dir.symlink_to(old.dataset_dir / "reports" / "2026-11-01")
+    mine = old.report_dir.with_name("notes")                     # not the pipeline's: left alone
+    mine.symlink_to(tmp_path / "notes")
+    publish(tmp_path, "2026-11-02", 4)
+    assert os.readlink(old.report_dir) == "../../data/processed/shop/reports/2026-11-01"
+    assert os.readlink(mine) == str(tmp_path / "notes")
+    assert state(tmp_path, "2026-11-01") == (3, 3, 4)
+
+
+def test_a_moved_project_reads_and_runs_on(real_runs, tmp_path):
+    """Real customer and meter runs, their whole folder (data and outputs roots) moved: every
+    file reads from the new place, through links inside it, and the next runs publish there."""
+    from tests.real_runs import RUN_DATE, run_customers, run_meters
+
+    original = real_runs["root"]
+    shutil.copytree(original, tmp_path / "a" / "project", symlinks=True)  # the fixture is shared
+    assert not any(os.path.isabs(target) for target in symlinks(tmp_path / "a").values())
+    moved = tmp_path / "b" / "moved"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "a" / "project", moved)
+    for dataset in ("customers", "meters"):
+        for relative in (f"data/processed/{dataset}/latest/segments.parquet",
+                         f"data/processed/{dataset}/run_date={RUN_DATE}/segments.parquet",
+                         f"data/processed/{dataset}/run_date={RUN_DATE}/quarantine.parquet"):
+            read = moved / relative
+            assert Path(os.path.realpath(read)).is_relative_to(moved), relative
+            assert pd.read_parquet(read).equals(pd.read_parquet(original / relative))
+        report = moved / "outputs" / dataset / RUN_DATE / "report.md"
+        assert Path(os.path.realpath(report)).is_relative_to(moved)
+        assert report.read_text() == (original / "outputs" / dataset / RUN_DATE / "report.md").read_text()
+
+    day = "2026-12-01"
+    runs = {"customers": run_customers(moved, day), "meters": run_meters(moved, day)}
+    for dataset, result in runs.items():
+        assert all(Path(p).is_relative_to(moved) for k, p in result["published"].items()
+                   if k != "latest_moved")
+        latest = moved / "data" / "processed" / dataset / "latest"
+        assert json.loads((latest / "_run.json").read_text())["run_date"] == day
+        assert (moved / "outputs" / dataset / day / "report.md").read_text()
+        assert (moved / "outputs" / dataset / RUN_DATE / "report.md").exists()   # still there
+        quarantine = pd.read_parquet(latest / "quarantine.parquet")
+        assert quarantine["source_file"].str.startswith(f"raw/{dataset}/").all()
+    assert runs["meters"]["counts"] == real_runs["meters"]["counts"]   # the file was skipped
+    docs = moved / "outputs" / "meters" / day / "data_docs"          # found in the moved store
+    assert sorted(p.parent.name for p in docs.rglob("validation.html")) == sorted(
+        p.parent.name for p in (original / "outputs" / "meters" / RUN_DATE / "data_docs")
+        .rglob("validation.html"))
+    assert not any(os.path.isabs(target) for target in symlinks(moved).values())
 
 
 def test_one_run_per_dataset_and_date(tmp_path):

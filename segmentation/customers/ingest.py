@@ -233,6 +233,31 @@ def _read_quoted(text: str, separator: str, header: list[str]) -> tuple[pd.DataF
     return frame, rejects
 
 
+def source_lines(path: Path | str, rows) -> dict[int, str]:
+    """The text of the records that start at the given lines (header = line 1), as in the
+    file, without the line break; a quoted field spanning lines gives all of its lines.
+
+    Lines are counted as both readers count them: a line ends at ``\\n``, ``\\r\\n`` or a
+    bare ``\\r``. Read again only for the few quarantined rows, so ingestion keeps no text.
+    """
+    wanted = set(int(r) for r in rows)
+    if not wanted:
+        return {}
+    path = Path(path)
+    raw = read_bytes(path)
+    text = decode(path, raw)
+    physical = io.StringIO(text, newline="").readlines()
+    if '"' not in text:                       # one record per line
+        return {n: physical[n - 1].rstrip("\r\n") for n in sorted(wanted) if n <= len(physical)}
+    reader = csv.reader(iter(physical), delimiter=sniff_separator(physical[0]))
+    found, end = {}, 0
+    for _ in reader:                          # as ``_read_quoted`` numbers records
+        start, end = end + 1, reader.line_num
+        if start in wanted:
+            found[start] = "".join(physical[start - 1:end]).rstrip("\r\n")
+    return found
+
+
 def _check_header(header: list[str], path: Path) -> None:
     if len(header) < 2:
         raise InputError("the first line has a single column: is the separator one of , ; tab |, "

@@ -41,9 +41,28 @@ def profiles_schema(config: CustomerConfig, share_columns: list[str]) -> pa.Sche
 
 
 def quarantine_schema(columns: list[str]) -> pa.Schema:
-    """quarantine.parquet: rejected rows, original values as text, with the reason."""
-    return pa.schema([(SOURCE_ROW, pa.int64()), ("reason", pa.string()), ("raw_line", pa.string())]
-                     + [(c, pa.string()) for c in columns if c not in (SOURCE_ROW, "reason", "raw_line")])
+    """quarantine.parquet: rejected rows, original values as text, with the reason
+    (``contract.quarantine_schema``)."""
+    return contract.quarantine_schema([c for c in columns if c != SOURCE_ROW])
+
+
+def quarantine_frame(failed: pd.DataFrame, rejects: pd.DataFrame, source_file: str,
+                     lines: dict[int, str]) -> pd.DataFrame:
+    """quarantine.parquet's rows, in line order: rows that failed validation (every input
+    column as read) and malformed lines (``rejects``, with their ``raw_line``).
+
+    ``lines`` gives each failed row's line as in the file (``ingest.source_lines``), so
+    every row has its ``raw_line``, an exact duplicate's included; ``source_file`` names
+    the input (``contract.source_file_name``).
+    """
+    failed = as_text(failed)
+    failed["raw_line"] = pd.Series([lines.get(int(n)) for n in failed[SOURCE_ROW]],
+                                   index=failed.index, dtype="string")
+    parts = [f for f in (failed, rejects.astype({"raw_line": "string", "reason": "string"}))
+             if len(f)]
+    frame = pd.concat(parts, ignore_index=True) if parts else failed
+    frame = frame.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
+    return frame.assign(source_file=pd.Series(source_file, index=frame.index, dtype="string"))
 
 
 def _text_columns(config: CustomerConfig) -> list[str]:

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segmentation import contract
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sha256_file
 from segmentation.meters import localtime, sources
@@ -72,6 +73,7 @@ class RawFile:
     header: list[str]
     sha: str
     stage: Path
+    source: str          # its name in quarantine: relative to the data root when inside it
 
     @property
     def name(self) -> str:
@@ -247,7 +249,8 @@ def ingest_file(path: Path | str, store: ReadingsStore, *, fmt: str = "auto",
     for stale in store.dataset_dir.glob(".ingest-*"):   # left by a killed ingestion
         shutil.rmtree(stale, ignore_errors=True)
     raw = RawFile(path=path, kind=kind, fmt=detected, header=header, sha=sha,
-                  stage=store.dataset_dir / f".ingest-{sha[:16]}")
+                  stage=store.dataset_dir / f".ingest-{sha[:16]}",
+                  source=contract.source_file_name(path, store.data_root))
     shutil.rmtree(raw.stage, ignore_errors=True)
     raw.stage.mkdir(parents=True)
     try:
@@ -353,6 +356,30 @@ def _utc_us_sql(prepared: Prepared) -> str:
     return f"epoch_us(local) - {MINUTE_US} * CAST({prepared.tz['offset']} AS BIGINT)"
 
 
+def _csv_field_sql(expr: str) -> str:
+    """A text field for a CSV line: empty when NULL, quoted when it holds a comma or a quote."""
+    return (f"CASE WHEN {expr} IS NULL THEN '' WHEN {expr} LIKE '%,%' OR {expr} LIKE '%\"%' "
+            f"THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' ELSE {expr} END")
+
+
+def quarantine_fields_sql(raw: RawFile) -> str:
+    """The columns of ``store.QUARANTINE_SCHEMA`` but ``reason``, from the ``typed`` relation.
+
+    A reading's fields as text: the meter, the timestamp and the kWh as read; values
+    parsed while staging (plain timestamps and numbers) are written back in ISO form
+    (``2024-01-31 00:30:00``) and as the shortest decimal of the number (``0.161``).
+    ``raw_line`` is those three joined by commas (``meter_id,timestamp,kwh``), whatever the
+    file's layout: a wide file's line holds every meter, a Parquet file has no lines.
+    """
+    fields = {"meter_id": "meter_id",
+              "timestamp": "coalesce(ts_text, CAST(instant AS VARCHAR), "
+                           "strftime(local, '%Y-%m-%d %H:%M:%S'))",
+              "kwh": "coalesce(kwh_text, CAST(kwh AS VARCHAR))"}
+    raw_line = " || ',' || ".join(_csv_field_sql(f"({expr})") for expr in fields.values())
+    return (f"source_row, {raw_line} AS raw_line, {sources.sql_literal(raw.source)} AS source_file, "
+            + ", ".join(f"{expr} AS {name}" for name, expr in fields.items()))
+
+
 def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptions) -> dict:
     """Pass 2 (only when GE found failing rows): the readings each rule selects, with reasons."""
     rules, flags = _rules_sql(prepared, options)
@@ -366,13 +393,8 @@ def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptio
     reason = "concat_ws('; ', " + ", ".join(
         f"CASE WHEN {flag} THEN {sources.sql_literal(r)} END"
         for flag, (_, r, _) in zip(flags, rules)) + ")"
-    utc = ("instant" if prepared.utc_given else f"CASE WHEN local IS NULL OR nonexistent THEN NULL "
-           f"ELSE to_timestamp(({_utc_us_sql(prepared)}) / 1e6) END")
     con.execute(
-        f"COPY (SELECT {sources.sql_literal(raw.name)} AS source_file, source_row, meter_id, "
-        f"coalesce(ts_text, strftime(local, '%Y-%m-%d %H:%M:%S')) AS timestamp_raw, "
-        f"coalesce(kwh_text, CAST(kwh AS VARCHAR)) AS kwh_raw, {utc} AS timestamp, kwh, "
-        f"{reason} AS reason, "
+        f"COPY (SELECT {quarantine_fields_sql(raw)}, {reason} AS reason, "
         f"CAST(local AS DATE) AS local_day, "
         f"coalesce(meter_id, '?') || '|' || coalesce(CAST(date_trunc('month', local) AS VARCHAR), '?') "
         f"AS month_key, {', '.join(f'{f} AS f{i}' for i, f in enumerate(flags))} "
@@ -527,7 +549,7 @@ def _day_vector_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptio
     finally:
         writer.close()
     lost = pd.concat(losers, ignore_index=True) if losers else pd.DataFrame()
-    return DayParts(stored=writer.stored, losers=_loser_rows(lost, raw, meter_ids, calendar, res_us),
+    return DayParts(stored=writer.stored, losers=_loser_rows(con, lost, raw, meter_ids),
                     first_us=first, last_us=last, meters=len(meters))
 
 
@@ -541,18 +563,24 @@ def codes_of(hashes_of_rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     return np.repeat(np.searchsorted(hashes, hashes_of_rows[starts]), lengths)
 
 
-def _loser_rows(lost: pd.DataFrame, raw: RawFile, meter_ids: np.ndarray, calendar: DayCalendar,
-                res_us: int) -> pd.DataFrame:
-    """Duplicate losers as quarantine rows."""
+def _loser_rows(con, lost: pd.DataFrame, raw: RawFile, meter_ids: np.ndarray) -> pd.DataFrame:
+    """Duplicate losers as quarantine rows, with their fields as read: looked up by
+    (row, meter) in the file, one more scan only when the file has duplicates."""
     if lost.empty:
         return QUARANTINE_SCHEMA.empty_table().to_pandas()
-    micros = calendar.start_us[lost["day"].to_numpy()] + lost["slot"].to_numpy() * res_us
     exact = lost["kwh"].to_numpy() == lost["winner_kwh"].to_numpy()
-    return pd.DataFrame({
-        "source_file": raw.name, "source_row": lost["source_row"].to_numpy(np.int64),
-        "meter_id": meter_ids[lost["meter"].to_numpy()], "timestamp_raw": None, "kwh_raw": None,
-        "timestamp": pd.to_datetime(micros, unit="us", utc=True), "kwh": lost["kwh"].to_numpy(),
-        "reason": np.where(exact, EXACT_DUPLICATE, CONFLICTING_DUPLICATE)})
+    keys = pd.DataFrame({"source_row": lost["source_row"].to_numpy(np.int64),
+                         "meter_id": meter_ids[lost["meter"].to_numpy()].astype(str),
+                         "reason": np.where(exact, EXACT_DUPLICATE, CONFLICTING_DUPLICATE)})
+    con.register("losers", keys)
+    try:
+        found = con.execute(f"SELECT {quarantine_fields_sql(raw)}, l.reason FROM typed "
+                            "JOIN losers l USING (source_row, meter_id)").df()
+    finally:
+        con.unregister("losers")
+    if len(found) != len(keys):
+        raise AssertionError(f"{raw.name}: {len(keys)} duplicate readings, {len(found)} found again")
+    return found[QUARANTINE_SCHEMA.names]
 
 
 def _commit(raw: RawFile, options: IngestOptions, store: ReadingsStore, prepared: Prepared,

@@ -18,6 +18,7 @@ import pyarrow as pa  # noqa: E402
 from segmentation import contract  # noqa: E402
 from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES  # noqa: E402
 from segmentation.meters.segment import BANDS, MeterSegmentation  # noqa: E402
+from segmentation.meters.store import QUARANTINE_SCHEMA  # noqa: E402
 from segmentation.quality import quality_section  # noqa: E402
 from segmentation.report import kselection_section, markdown_table  # noqa: E402
 
@@ -111,14 +112,14 @@ def crosstab(segments: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_quarantine(ingest_parts: list[str], target: Path) -> int:
-    """Every reading rejected at ingestion, of every file, in one Parquet file; returns the rows."""
+    """Every reading rejected at ingestion, of every file, in one Parquet file
+    (``store.QUARANTINE_SCHEMA``, the contract's columns), by file and row; returns the rows."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     files = ", ".join(f"'{p}'" for p in ingest_parts)
     with duckdb.connect() as con:
-        con.execute(f"COPY (SELECT source_file, source_row, meter_id, timestamp_raw, kwh_raw, "
-                    f"timestamp, kwh, reason FROM read_parquet([{files}]) "
-                    f"ORDER BY source_file, source_row) TO '{tmp}' (FORMAT parquet)")
+        con.execute(f"COPY (SELECT {', '.join(QUARANTINE_SCHEMA.names)} FROM read_parquet([{files}]) "
+                    f"ORDER BY source_file, source_row, meter_id) TO '{tmp}' (FORMAT parquet)")
         n = con.execute(f"SELECT count(*) FROM read_parquet('{tmp}')").fetchall()[0][0]
     tmp.replace(target)
     return int(n)

@@ -7,8 +7,10 @@ Layout under ``<data-root>/processed/<dataset>/``::
                                              hashed to shard NN: meter_id, day (local date),
                                              n_readings, n_quarantined, kwh (fixed-size list)
     days/_ledger/<sha256>.json               one entry per ingested file: counts by reason,
-                                             resolution, order of ingestion (seq), span
+                                             resolution, order of ingestion (seq), span;
+                                             its files named relative to the store
     readings_quarantine/part-<sha16>.parquet readings rejected at ingestion, with reasons
+                                             (``QUARANTINE_SCHEMA``: the published columns)
     readings_validation/<sha16>.json         Great Expectations results of the file
     readings_validation/<sha16>/validation.html   their Data Docs page
 
@@ -35,18 +37,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from segmentation import contract
 from segmentation.errors import InputError
 from segmentation.io import write_json_atomic, write_text_atomic
 from segmentation.meters.day_vectors import MINUTE_US, DayCalendar, slots_per_day
 
 DEFAULT_SHARDS = 16
 LAYOUT = "days/shard=NN/part-<sha16>.parquet, one row per (meter, local day)"
-QUARANTINE_SCHEMA = pa.schema([
-    ("source_file", pa.string()), ("source_row", pa.int64()), ("meter_id", pa.string()),
-    ("timestamp_raw", pa.string()), ("kwh_raw", pa.string()),
-    ("timestamp", pa.timestamp("us", tz="UTC")), ("kwh", pa.float64()), ("reason", pa.string())])
+# A reading's fields, whatever the file calls them (LCL: LCLid, DateTime, KWH/hh; wide: the
+# timestamp column and the meter's column): quarantine's input columns, as text.
+READING_FIELDS = ["meter_id", "timestamp", "kwh"]
+QUARANTINE_SCHEMA = contract.quarantine_schema(READING_FIELDS)
 
 
 def day_schema(resolution: int) -> pa.Schema:
@@ -67,6 +71,15 @@ class ReadingsStore:
         meta = self.meta()
         self.n_shards = int(meta["n_shards"]) if meta else n_shards
         self.timezone: str | None = meta.get("timezone") if meta else None
+
+    @property
+    def data_root(self) -> Path | None:
+        """The data root the store belongs to: the folder holding its ``processed/`` folder
+        (``<root>/processed/.stores/D``), or None for a store elsewhere."""
+        for folder in self.dataset_dir.resolve().parents:
+            if folder.name == "processed":
+                return folder.parent
+        return None
 
     def meta(self) -> dict:
         path = self.root / "_store.json"
@@ -104,11 +117,19 @@ class ReadingsStore:
 
     def ledger(self) -> dict[str, dict]:
         """sha256 -> entry of every ingested file."""
-        return {p.stem: json.loads(p.read_text()) for p in sorted((self.root / "_ledger").glob("*.json"))}
+        return {p.stem: self._located(json.loads(p.read_text()))
+                for p in sorted((self.root / "_ledger").glob("*.json"))}
 
     def entry(self, sha: str) -> dict | None:
         path = self.root / "_ledger" / f"{sha}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return self._located(json.loads(path.read_text())) if path.exists() else None
+
+    def _located(self, entry: dict) -> dict:
+        """An entry with its validation files where this store is now: the ledger names them
+        relative to the store (older ledgers: absolute), so a moved store still finds them."""
+        tag = entry["sha256"][:16]
+        return {**entry, "validation": str(self.validation_dir / f"{tag}.json"),
+                "data_docs": str(self.validation_dir / tag)}
 
     def parts(self, shard: int) -> list[tuple[dict, Path]]:
         """(ledger entry, path) of the shard's parts, in ingestion order (oldest first)."""
@@ -141,6 +162,20 @@ class ReadingsStore:
             return pd.DataFrame(columns=["meter_id", "timestamp", "kwh", "file"])
         return pd.concat(frames, ignore_index=True).sort_values(["meter_id", "timestamp", "file"],
                                                                 ignore_index=True)
+
+    def quarantine_parts(self) -> list[Path]:
+        """The quarantine part of every ingested file, in ``QUARANTINE_SCHEMA``; a part an
+        earlier version wrote (absolute ``source_file``, ``timestamp_raw``...) is rewritten
+        in place first."""
+        parts = [self.quarantine_dir / f"part-{sha[:16]}.parquet" for sha in self.ledger()]
+        for part in parts:
+            if part.exists() and "raw_line" not in pq.read_schema(part).names:
+                table = legacy_quarantine(pq.read_table(part), self.timezone or "UTC",
+                                          self.data_root)
+                tmp = part.with_name(f".{part.name}.tmp")
+                pq.write_table(table, tmp)
+                os.replace(tmp, part)
+        return parts
 
     def remove(self, sha: str) -> dict:
         """Take one ingested file out of the store (its parts, quarantine, validation, ledger
@@ -180,9 +215,43 @@ class ReadingsStore:
         write_text_atomic(data_docs, docs / "validation.html")
         results = self.validation_dir / f"{tag}.json"
         write_json_atomic(validation, results)
-        entry = {**entry, "validation": str(results), "data_docs": str(docs)}
-        write_json_atomic(entry, self.root / "_ledger" / f"{sha}.json")
-        return entry
+        relative = {"validation": os.path.relpath(results, self.dataset_dir),
+                    "data_docs": os.path.relpath(docs, self.dataset_dir)}
+        write_json_atomic({**entry, **relative}, self.root / "_ledger" / f"{sha}.json")
+        return self._located(entry)
+
+
+def csv_line(fields: list[pd.Series]) -> pd.Series:
+    """Text fields joined as one CSV line: NULL as empty, a field with a comma or a quote
+    quoted (the SQL twin is ``ingest._csv_field_sql``)."""
+    def field(values: pd.Series) -> pd.Series:
+        text = values.astype("string").fillna("")
+        quote = text.str.contains(",", regex=False) | text.str.contains('"', regex=False)
+        return text.where(~quote, '"' + text.str.replace('"', '""', regex=False) + '"')
+    out = field(fields[0])
+    for values in fields[1:]:
+        out = out + "," + field(values)
+    return out
+
+
+def legacy_quarantine(table: pa.Table, timezone: str, data_root: Path | None) -> pa.Table:
+    """A quarantine part of the first layout (``source_file`` absolute, ``timestamp_raw``,
+    ``kwh_raw``, parsed ``timestamp`` and ``kwh``; duplicates without raw text) in
+    ``QUARANTINE_SCHEMA``: the text where there was none is the parsed value written out
+    (the timestamp in the store's local time)."""
+    old = table.to_pandas()
+    local = pd.to_datetime(old["timestamp"], utc=True).dt.tz_convert(timezone)
+    stamp = old["timestamp_raw"].astype("string").fillna(
+        local.dt.strftime("%Y-%m-%d %H:%M:%S").astype("string"))
+    kwh = old["kwh_raw"].astype("string").fillna(
+        pd.Series(pc.cast(table.column("kwh"), pa.string()).to_pandas(), index=old.index,
+                  dtype="string"))
+    frame = pd.DataFrame({
+        "source_row": old["source_row"], "reason": old["reason"],
+        "raw_line": csv_line([old["meter_id"], stamp, kwh]),
+        "source_file": [contract.source_file_name(f, data_root) for f in old["source_file"]],
+        "meter_id": old["meter_id"], "timestamp": stamp, "kwh": kwh})
+    return pa.Table.from_pandas(frame, schema=QUARANTINE_SCHEMA, preserve_index=False)
 
 
 def expand(table: pa.Table, resolution: int, timezone: str) -> pd.DataFrame:

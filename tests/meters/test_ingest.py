@@ -39,7 +39,10 @@ def test_lcl_format_with_null_and_trailing_space_header(tmp_path, store):
     # 2012-10-12 is summer time: 00:30 local is 23:30 UTC the day before
     assert readings["timestamp"].iloc[0] == pd.Timestamp("2012-10-11 23:30", tz="UTC")
     bad = quarantined(store)
-    assert list(bad["source_row"]) == [4] and list(bad["kwh_raw"]) == ["Null"]
+    assert list(bad["source_row"]) == [4] and list(bad["kwh"]) == ["Null"]
+    # the reading's fields, the timestamp parsed while staging written back in ISO form
+    assert list(bad["raw_line"]) == ["MAC000002,2012-10-12 01:30:00,Null"]
+    assert list(bad["source_file"]) == ["lcl.csv"]   # relative to the data root (above processed/)
     assert bad["reason"].iloc[0] == "kwh missing or not a number"
     assert entry["rows_in"] == 6 == entry["rows_stored"] + entry["rows_quarantined"]
 
@@ -132,7 +135,8 @@ def test_duplicates_exact_and_conflicting(tmp_path, store):
     assert dups["reason"].tolist() == ["exact duplicate",
                                        "conflicting duplicate (superseded by a later reading)"]
     assert dups["source_row"].tolist() == [5, 7]  # lines of rows[3] and rows[5]: the earlier ones
-    assert dups["kwh"].tolist() == [0.5, 0.5]
+    assert dups["kwh"].tolist() == ["0.5", "0.5"]       # as read, not null
+    assert dups["raw_line"].tolist() == [",".join(map(str, rows[3])), ",".join(map(str, rows[5]))]
     result = run_store(store)
     # the later value (9.0) wins: 47 readings of 0.5 plus 9.0
     assert result["features"]["mean_daily_kwh"].tolist() == [32.5]
@@ -312,6 +316,9 @@ def test_the_store_lists_removes_and_resets_files_from_the_command_line(tmp_path
     assert set(stored(store)["meter_id"]) == {"A", "B"}
     capsys.readouterr()
     assert main(["store", "list", "--data-root", str(data_root)]) == 0
+    shown = capsys.readouterr().out                               # for a person: one line a file
+    assert shown.startswith("store ") and "2 file(s)" in shown and str(a) in shown
+    assert main(["store", "list", "--data-root", str(data_root), "--json"]) == 0
     listed = _json.loads(capsys.readouterr().out)
     assert [f["path"] for f in listed["files"]] == sorted([str(a), str(b)], key=lambda p: [
         sha for sha, e in store.ledger().items() if e["path"] == p])

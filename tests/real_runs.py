@@ -1,0 +1,53 @@
+"""A real customer run and a real meter run under one project-like folder, for the tests of
+the output contract (tests/test_contract.py) and of moving a project (tests/test_publish.py).
+
+Both inputs live under the data root and hold rows each kind quarantines: the customer table
+gets an exact duplicate, a negative income, a short line and a quoted line break; the meter
+sample is damaged (bad values, exact duplicates).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segmentation.customers.sample import write_sample_customers
+from segmentation.meters.sample import write_sample_meters
+
+RUN_DATE = "2026-11-30"
+CUSTOMERS = 120
+BAD_CUSTOMER_LINES = ["901,Male,30,-5,50",                  # negative income
+                      "902,Female,40",                      # three fields of five
+                      '903,"Fe\nmale",35,60,40']            # a quoted line break: unknown gender
+
+
+def roots_of(root: Path) -> dict[str, str]:
+    return {"data_root": str(root / "data"), "outputs_root": str(root / "outputs")}
+
+
+def write_inputs(root: Path) -> Path:
+    """The customer table and the meter files under ``root/data/raw``; returns the table."""
+    table = write_sample_customers(root / "data" / "raw" / "customers", n=CUSTOMERS, seed=7)
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join(lines + [lines[1]] + BAD_CUSTOMER_LINES) + "\n")   # + a duplicate
+    write_sample_meters(root / "data" / "raw" / "meters", n_meters=30, days=40, seed=4)
+    return table
+
+
+def run_customers(root: Path, run_date: str = RUN_DATE) -> dict:
+    from flows.customers import customer_flow
+
+    return customer_flow(input_path=str(root / "data" / "raw" / "customers" / "customers.csv"),
+                         categorical=["Gender"], k=4, run_date=run_date, **roots_of(root))
+
+
+def run_meters(root: Path, run_date: str = RUN_DATE) -> dict:
+    from flows.meters import meter_flow
+
+    return meter_flow(k=3, run_date=run_date, **roots_of(root))
+
+
+def publish_both(root: Path) -> dict[str, dict]:
+    """Write the inputs, run both flows for ``RUN_DATE``; their results by kind."""
+    table = write_inputs(root)
+    return {"customers": {**run_customers(root), "input": table}, "meters": run_meters(root),
+            "root": root}
