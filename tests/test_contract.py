@@ -136,6 +136,14 @@ def test_a_renamed_or_retyped_column_is_a_mismatch():
     assert mismatches(page, good.remove(2).remove(1))      # a pattern needs one column at least
 
 
+def test_an_input_is_named_relative_to_the_data_root_when_inside_it(tmp_path):
+    root = tmp_path / "data"
+    assert contract.source_file_name(root / "raw" / "meters" / "x.csv", root) == "raw/meters/x.csv"
+    assert contract.source_file_name(root / "raw" / ".." / "in.csv", root) == "in.csv"
+    assert contract.source_file_name(tmp_path / "out.csv", root) == str(tmp_path / "out.csv")
+    assert contract.source_file_name(tmp_path / "out.csv", None) == str(tmp_path / "out.csv")
+
+
 # ---------------------------------------------------------------- real runs
 
 @pytest.fixture

@@ -126,6 +126,36 @@ def test_bad_rows_are_quarantined_with_reason_and_row(tmp_path, store, case):
     assert entry["rows_stored"] == 48
 
 
+def test_a_quarantine_part_of_the_first_layout_is_rewritten_in_the_contract_s(tmp_path, store):
+    """A store from before the contract: absolute source_file, timestamp_raw / kwh_raw, parsed
+    columns, no text for duplicates. Collecting quarantine rewrites it in place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segmentation.meters.store import QUARANTINE_SCHEMA
+
+    rows = day_rows("M", "2024-01-10")
+    ingest_file(write_text(tmp_path, "old.csv", long_csv(rows + [rows[3]])), store)
+    part = store.quarantine_parts()[0]
+    old = pa.table({
+        "source_file": [str(tmp_path / "old.csv"), "/elsewhere/x.csv"], "source_row": [5, 9],
+        "meter_id": ["M", "A,B"], "timestamp_raw": [None, "yesterday"], "kwh_raw": [None, "0.5"],
+        "timestamp": pa.array([pd.Timestamp("2024-07-10 00:30", tz="UTC"), None],
+                              pa.timestamp("us", tz="UTC")),
+        "kwh": [0.25, 0.5], "reason": ["exact duplicate", "timestamp missing or unparseable"]})
+    pq.write_table(old, part)
+    assert store.quarantine_parts() == [part]
+    new = pq.read_table(part)
+    assert new.schema.equals(QUARANTINE_SCHEMA)
+    assert new.to_pylist() == [
+        {"source_row": 5, "reason": "exact duplicate", "raw_line": "M,2024-07-10 01:30:00,0.25",
+         "source_file": "old.csv", "meter_id": "M", "timestamp": "2024-07-10 01:30:00",
+         "kwh": "0.25"},                             # summer time in London: UTC + 1
+        {"source_row": 9, "reason": "timestamp missing or unparseable",
+         "raw_line": '"A,B",yesterday,0.5', "source_file": "/elsewhere/x.csv", "meter_id": "A,B",
+         "timestamp": "yesterday", "kwh": "0.5"}]
+
+
 def test_duplicates_exact_and_conflicting(tmp_path, store):
     rows = day_rows("M", "2024-01-10")
     rows = rows + [rows[3], ("M", rows[5][1], 9.0)]
