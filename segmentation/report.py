@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import platform
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from segmentation.errors import InputError
@@ -29,44 +32,165 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+DASH = "\u2014"   # an em dash: a value that does not exist (an infeasible k, a ratio out of reach)
+
+
+def is_missing(value) -> bool:
+    """None, NaN or pandas' NA: a value to show as a dash, never as ``nan`` or ``None``."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+        and math.isnan(value)
+
+
+def is_flag(value) -> bool:
+    """A Python or numpy bool (numpy's is neither ``bool`` nor a number class)."""
+    return isinstance(value, (bool, np.bool_))
+
+
+def yes_no(flag) -> str:
+    """``True`` -> ``yes``: a report speaks words, not Python."""
+    return "yes" if bool(flag) else "no"
+
+
+def format_count(n) -> str:
+    """A count with thousands separators: 2526048 -> ``2,526,048`` (missing: a dash)."""
+    return DASH if is_missing(n) else f"{int(n):,}"
+
+
+def format_number(value, decimals: int | None = None) -> str:
+    """A measured value for a table or sentence: thousands separators, a dash when missing.
+
+    ``decimals`` fixes the places; without it they follow the size, three significant
+    digits or more: 2385.6 -> ``2,386``, 41.25 -> ``41.2``, 0.914 -> ``0.91``.
+    """
+    if is_missing(value):
+        return DASH
+    if is_flag(value):
+        return yes_no(value)
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    value = float(value)
+    if decimals is None:
+        size = abs(value)
+        decimals = 0 if size >= 999.5 else 1 if size >= 9.995 else 2
+    return f"{value:,.{decimals}f}"
+
+
+def format_compact(value) -> str:
+    """A value in at most four or five characters, for a plot's cells: 2385.6 -> ``2.4k``,
+    3.4e6 -> ``3.4M``, 0.254 -> ``0.25``, 11.42 -> ``11.4`` (trailing zeros dropped),
+    0.001 -> ``≈0``."""
+    if is_missing(value):
+        return DASH
+    value = float(value)
+    if 0 < abs(value) < 0.005:
+        return "\u22480"          # "0" would claim none at all
+    for scale, suffix in ((1, ""), (1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T")):
+        x = value / scale
+        size = abs(x)
+        if scale == 1:
+            places = 2 if size < 0.995 else 1 if size < 99.95 else 0
+        else:
+            places = 1 if size < 9.95 else 0
+        text = f"{x:.{places}f}"
+        if abs(float(text)) < 1000 or suffix == "T":   # 999.7 rounds to 1000: the next unit
+            break
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return ("0" if text in ("-0", "") else text) + suffix
+
+
+def words(items, empty: str = "none") -> str:
+    """A list as comma-separated words (``empty`` when there are none)."""
+    items = [plain(i) for i in items]
+    return ", ".join(items) if items else empty
+
+
+def plain(value) -> str:
+    """Any value of a run's records in words, never as a Python repr: a dict as
+    ``key value`` pairs, a list as comma-separated words, an empty one as ``none``,
+    a flag as yes/no, a missing value as ``not available``."""
+    if isinstance(value, dict):
+        return words([f"{str(k).replace('_', ' ')} {plain(v)}" for k, v in value.items()])
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return words(sorted(value) if isinstance(value, (set, frozenset)) else value)
+    if is_missing(value):
+        return "not available"
+    if is_flag(value) or isinstance(value, numbers.Number):
+        return format_number(value)
+    return str(value)
+
+
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A DataFrame as a GitHub markdown table (no tabulate dependency)."""
+    """A DataFrame as a GitHub markdown table (no tabulate dependency): floats in
+    ``floatfmt``, counts and large floats with thousands separators, flags as yes/no,
+    missing values as an em dash."""
     def cell(value) -> str:
+        if is_missing(value):
+            return DASH
+        if is_flag(value) or isinstance(value, numbers.Integral):
+            return format_number(value)
         if isinstance(value, float):
-            return format(value, floatfmt)
+            return format(value, floatfmt if floatfmt.startswith(",") else "," + floatfmt)
         return str(value).replace("|", "\\|")
 
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    header = "| " + " | ".join(str(c).replace("|", "\\|") for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     body = ["| " + " | ".join(cell(v) for v in row) + " |"
             for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
+# Per-k metrics: a readable header and a format for each column kselect reports.
+KMETRIC_COLUMNS = {
+    "k": ("k", format_count),
+    "feasible": ("feasible", lambda v: DASH if is_missing(v) else yes_no(v)),
+    "inertia": ("inertia", format_number),
+    "silhouette": ("silhouette", lambda v: format_number(v, 3)),
+    "calinski_harabasz": ("Calinski-Harabasz", lambda v: format_number(v, 1)),
+    "davies_bouldin": ("Davies-Bouldin", lambda v: format_number(v, 3)),
+    "stability": ("stability (bootstrap ARI)", lambda v: format_number(v, 3)),
+    "smallest_share": ("smallest segment", lambda v: DASH if is_missing(v) else f"{v:.1%}"),
+    "atypical": ("atypical members", format_count),
+    "note": ("note", lambda v: "" if is_missing(v) else str(v)),
+}
+
+
+def kmetrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The per-k metrics as text with readable headers (a column kselect adds later is kept)."""
+    shown = {}
+    for column in metrics.columns:
+        header, fmt = KMETRIC_COLUMNS.get(column, (column.replace("_", " "), plain))
+        shown[header] = [fmt(v) for v in metrics[column]]
+    return pd.DataFrame(shown)
+
+
 def kselection_section(selection: KSelection, final_silhouette: float) -> str:
     """Markdown: chosen k, the rule's reason, and the per-k metrics."""
-    plain = ("- **The data has weak structure**: no k gave segments that come back reliably "
-             "when the data are resampled; read the segments as a summary of a continuum."
-             if selection.weak_structure else
-             f"- the chosen k is stable: bootstrap ARI {selection.stability:.2f}")
+    plain_words = ("- **The data has weak structure**: no k gave segments that come back "
+                   "reliably when the data are resampled; read the segments as a summary of a "
+                   "continuum." if selection.weak_structure else
+                   f"- the chosen k is stable: bootstrap ARI {selection.stability:.2f}")
+    elbow = "none found" if is_missing(selection.knee) else f"k={selection.knee}"
     return "\n".join([
         "## Choice of k",
-        f"- chosen k: **{selection.k}** (elbow: {selection.knee})",
+        f"- chosen k: **{selection.k}** (elbow: {elbow})",
         f"- why: {selection.rule}",
-        plain,
+        plain_words,
         f"- silhouette of the final model: {final_silhouette:.3f}",
         "",
-        markdown_table(selection.metrics),
+        markdown_table(kmetrics_table(selection.metrics)),
     ])
 
 
 def accounting_section(counts: dict) -> str:
     """Markdown: rows in, rows out, rows quarantined by reason; says whether they reconcile."""
-    lines = ["## Row accounting", f"- rows in: {counts['rows_in']}",
-             f"- rows out: {counts['rows_out']}",
-             f"- rows quarantined: {counts['rows_quarantined']}"]
+    lines = ["## Row accounting", f"- rows in: {format_count(counts['rows_in'])}",
+             f"- rows out: {format_count(counts['rows_out'])}",
+             f"- rows quarantined: {format_count(counts['rows_quarantined'])}"]
     for reason, n in sorted(counts.get("quarantined_by_reason", {}).items()):
-        lines.append(f"  - {reason}: {n}")
+        lines.append(f"  - {reason}: {format_count(n)}")
     ok = counts["rows_in"] == counts["rows_out"] + counts["rows_quarantined"]
     lines.append(f"- reconciles (in = out + quarantined): {'yes' if ok else 'NO'}")
     return "\n".join(lines)

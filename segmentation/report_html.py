@@ -24,7 +24,12 @@ code { background: #f4f4f4; padding: 0 0.2rem; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0 1.5rem; }
 .warning { color: #a40000; }
 """
-NUMBER = re.compile(r"^-?[\d,]*\.?\d+(e[+-]?\d+)?%?$")
+NUMBER = re.compile(r"^(-?[\d,]*\.?\d+(e[+-]?\d+)?%?|\u2014)$")   # an em dash: a number not available
+# A plot's heading on the page (a plot not listed: its file name in words).
+CAPTIONS = {"k_selection": "Choice of k", "segment_sizes": "Segment sizes",
+            "segment_scatter": "Segments", "feature_profile": "Feature profile of the segments",
+            "archetypes": "Archetype daily curves", "seasonal_heatmap": "Seasonal pattern",
+            "daily_kwh": "Daily consumption (kWh/day) per archetype"}
 
 
 def _inline(text: str) -> str:
@@ -79,7 +84,7 @@ def html_report(markdown: str, figures: dict[str, Path | str]) -> str:
     """One HTML page: the report, then every plot embedded (base64 PNG)."""
     title = next((line.lstrip("# ") for line in markdown.splitlines() if line.startswith("# ")),
                  "Segmentation report")
-    images = [f"<h3>{html.escape(name.replace('_', ' ').capitalize())}</h3>"
+    images = [f"<h3>{html.escape(CAPTIONS.get(name, name.replace('_', ' ').capitalize()))}</h3>"
               f"<img alt='{html.escape(name)}' src='data:image/png;base64,"
               f"{base64.b64encode(Path(path).read_bytes()).decode()}'>"
               for name, path in figures.items()]

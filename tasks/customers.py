@@ -111,7 +111,8 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
     write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema(config, shares))
     (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.customer_figures(result.segments, result.profiles,
-                                       result.result.selection, config, result.transforms)
+                                       result.result.selection, config, result.transforms,
+                                       dataset=paths.dataset, run_date=paths.run_date)
     plot_files = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
                   for name, fig in figures.items()}
     figures_of_quality = quality(result.result.selection, result.result.silhouette,

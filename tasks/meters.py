@@ -17,7 +17,6 @@ from segmentation.meters.ingest import ingest_file
 from segmentation.meters.seasons import resolve_hemisphere
 from segmentation.meters.segment import segment_meters
 from segmentation.meters.store import ReadingsStore
-from segmentation.plots import plot_k_selection, plot_segment_sizes
 from segmentation.publish import save_figure
 from segmentation.quality import quality
 from segmentation.settings import RunPaths
@@ -94,11 +93,8 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                                                   pipeline.QUARANTINE_METERS_SCHEMA),
     }
     (work / "plots").mkdir(parents=True, exist_ok=True)
-    figures = {"archetypes": outputs.plot_archetypes(profiles),
-               "seasonal_heatmap": outputs.plot_seasonal_heatmap(profiles),
-               "k_selection": plot_k_selection(seg.selection),
-               "segment_sizes": plot_segment_sizes(profiles),
-               "daily_kwh": outputs.plot_daily_kwh(segments, profiles, seg.band_rule)}
+    figures = outputs.meter_figures(segments, profiles, seg.selection, seg.band_rule,
+                                    dataset=paths.dataset, run_date=paths.run_date)
     plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png")) for name, fig in figures.items()}
     return {**{k: str(v) for k, v in files.items()}, "plots": plots, "segmentation": seg,
             "quality": figures_of_quality}

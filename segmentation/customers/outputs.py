@@ -14,13 +14,16 @@ import pyarrow as pa  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from segmentation import contract  # noqa: E402
+from segmentation.customers.clean import OUTLIER_IQR_FACTOR  # noqa: E402
 from segmentation.customers.config import CustomerConfig  # noqa: E402
 from segmentation.customers.ingest import SOURCE_ROW  # noqa: E402
 from segmentation.customers.naming import axis_label, label  # noqa: E402
 from segmentation.customers.transform import apply_transforms  # noqa: E402
-from segmentation.plots import plot_k_selection, plot_segment_sizes  # noqa: E402
+from segmentation.plots import (plot_k_selection, plot_profile_heatmap,  # noqa: E402
+                                plot_segment_sizes, plot_title)
 from segmentation.quality import quality_section  # noqa: E402
-from segmentation.report import accounting_section, kselection_section, markdown_table  # noqa: E402
+from segmentation.report import (accounting_section, format_count, format_number,  # noqa: E402
+                                 kselection_section, markdown_table, plain)
 
 
 PLOT_POINTS = 20_000
@@ -84,16 +87,17 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config: CustomerConfig,
-                         transforms: dict | None = None) -> plt.Figure:
+                         transforms: dict | None = None, *, dataset: str,
+                         run_date: date | str) -> plt.Figure:
     """Two features: the features themselves (log axes where log-transformed); more: the first
     two principal components of the features as clustered (transformed, standardised)."""
     fig, ax = plt.subplots(figsize=(10.5, 6))
     features = list(config.features)
     transforms = transforms or {}
-    title = "Segments"
+    what = "segments" if len(features) == 2 else "segments on the first two principal components"
     if len(segments) > PLOT_POINTS:  # a million dots draw slowly and show no more
         segments = segments.sample(PLOT_POINTS, random_state=0).sort_index()
-        title = f"Segments (a random {PLOT_POINTS:,} of the members)"
+        what += f" (a random {PLOT_POINTS:,} of the members)"
     if len(features) == 2:
         xy = segments[features].to_numpy(float)
         centres = profiles[features].to_numpy(float)
@@ -118,35 +122,75 @@ def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config:
         ax.scatter(xy[members, 0], xy[members, 1], s=18, alpha=0.7, label=seg.segment_name)
     ax.scatter(centres[:, 0], centres[:, 1], marker="X", s=180, c="black", label="segment means")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(title)
+    ax.set_title(plot_title(dataset, run_date, what))
     fig.tight_layout()
     return fig
 
 
 def plot_feature_profile(profiles: pd.DataFrame, population: pd.DataFrame,
-                         config: CustomerConfig) -> plt.Figure:
-    """Each segment's centroid as z-scores against the population, one bar group per feature."""
+                         config: CustomerConfig, *, dataset: str,
+                         run_date: date | str) -> plt.Figure:
+    """One heatmap: segments x numeric columns, coloured by the z-score of each segment's
+    centroid against all customers, annotated with the centroid in original units."""
     cols = config.numeric
-    z = (profiles[cols] - population[cols].mean()) / population[cols].std(ddof=0).replace(0, 1)
-    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(cols) + 4), 4.8))
-    width = 0.8 / max(len(profiles), 1)
-    for i, (name, row) in enumerate(zip(profiles["segment_name"], z.to_numpy())):
-        ax.bar(np.arange(len(cols)) + i * width, row, width, label=name)
-    ax.set_xticks(np.arange(len(cols)) + 0.4 - width / 2, [label(c) for c in cols],
-                  rotation=30 if len(cols) > 4 else 0, ha="right" if len(cols) > 4 else "center")
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_ylabel("centroid, std. deviations from the mean")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title("Segment feature profile")
-    fig.tight_layout()
-    return fig
+    return plot_profile_heatmap(profiles[cols].reset_index(drop=True), population[cols],
+                                list(profiles["segment_name"]), {c: axis_label(c) for c in cols},
+                                dataset, run_date, members="customers")
 
 
-def customer_figures(segments, profiles, selection, config, transforms=None) -> dict[str, plt.Figure]:
-    return {"k_selection": plot_k_selection(selection),
-            "segment_scatter": plot_segment_scatter(segments, profiles, config, transforms),
-            "segment_sizes": plot_segment_sizes(profiles),
-            "feature_profile": plot_feature_profile(profiles, segments, config)}
+def customer_figures(segments, profiles, selection, config, transforms=None, *, dataset: str,
+                     run_date: date | str) -> dict[str, plt.Figure]:
+    """Every plot of a customer run, each titled with the dataset and the run date."""
+    named = {"dataset": dataset, "run_date": run_date}
+    return {"k_selection": plot_k_selection(selection, **named),
+            "segment_scatter": plot_segment_scatter(segments, profiles, config, transforms, **named),
+            "segment_sizes": plot_segment_sizes(profiles, unit="customers", **named),
+            "feature_profile": plot_feature_profile(profiles, segments, config, **named)}
+
+
+def category_label(column: str, config: CustomerConfig) -> str:
+    """``share_gender_female`` -> ``Gender: female`` (the column named as in the segments)."""
+    rest = column.removeprefix("share_")
+    for name in sorted(_text_columns(config), key=len, reverse=True):
+        if rest.startswith(name + "_"):
+            return f"{label(name)}: {rest[len(name) + 1:].replace('_', ' ')}"
+    return rest.replace("_", " ")
+
+
+def segments_table(profiles: pd.DataFrame, config: CustomerConfig) -> pd.DataFrame:
+    """The report's segment table: readable headers (units where known), counts with
+    thousands separators, shares in %, centroids with three significant digits or more."""
+    numeric = [c for c in config.numeric if c in profiles.columns]
+    table = pd.DataFrame({
+        "id": profiles["segment_id"].map(format_count),
+        "segment": profiles["segment_name"],
+        "customers": profiles["size"].map(format_count),
+        "share": profiles["share"].map(lambda v: f"{v:.1%}"),
+        "atypical": profiles["atypical"].map(format_count),
+    })
+    for column in numeric:
+        table[axis_label(column)] = profiles[column].map(format_number)
+    return table
+
+
+def cleaning_lines(cleaning: dict) -> list[str]:
+    """The cleaning counts in words: missing values, what was imputed, outliers, anything else."""
+    cleaning = dict(cleaning)
+    missing = cleaning.pop("missing_policy", "quarantine")
+    imputed = {c: n for c, n in (cleaning.pop("imputed", None) or {}).items() if n}
+    lines = ["- missing values: " + ("rows with one are quarantined (--missing quarantine)"
+                                     if missing == "quarantine" else
+                                     "filled with the column median (--missing impute)"),
+             "- values imputed: " + (", ".join(f"{label(c)} {format_count(n)}"
+                                               for c, n in imputed.items()) or "none")]
+    if "outliers" in cleaning:
+        policy = cleaning.pop("outlier_policy", "flag")
+        lines.append(f"- outliers (beyond {OUTLIER_IQR_FACTOR:g} x IQR from the quartiles): "
+                     f"{format_count(cleaning.pop('outliers'))}, "
+                     + ("flagged and kept as they are (--outliers flag)" if policy == "flag" else
+                        "clipped to the fences (--outliers winsorize)" if policy == "winsorize"
+                        else plain(policy)))
+    return lines + [f"- {k.replace('_', ' ')}: {plain(v)}" for k, v in cleaning.items()]
 
 
 def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: pd.DataFrame,
@@ -154,19 +198,17 @@ def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: 
                     paths: dict[str, str], quality: dict, transforms: dict, identity: str,
                     config: CustomerConfig) -> str:
     """The run's markdown report: segments, quality, k and why, row accounting, where things are."""
-    table = profiles.drop(columns=["run_date"], errors="ignore").copy()
-    shares = [c for c in table.columns if c.startswith("share_")]
-    categories = table[["segment_name", *shares]].copy()
-    table = table.drop(columns=shares)
-    table["share"] = (table["share"] * 100).map(lambda v: f"{v:.1f}%")
+    table = segments_table(profiles, config)
+    shares = [c for c in profiles.columns if c.startswith("share_")]
+    categories = pd.DataFrame({"segment": profiles["segment_name"]})
     for column in shares:
-        categories[column] = (categories[column] * 100).map(lambda v: f"{v:.0f}%")
+        categories[category_label(column, config)] = profiles[column].map(lambda v: f"{v:.0%}")
     logged = [c for c, t in transforms.items() if t["transform"] == "log1p"]
     sections = [
         f"# Segmentation report: {dataset}, {run_date.isoformat()}",
         f"Input: `{input_path}`; {identity}.",
         "## Segments\nCentroids are the means of typical members in original units.\n\n"
-        + markdown_table(table, floatfmt=".1f"),
+        + markdown_table(table),
     ]
     if shares:
         sections.append("## Categories per segment\nShare of each segment's members in each "
@@ -178,11 +220,12 @@ def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: 
          + (f" and one-hot {', '.join(config.categorical)}" if config.cluster_categorical
             and config.categorical else ""),
          f"- log-transformed (log1p) before scaling: {', '.join(logged) if logged else 'none'}"]
-        + [f"  - {c}: {t['transform']} ({t['why']})" for c, t in transforms.items()]))
+        + [f"  - {c}: {'not transformed' if t['transform'] == 'none' else t['transform']} "
+           f"({t['why']})" for c, t in transforms.items()]))
     return "\n\n".join(sections + [
         quality_section(quality),
         kselection_section(selection, silhouette),
         accounting_section(counts),
-        "## Cleaning\n" + "\n".join(f"- {k}: {v}" for k, v in cleaning.items()),
+        "## Cleaning\n" + "\n".join(cleaning_lines(cleaning)),
         "## Outputs\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),
     ]) + "\n"

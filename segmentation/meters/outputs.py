@@ -19,8 +19,10 @@ from segmentation import contract  # noqa: E402
 from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES  # noqa: E402
 from segmentation.meters.segment import BANDS, MeterSegmentation  # noqa: E402
 from segmentation.meters.store import QUARANTINE_SCHEMA  # noqa: E402
+from segmentation.plots import plot_k_selection, plot_segment_sizes, plot_title  # noqa: E402
 from segmentation.quality import quality_section  # noqa: E402
-from segmentation.report import kselection_section, markdown_table  # noqa: E402
+from segmentation.report import (DASH, format_count, format_number,  # noqa: E402
+                                 kselection_section, markdown_table, plain)
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -131,7 +133,7 @@ def _hours(points: int) -> np.ndarray:
     return np.arange(points) * 24 / points
 
 
-def plot_archetypes(profiles: pd.DataFrame) -> plt.Figure:
+def plot_archetypes(profiles: pd.DataFrame, dataset: str, run_date) -> plt.Figure:
     """Centroid daily curve of each segment with its members' 10-90% spread."""
     n = len(profiles)
     cols = min(4, n)
@@ -142,7 +144,7 @@ def plot_archetypes(profiles: pd.DataFrame) -> plt.Figure:
         hours = _hours(len(centre))
         ax.fill_between(hours, seg["profile_p10"], seg["profile_p90"], alpha=0.3, label="members 10-90%")
         ax.plot(hours, centre, color="black", label="centroid")
-        ax.set_title(f"{seg['segment_name']}\n{seg['size']} meters ({seg['share']:.1%}), "
+        ax.set_title(f"{seg['segment_name']}\n{seg['size']:,} meters ({seg['share']:.1%}), "
                      f"{seg['mean_daily_kwh']:.1f} kWh/day", fontsize=9)
         ax.set_xticks([0, 6, 12, 18, 24])
         ax.set_xlabel("local hour")
@@ -150,12 +152,12 @@ def plot_archetypes(profiles: pd.DataFrame) -> plt.Figure:
         ax.axis("off")
     axes.flat[0].set_ylabel("share of daily kWh")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("Archetype daily curves")
+    fig.suptitle(plot_title(dataset, run_date, "archetype daily curves"))
     fig.tight_layout()
     return fig
 
 
-def plot_seasonal_heatmap(profiles: pd.DataFrame) -> plt.Figure:
+def plot_seasonal_heatmap(profiles: pd.DataFrame, dataset: str, run_date) -> plt.Figure:
     """Segment x month: mean daily kWh relative to the segment's average month (blank = not covered)."""
     matrix = np.vstack(profiles["monthly_index"].to_numpy()).astype(float)
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(profiles) + 1.8))
@@ -163,12 +165,13 @@ def plot_seasonal_heatmap(profiles: pd.DataFrame) -> plt.Figure:
     ax.set_xticks(range(12), MONTHS)
     ax.set_yticks(range(len(profiles)), profiles["segment_name"])
     fig.colorbar(image, ax=ax, label="month / average month (daily kWh)")
-    ax.set_title("Seasonal pattern per segment")
+    ax.set_title(plot_title(dataset, run_date, "seasonal pattern per segment"))
     fig.tight_layout()
     return fig
 
 
-def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame, band_rule: dict) -> plt.Figure:
+def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame, band_rule: dict,
+                   dataset: str, run_date) -> plt.Figure:
     """Distribution of mean daily kWh per archetype (box plot, log axis), band thresholds marked."""
     from matplotlib.ticker import FuncFormatter, LogLocator
 
@@ -179,64 +182,130 @@ def plot_daily_kwh(segments: pd.DataFrame, profiles: pd.DataFrame, band_rule: di
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    for key, text in (("low_below_kwh_per_day", "Low | Medium"),
-                      ("high_from_kwh_per_day", "Medium | High")):
-        ax.axvline(band_rule[key], color="tab:red", linestyle=":", linewidth=1)
-        ax.text(band_rule[key], 1.0, f" {text}", transform=ax.get_xaxis_transform(),
-                fontsize=7, color="tab:red", va="bottom")
+    low, high = band_rule["low_below_kwh_per_day"], band_rule["high_from_kwh_per_day"]
+    # Labels point away from each other: close thresholds would print them on top of each other.
+    for at, text, align in ((low, f"Low < {low:.1f} ", "right"),
+                            (high, f" {high:.1f} <= High", "left")):
+        ax.axvline(at, color="tab:red", linestyle=":", linewidth=1)
+        ax.text(at, 1.0, text, transform=ax.get_xaxis_transform(), fontsize=7, color="tab:red",
+                va="bottom", ha=align)
     ax.set_xlabel("mean daily consumption (kWh/day, log scale)")
     ax.invert_yaxis()
-    ax.set_title("Daily consumption per archetype, with the consumption bands", pad=14)
+    ax.set_title(plot_title(dataset, run_date, "daily consumption per archetype, with the "
+                            "consumption bands"), pad=14)
     fig.tight_layout()
     return fig
 
 
+def meter_figures(segments: pd.DataFrame, profiles: pd.DataFrame, selection, band_rule: dict, *,
+                  dataset: str, run_date) -> dict[str, plt.Figure]:
+    """Every plot of a meter run, each titled with the dataset and the run date."""
+    named = {"dataset": dataset, "run_date": run_date}
+    return {"archetypes": plot_archetypes(profiles, **named),
+            "seasonal_heatmap": plot_seasonal_heatmap(profiles, **named),
+            "k_selection": plot_k_selection(selection, **named),
+            "segment_sizes": plot_segment_sizes(profiles, unit="meters", **named),
+            "daily_kwh": plot_daily_kwh(segments, profiles, band_rule, **named)}
+
+
 # ---------------------------------------------------------------- report
+
+SEASONS_NOT_COVERED = "not available (the window does not cover both seasons)"
+
+
+def archetype_table(profiles: pd.DataFrame) -> pd.DataFrame:
+    """The report's archetype table: readable headers with units, counts with separators,
+    a dash where a segment's winter/summer ratio cannot be measured."""
+    return pd.DataFrame({
+        "id": profiles["segment_id"].map(format_count),
+        "archetype": profiles["segment_name"],
+        "meters": profiles["size"].map(format_count),
+        "share": profiles["share"].map(lambda v: f"{v:.1%}"),
+        "atypical": profiles["atypical"].map(format_count),
+        "mean daily consumption (kWh/day)": [format_number(v, 1) for v in profiles["mean_daily_kwh"]],
+        "winter/summer ratio": [format_number(v, 2) for v in profiles["winter_summer_ratio"]],
+        "peak hour (local, median)": [format_number(v, 1) for v in profiles["peak_hour"]],
+    })
+
+
+def clustering_sentence(weighting: dict) -> str:
+    """``segment.weighting`` in words: what the archetypes were clustered on, and what not."""
+    rest = dict(weighting)
+    shape = {"daily": "the daily load shape",
+             "weekday-weekend": "the weekday and weekend load shapes"}.get(
+        rest.get("shape"), f"the {rest.get('shape', 'daily')} load shape")
+    rest.pop("shape", None)
+    how = [str(rest.pop("representation"))] if "representation" in rest else []
+    if "columns" in rest:
+        how.append(f"{format_count(rest.pop('columns'))} columns")
+    text = f"Clustered on {shape}" + (f" ({', '.join(how)})" if how else "")
+    return text + "".join(f"; {k.replace('_', ' ')}: {plain(v)}" for k, v in rest.items()) + "."
+
+
+def utc_time(stamp: str) -> str:
+    """``2018-10-28T23:00:00+00:00`` -> ``2018-10-28 23:00``."""
+    return pd.Timestamp(stamp).strftime("%Y-%m-%d %H:%M")
+
+
+def by_reason(counts: dict[str, int]) -> list[str]:
+    """Indented ``reason: n`` lines of a count by reason."""
+    return [f"  - {reason}: {format_count(n)}" for reason, n in counts.items()]
+
 
 def meter_report(*, dataset: str, run_date, inputs: list[dict], window: dict, profiles: pd.DataFrame,
                  segments: pd.DataFrame, seg: MeterSegmentation, quality: dict, counts: dict,
                  quarantined_meters: pd.DataFrame, policy: dict, outputs: dict) -> str:
     """The run's markdown report."""
-    table = profiles[["segment_id", "segment_name", "size", "share", "atypical", "mean_daily_kwh",
-                      "winter_summer_ratio", "peak_hour"]].copy()
-    table["share"] = (table["share"] * 100).map(lambda v: f"{v:.1f}%")
+    seasons_covered = bool(profiles["winter_summer_ratio"].notna().any())
     seasonal_note = ("winter/summer ratio >= 1.5 where the window covers both seasons; "
                      f"{window.get('hemisphere', 'north')}ern hemisphere seasons "
-                     f"({window.get('hemisphere_source', 'given')})")
+                     f"({window.get('hemisphere_source', 'given')})" if seasons_covered else
+                     f"{SEASONS_NOT_COVERED}, so no meter is one")
+    bands = crosstab(segments)
+    if not seasons_covered:
+        bands["Seasonal Users"] = DASH
     lines = [f"# Meter segmentation: {dataset}, {run_date}", "",
              "## Inputs",
-             *[f"- `{i['path']}` ({i['format']}, {i['resolution_min']} min, {i['rows_in']} readings, "
+             *[f"- `{i['path']}` ({i['format']}, {i['resolution_min']} min, "
+               f"{format_count(i['rows_in'])} readings, "
                f"{'already ingested, skipped' if i['skipped'] else 'ingested now'})" for i in inputs],
              "", "## Window",
-             f"- {window['start']} to {window['end']} (UTC), {window['days']} local days in "
-             f"{window['timezone']}, resolution {window['resolution_min']} min",
-             "", "## Load-shape archetypes (segment_name)", markdown_table(table), "",
-             f"Clustered on: {seg.weighting}", "",
-             "## Archetype x consumption band",
-             f"Bands from mean daily kWh: {seg.band_rule['text']}. Seasonal Users: {seasonal_note}.",
-             "", markdown_table(crosstab(segments)), "",
-             quality_section(quality), "",
-             kselection_section(seg.selection, seg.silhouette), "",
-             "## Reading accounting",
-             f"- readings in (all ingested files): {counts['readings_in']}",
-             f"- used for features: {counts['readings_used']}",
-             f"- quarantined readings: {counts['readings_quarantined']}",
-             *[f"  - {r}: {n}" for r, n in counts["readings_quarantined_by_reason"].items()],
-             f"- superseded by a later file (same meter and instant): {counts['readings_superseded']}",
-             *[f"  - {r}: {n}" for r, n in counts["readings_superseded_by_reason"].items()],
-             f"- readings of quarantined meters: {counts['readings_of_quarantined_meters']}",
-             *[f"  - {r}: {n}" for r, n in counts["readings_of_quarantined_meters_by_reason"].items()],
-             f"- outside the window (kept in the store): {counts['readings_outside_window']}",
-             f"- reconciles (in = used + quarantined + superseded + quarantined meters + outside "
-             f"window): "
-             f"{'yes' if counts['reconciles'] else 'NO'}",
-             f"- intervals interpolated: {counts['interpolated_intervals']}; left missing: "
-             f"{counts['missing_intervals_left']}",
-             "", "## Quarantined meters",
-             f"{len(quarantined_meters)} meters; by reason:", ""]
+             f"- {utc_time(window['start'])} to {utc_time(window['end'])} UTC, "
+             f"{format_count(window['days'])} local days in {window['timezone']}, "
+             f"resolution {window['resolution_min']} min",
+             "", "## Load-shape archetypes (segment_name)", markdown_table(archetype_table(profiles)),
+             "", clustering_sentence(seg.weighting)]
+    if not seasons_covered:
+        lines += ["", f"Winter/summer ratio: {SEASONS_NOT_COVERED}."]
+    lines += ["", "## Archetype x consumption band",
+              f"Bands from mean daily kWh: {seg.band_rule['text']}. Seasonal Users: {seasonal_note}.",
+              "", markdown_table(bands), "",
+              quality_section(quality), "",
+              kselection_section(seg.selection, seg.silhouette), "",
+              "## Reading accounting",
+              f"- readings in (all ingested files): {format_count(counts['readings_in'])}",
+              f"- used for features: {format_count(counts['readings_used'])}",
+              f"- quarantined readings: {format_count(counts['readings_quarantined'])}",
+              *by_reason(counts["readings_quarantined_by_reason"]),
+              f"- superseded by a later file (same meter and instant): "
+              f"{format_count(counts['readings_superseded'])}",
+              *by_reason(counts["readings_superseded_by_reason"]),
+              f"- readings of quarantined meters: "
+              f"{format_count(counts['readings_of_quarantined_meters'])}",
+              *by_reason(counts["readings_of_quarantined_meters_by_reason"]),
+              f"- outside the window (kept in the store): "
+              f"{format_count(counts['readings_outside_window'])}",
+              f"- reconciles (in = used + quarantined + superseded + quarantined meters + outside "
+              f"window): "
+              f"{'yes' if counts['reconciles'] else 'NO'}",
+              f"- intervals interpolated: {format_count(counts['interpolated_intervals'])}; "
+              f"left missing: {format_count(counts['missing_intervals_left'])}",
+              "", "## Quarantined meters",
+              f"{format_count(len(quarantined_meters))} meters"
+              + ("; by reason:" if len(quarantined_meters) else "."), ""]
     if len(quarantined_meters):
         by = quarantined_meters.groupby("reason").size().rename("meters").reset_index()
         lines.append(markdown_table(by))
-    lines += ["", "## Policies", *[f"- {k}: {v}" for k, v in policy.items()],
+    lines += ["", "## Policies", *[f"- {k}: {plain(v)}" for k, v in policy.items()],
               "", "## Outputs", *[f"- {k}: `{v}`" for k, v in outputs.items()], ""]
     return "\n".join(lines)
