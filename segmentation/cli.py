@@ -283,6 +283,9 @@ def _k_args(args) -> dict:
 def run_flow(args) -> dict:
     """Check the input, then call the flow the arguments name (imports Prefect only then)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its temporary server 20 s; on a busy 2-core machine it needs longer, and
+    # a run that gives up there fails for no reason of its own.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     preflight_checks(args)
     from segmentation import prefect_startup
 
@@ -483,7 +486,10 @@ def _run_lines(name: str, run: dict) -> str:
                      f"{counts.get('rows_quarantined', 0):,} quarantined")
     bands = run.get("consumption_bands")
     if bands:
-        lines.append("  bands: " + ", ".join(f"{name} {n:,}" for name, n in bands.items()))
+        order = ["Low", "Medium", "High"]          # Low / Medium / High, not alphabetical
+        ranked = sorted(bands.items(), key=lambda band: order.index(band[0].split()[0])
+                        if band[0].split()[0] in order else len(order))
+        lines.append("  bands: " + ", ".join(f"{name} {n:,}" for name, n in ranked))
     lines += [f"  warning: {w}" for w in quality.get("warnings", [])]
     published = run["published"]
     report = published.get("report_html") or published.get("report")

@@ -74,7 +74,7 @@ def preload(*modules: str) -> None:
         importlib.import_module(module)
 
 
-def wait(timeout: float = 60.0) -> None:
+def wait(timeout: float = 150.0) -> None:
     """Block until the background start has finished (the flow needs the server)."""
     if _thread is not None:
         _started.wait(timeout)

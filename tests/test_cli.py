@@ -190,7 +190,7 @@ def test_meter_summary_counts_readings_and_bands(tmp_path):
     args = build_parser().parse_args(["run", "meters"])
     result = {**RESULT, "counts": {"readings_in": 2526048, "readings_quarantined": 1499,
                                    "meters_segmentable": 530, "meters_quarantined": 7},
-              "consumption_bands": {"Low Energy Users": 177, "High Energy Users": 177}}
+              "consumption_bands": {"High Energy Users": 177, "Low Energy Users": 177}}
     lines = summary_text(result, args).splitlines()
     assert lines[3] == ("  2,526,048 readings in, 1,499 quarantined; 530 meters segmented, "
                         "7 set aside")

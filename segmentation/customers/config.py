@@ -40,7 +40,18 @@ class CustomerConfig:
     id_from_line: bool = False
     transform: str = "auto"  # or "log", "none"
     cluster_categorical: bool = False
-    features_note: str = ""  # how the features were chosen, when the user did not name them
+    all_numeric: bool = False  # the features are every numeric column but the id
+    not_numeric: tuple[str, ...] = ()  # ... and these columns were left out as text
+
+    @property
+    def features_note(self) -> str:
+        """How the features were chosen, when the user did not name them ("" when named)."""
+        if not self.all_numeric:
+            return ""
+        return (f"clustered on every numeric column but the id ({len(self.features)}): "
+                f"{', '.join(self.features)}" + (f"; not numeric, left out: "
+                                                 f"{', '.join(self.not_numeric)}"
+                                                 if self.not_numeric else ""))
 
     @property
     def numeric(self) -> list[str]:
@@ -79,7 +90,7 @@ def resolve_config(columns: list[str], *, id_column: str | None = None,
     id_from_line = id_col is None
     id_col = id_col or LINE_ID
     cats = tuple(canonical_name(c) for c in categorical or ())
-    note = ""
+    chosen, left = False, ()
     if all_numeric(features, present):
         skip = {id_col, *cats, *(c for c in present if re.fullmatch(ROLE_PATTERNS["gender"], c))}
         candidates = [c for c in present if c not in skip]
@@ -89,10 +100,7 @@ def resolve_config(columns: list[str], *, id_column: str | None = None,
                 raise InputError("no numeric column to cluster on (every column but the id "
                                  f"holds text: {', '.join(candidates)}); name the features "
                                  "with --features", file=file)
-            left = [c for c in candidates if c not in feats]
-            note = (f"clustered on every numeric column but the id ({len(feats)}): "
-                    f"{', '.join(feats)}" + (f"; not numeric, left out: {', '.join(left)}"
-                                             if left else ""))
+            chosen, left = True, tuple(c for c in candidates if c not in feats)
     elif features:
         feats = tuple(canonical_name(f) for f in features)
     else:
@@ -106,7 +114,7 @@ def resolve_config(columns: list[str], *, id_column: str | None = None,
                              "(drop it from --features/--categorical or pass another --id-column)",
                              file=file, column=column)
     return CustomerConfig(id_col, feats, cats, roles, missing, outliers, id_from_line,
-                          transform, cluster_categorical, note)
+                          transform, cluster_categorical, chosen, left)
 
 
 def numeric_columns(rows_parquet: str, columns: list[str], min_share: float = 0.9) -> list[str]:

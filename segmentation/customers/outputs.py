@@ -218,7 +218,10 @@ def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: 
     sections.append("## Features and transforms\n" + "\n".join(
         [f"- clustered on: {', '.join(config.features)}"
          + (f" and one-hot {', '.join(config.categorical)}" if config.cluster_categorical
-            and config.categorical else ""),
+            and config.categorical else "")
+         + (" (every numeric column but the id" + (
+             f"; not numeric, left out: {', '.join(config.not_numeric)}"
+             if config.not_numeric else "") + ")" if config.all_numeric else ""),
          f"- log-transformed (log1p) before scaling: {', '.join(logged) if logged else 'none'}"]
         + [f"  - {c}: {'not transformed' if t['transform'] == 'none' else t['transform']} "
            f"({t['why']})" for c, t in transforms.items()]))

@@ -156,14 +156,16 @@ def test_table_without_id_with_categoricals_and_transforms(tmp_path, roots):
 
     path = tmp_path / "wholesale.csv"
     wholesale_like().to_csv(path, index=False)
-    code, out, err = run_cli(path, roots, "--dataset", "wholesale", "--features", "Fresh", "Milk",
-                             "Grocery", "Frozen", "Detergents_Paper", "Delicassen",
+    code, out, err = run_cli(path, roots, "--dataset", "wholesale",      # no --features: all
                              "--categorical", "Channel", "Region")
     assert code == 0, err
     partition, manifest = outputs(roots, "wholesale")
     assert manifest["customer_id"].startswith("no id column: customer_id is the data line number")
     assert manifest["clustered_on"] == ["fresh", "milk", "grocery", "frozen", "detergents_paper",
                                         "delicassen"]
+    assert manifest["parameters"]["features_chosen"] == (
+        "clustered on every numeric column but the id (6): fresh, milk, grocery, frozen, "
+        "detergents_paper, delicassen")
     assert {t["transform"] for t in manifest["transforms"].values()} == {"log1p"}
     ids = duckdb.sql(f"SELECT min(customer_id::INT), max(customer_id::INT), count(*) "
                      f"FROM '{partition / 'segments.parquet'}'").fetchall()[0]
@@ -174,6 +176,8 @@ def test_table_without_id_with_categoricals_and_transforms(tmp_path, roots):
     report = (Path(roots["outputs_root"]) / "wholesale" / RUN_DATE / "report.md").read_text()
     assert "## Categories per segment" in report and "(profiled only: not clustered on)" in report
     assert "log-transformed (log1p) before scaling: fresh, milk" in report
+    assert ("- clustered on: fresh, milk, grocery, frozen, detergents_paper, delicassen (every "
+            "numeric column but the id)") in report
 
 
 def test_features_naming_the_id_column_is_refused(mall_csv, roots):
