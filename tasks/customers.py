@@ -92,7 +92,7 @@ def clean_customers(validated: dict, config: CustomerConfig, paths: RunPaths) ->
 @task(name="segment-customers", cache_policy=NO_CACHE)
 def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
                       k: int | None, k_min: int, k_max: int, seed: int,
-                      source: str | None = None) -> dict:
+                      source: str | None = None, min_size: int | None = None) -> dict:
     """Choose k, cluster, name; write typed tables and plots to the work dir."""
     frame = pd.read_parquet(cleaned["clean"])
     if len(frame) < 3:
@@ -100,9 +100,11 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
         reasons = quarantine["reason"].str.split("; ").explode().value_counts()
         why = (f"; {len(quarantine)} rows were quarantined ("
                + ", ".join(f"{n} {r}" for r, n in reasons.items()) + ")") if len(quarantine) else ""
-        raise InputError(f"only {len(frame)} rows passed validation and cleaning, at least 3 are "
+        raise InputError(f"only {len(frame)} row{'' if len(frame) == 1 else 's'} passed "
+                         "validation and cleaning, at least 3 are "
                          f"needed to segment{why}; nothing was published", file=source)
-    result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed)
+    result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
+                                         min_size=min_size)
     segments = outputs.with_run_date(result.segments, paths.run_date)
     profiles = outputs.with_run_date(result.profiles, paths.run_date)
     work = paths.work_dir

@@ -70,7 +70,7 @@ def meter_shard_features(dataset_dir: str, shard: int, window: dict, policy: dic
 @task(name="segment-meters", cache_policy=NO_CACHE)
 def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min: int, k_max: int,
                       seed: int, shape: str = "daily",
-                      kwh_bands: list[float] | None = None) -> dict:
+                      kwh_bands: list[float] | None = None, min_size: int | None = None) -> dict:
     """Archetypes, bands, seasonal flags and names; write tables and plots to the work dir."""
     features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
     features = features.sort_values("meter_id", kind="stable").reset_index(drop=True)
@@ -78,7 +78,7 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                                    ignore_index=True).sort_values("meter_id", kind="stable")
     seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed, shape=shape,
                          kwh_bands=tuple(kwh_bands) if kwh_bands else None,
-                         quarantined=quarantined_meters)
+                         quarantined=quarantined_meters, min_size=min_size)
     segments = outputs.segments_table(features, seg)
     profiles = outputs.profiles_table(segments)
     figures_of_quality = quality(seg.selection, seg.silhouette, seg.labels, seg.atypical,
