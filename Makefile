@@ -28,11 +28,12 @@ test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m pytest
 
-## bench: customer and LCL-scale meter benchmarks (not part of the tests)
+## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken (not part of the tests)
 bench: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python bench/bench_customers.py
 	$(BIN)/python bench/bench_meters.py
+	$(BIN)/python bench/bench_contention.py
 
 ## server / stop: local Prefect server, work pool, deployments, worker
 server: $(STAMP)
