@@ -182,7 +182,7 @@ def choose_k(metrics: pd.DataFrame, knee: int | None, *,
     else:
         candidates = stable
         note = (f"{len(stable)} of {len(feasible)} k values stable (bootstrap ARI >= "
-                f"{min_stability}): k={sorted(int(k) for k in stable['k'])}")
+                f"{min_stability}): k={', '.join(str(k) for k in sorted(int(k) for k in stable['k']))}")
     ks = sorted(int(k) for k in candidates["k"])
     if knee is not None and knee in ks:
         return knee, f"{note}; the inertia elbow k={knee} is a candidate, chosen", weak

@@ -39,7 +39,7 @@ def check_timezone(timezone: str) -> None:
         near = nearest_zones(timezone)
         hint = (f"did you mean {' or '.join(near)}?" if near else
                 "use an IANA name such as Europe/London")
-        raise InputError(f"--timezone '{timezone}' is not a known time zone: {hint}") from None
+        raise InputError(f"unknown time zone '{timezone}': {hint}") from None
 
 
 def nearest_zones(name: str, n: int = 3) -> list[str]:

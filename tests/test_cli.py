@@ -135,7 +135,7 @@ def test_parquet_readings_pass_the_byte_check(tmp_path, no_prefect):
 def test_a_time_zone_typo_gets_the_nearest_names(tmp_path, no_prefect):
     code, _, err = run("run", "meters", "--timezone", "Europe/Zurch")
     assert code == 2
-    assert "--timezone 'Europe/Zurch' is not a known time zone: did you mean Europe/Zurich?" in err
+    assert "unknown time zone 'Europe/Zurch': did you mean Europe/Zurich?" in err
     assert nearest_zones("europe/london") == ["Europe/London"]              # only the case
     assert nearest_zones("Europe/Sydney")[0] == "Australia/Sydney"          # the city elsewhere
     assert nearest_zones("London") == ["Europe/London"]

@@ -90,7 +90,7 @@ def metrics(stab, sil=None, feasible=None):
 def test_choose_k_takes_the_elbow_when_it_is_stable():
     k, why, weak = choose_k(metrics([0.9, 0.9, 0.9, 0.9], sil=[0.5, 0.3, 0.2, 0.1]), knee=5)
     assert (k, weak) == (5, False)
-    assert why == ("4 of 4 k values stable (bootstrap ARI >= 0.75): k=[3, 4, 5, 6]; the inertia "
+    assert why == ("4 of 4 k values stable (bootstrap ARI >= 0.75): k=3, 4, 5, 6; the inertia "
                    "elbow k=5 is a candidate, chosen")
 
 

@@ -57,10 +57,9 @@ def page_text(page: str) -> str:
 
 
 def reprs(text: str) -> list[str]:
-    """Lines showing a Python repr; brackets count too except in the k rule's own sentence
-    (``kselect`` writes it)."""
+    """Lines showing a Python repr (brackets included: the k rule's sentence lists k in words)."""
     return [line for line in text.splitlines()
-            if REPR.search(line) or (re.search(r"[\[\]]", line) and "why:" not in line)]
+            if REPR.search(line) or re.search(r"[\[\]]", line)]
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@ BAD_INPUTS = {
                        "expect_column_to_exist on column 'spending_score'"),
     "extra unknown columns": ((HEADER.strip() + ",Notes\n" + GOOD_ROWS.replace("\n", ",hi\n")).encode(), 0, None),
     "empty file": (b"", 2, "the file is empty"),
-    "header only": (HEADER.encode(), 2, "expect_table_row_count_to_be_between"),
+    "header only": (HEADER.encode(), 2, "the file has a header line and no data rows"),
     "two rows": ((HEADER + "".join(GOOD_ROWS.splitlines(True)[:2])).encode(), 2,
                  "only 2 rows passed validation and cleaning, at least 3 are needed"),
     # one of each: every line is a row in the output or in quarantine, blank lines are not rows
