@@ -265,9 +265,12 @@ def test_a_moved_project_reads_and_runs_on(real_runs, tmp_path):
         assert quarantine["source_file"].str.startswith(f"raw/{dataset}/").all()
     assert runs["meters"]["counts"] == real_runs["meters"]["counts"]   # the file was skipped
     docs = moved / "outputs" / "meters" / day / "data_docs"          # found in the moved store
-    assert sorted(p.parent.name for p in docs.rglob("validation.html")) == sorted(
-        p.parent.name for p in (original / "outputs" / "meters" / RUN_DATE / "data_docs")
-        .rglob("validation.html"))
+    pages = sorted(p.parent.name for p in docs.rglob("validation.html"))
+    assert pages and pages == sorted(p.parent.name for p in (
+        original / "outputs" / "meters" / RUN_DATE / "data_docs").rglob("validation.html"))
+    manifest = json.loads((moved / "outputs" / "meters" / day / "manifest.json").read_text())
+    assert all(Path(f).is_relative_to(moved) and Path(f).is_file()
+               for f in manifest["expectations"].values())
     assert not any(os.path.isabs(target) for target in symlinks(moved).values())
 
 
