@@ -103,8 +103,9 @@ def run_once(extra_env: dict[str, str], contended: bool, timeout: float) -> dict
 
 
 def median(runs: list[dict], key: str) -> float | None:
+    """Median over the runs that finished (a failed one is kept, with its error, in the JSON)."""
     values = [r[key] for r in runs if r.get(key) is not None]
-    return round(statistics.median(values), 2) if len(values) == len(runs) else None
+    return round(statistics.median(values), 2) if values else None
 
 
 def ratio(contended: float | None, quiet: float | None) -> float | None:
@@ -144,6 +145,7 @@ def main() -> None:
                for k in ("wall", "segment")}
         row["ratio_wall"] = ratio(row["contended_wall"], row["quiet_wall"])
         row["ratio_segment"] = ratio(row["contended_segment"], row["quiet_segment"])
+        row["failed_runs"] = sum("error" in r for c in by.values() for r in c)
         threads = next((r["threads"] for r in by["quiet"] if r.get("threads")), {})
         row["threads"] = ", ".join(f"{api} {n}" for api, n in threads.items()) or None
         summary[name] = row

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,33 @@ def test_every_flow_refuses_a_bad_setting_before_it_starts(flow, roots, monkeypa
     assert state.is_failed()
     assert state.message == ("SEGMENT_THREADS must be a whole number of 1 or more (the BLAS and "
                              "OpenMP threads of a run), got '0'")
+
+
+SPINCOUNT = re.compile(r"GOMP_SPINCOUNT = '(\d+)'")
+
+
+def openmp_spincount(code: str, **env: str) -> int:
+    """How long scikit-learn's OpenMP threads spin before they sleep, in a fresh Python
+    that runs ``code`` and then loads scikit-learn (OpenMP prints its settings on load)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+    done = subprocess.run([sys.executable, "-c", code + "\nimport sklearn.cluster"],
+                          env={**clean, "OMP_DISPLAY_ENV": "VERBOSE", **env},
+                          capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    return int(SPINCOUNT.search(done.stderr).group(1))
+
+
+def test_openmp_threads_sleep_rather_than_spin_in_a_deployment_run():
+    """The wait policy reaches OpenMP when a worker imports a flow (Prefect's engine first):
+    nothing loads OpenMP before the package sets it."""
+    assert openmp_spincount("import prefect.engine, flows.nightly") == 0   # default: 300000
+
+
+@pytest.mark.parametrize("given, kept", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_package_sets_the_wait_policy_unless_the_user_did(monkeypatch, given, kept):
+    import segmentation
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    if given:
+        monkeypatch.setenv("OMP_WAIT_POLICY", given)
+    importlib.reload(segmentation)
+    assert os.environ["OMP_WAIT_POLICY"] == kept
