@@ -23,10 +23,11 @@ run: $(STAMP)
 		echo "data/raw/ is empty: writing sample data"; $(BIN)/segment sample-data; fi
 	$(BIN)/segment run nightly
 
-## test: install with test extras, run the whole test suite
+## test: install with test extras, run the whole test suite (two workers: much of it waits on
+## Prefect servers and subprocesses, so two processes keep both cores busy)
 test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist load
 
 ## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken (not part of the tests)
 bench: $(STAMP)

@@ -75,7 +75,7 @@ def customers(tmp_path: Path, capfd, text: str, *extra: str) -> tuple[int, str]:
                *extra)
 
 
-@pytest.mark.parametrize("n", [1, 2, 9, 10, 20, 30])
+@pytest.mark.parametrize("n", [1, 9, 10, 30])
 def test_tiny_customer_tables(prefect_harness, tmp_path, capfd, n):
     code, output = customers(tmp_path, capfd, HEADER + customer_rows(n))
     assert_clean_ending(code, output)
@@ -134,18 +134,15 @@ def meters(tmp_path: Path, capfd, path: Path, *extra: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n", [4, 12])
-def test_tiny_meter_files(prefect_harness, tmp_path, capfd, n):
+@pytest.mark.parametrize("n", [4])
+def test_tiny_meter_files(prefect_harness, tmp_path, capfd, n):       # 20 meters: below
     code, output = meters(tmp_path, capfd, meter_csv(tmp_path / "m.csv", n))
     assert_clean_ending(code, output)
-    if n < 10:                        # 2 segments of at least 5 need 10 meters
-        assert code == 2 and f"{n} meters cannot form 2 segments of at least 5" in output, output
-    else:
-        assert code == 0, output
+    assert code == 2 and f"{n} meters cannot form 2 segments of at least 5" in output, output
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["nan readings", "a reading in 2099", "identical"])
+@pytest.mark.parametrize("case", ["nan readings and a reading in 2099", "identical"])
 def test_odd_twenty_meter_files(prefect_harness, tmp_path, capfd, case):
     path = tmp_path / "m.csv"
     if case == "identical":
@@ -153,8 +150,7 @@ def test_odd_twenty_meter_files(prefect_harness, tmp_path, capfd, case):
         one = pd.read_csv(path, dtype=str)
         pd.concat([one.assign(meter_id=f"M{m:03d}") for m in range(20)]).to_csv(path, index=False)
     else:
-        meter_csv(path, 20, nan_every=97 if case == "nan readings" else 0,
-                  far_future=case == "a reading in 2099")
+        meter_csv(path, 20, nan_every=97, far_future=True)
     code, output = meters(tmp_path, capfd, path, "--json")
     assert_clean_ending(code, output)
     if case == "identical":
@@ -164,4 +160,8 @@ def test_odd_twenty_meter_files(prefect_harness, tmp_path, capfd, case):
     result = json.loads(run.stdout)
     manifest = json.loads(Path(result["published"]["manifest"]).read_text())
     assert manifest["k"]["chosen"] <= 4
+    reasons = manifest["rows"]["readings_quarantined_by_reason"]       # no reading lost
+    assert reasons["kwh missing or not a number"] == len(range(0, 30 * 24, 97)) * 20
+    assert reasons["implausible timestamp (before 1990 or after next month)"] == 1
+    assert manifest["rows"]["reconciles"]
     assert manifest["k"]["rule"].startswith("20 meters allow at most 4 segments of at least 5")
