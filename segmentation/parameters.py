@@ -49,3 +49,12 @@ METER_K_MIN = 3  # meters: k=2 only splits "more evening" from "more night"; see
 def choices(literal) -> list[str]:
     """The values of a ``Literal`` type, for argparse ``choices``."""
     return list(get_args(literal))
+
+# Purchase logs
+Column = Annotated[str | None, Field(description="A column of the input, as in its header; "
+                                                 "empty: found by its name")]
+MaxQuantity = Annotated[float, Field(gt=0, description="Lines with more units than this are "
+                                                       "quarantined as implausible")]
+TransactionWindow = Annotated[int | None, Field(ge=1, le=36600,
+                                                description="Use only the N days up to the run "
+                                                            "date; empty: all history")]

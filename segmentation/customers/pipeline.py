@@ -5,6 +5,7 @@ The Prefect tasks in tasks/customers.py call these and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,10 +142,17 @@ class CustomerSegments:
 
 def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | None = None,
                       k_min: int = 2, k_max: int = 10, seed: int = 42,
-                      min_size: int | None = None) -> CustomerSegments:
-    """Transform, scale, choose k, cluster, name; one row per customer and one per segment."""
-    transforms = choose_transforms(frame, list(config.features), config.transform)
-    features = feature_frame(frame, config, transforms)
+                      min_size: int | None = None, namer: Callable | None = None,
+                      floors: dict[str, float] | None = None) -> CustomerSegments:
+    """Transform, scale, choose k, cluster, name; one row per customer and one per segment.
+
+    ``namer(labels, described, scaled, typical) -> (names, fallbacks)`` names the segments
+    (default: ``name_customer_segments`` with the table's roles); ``floors`` raises features
+    to a lower bound for clustering only (published values stay as they are).
+    """
+    clustered = frame.assign(**{c: frame[c].clip(lower=v) for c, v in (floors or {}).items()})
+    transforms = choose_transforms(clustered, list(config.features), config.transform)
+    features = feature_frame(clustered, config, transforms)
     numeric = list(config.features)
     features[numeric], clipped = clip_far_out(features[numeric])
     X = scale_features(features)
@@ -157,8 +165,11 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     reasons = ["; ".join(filter(None, [reason, f"value beyond the far-out fence of {columns}: "
                                             f"clipped for clustering" if columns else None])) or None
                for reason, columns in zip(result.atypical_reason, clipped)]
-    names, fallbacks = name_customer_segments(result.labels, described, numeric, config.roles,
-                                              ~atypical)
+    if namer is None:
+        names, fallbacks = name_customer_segments(result.labels, described, numeric, config.roles,
+                                                  ~atypical)
+    else:
+        names, fallbacks = namer(result.labels, described, numeric, ~atypical)
     centroids = centroids_in_units(described, result.labels, ~atypical)
     segments = frame.reset_index(drop=True).rename(columns={config.id_column: "customer_id"})
     segment_names = [names[s] for s in result.labels]

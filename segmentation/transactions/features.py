@@ -1,0 +1,132 @@
+"""Behavioural features per customer as of the run date, computed in DuckDB.
+
+From the kept lines (``ingest.split_lines``: every line dated on or before the
+run date D, inside the window), one row per customer who bought at least once:
+
+=========================  ====================================================================
+recency_days               days from the last purchase order to D
+frequency                  purchase orders (an order id, or a customer's purchases on one day)
+monetary                   net spend: purchases minus returns (negative when returns of
+                           purchases made before the data outweigh later purchases)
+tenure_days                days from the first purchase order to D
+avg_order_value            purchases / orders
+return_rate                returns / purchases, capped at 1 (share of spend returned)
+mean_days_between_orders   (last - first order day) / (orders - 1); null for one order
+spend_trend                (last 90 days - the 90 before) / (their sum), -1..1; null when
+                           neither period has a purchase
+distinct_products          products bought (null without a product column)
+r_score, f_score, m_score  quintiles 1-5 of recency (5 = most recent), frequency and monetary
+                           (5 = highest); ranks, ties broken by customer id, as analysts'
+                           ``qcut(rank(method="first"), 5)``; ``rfm_score`` joins them ("545")
+is_new                     first order within ``NEW_CUSTOMER_DAYS`` (30) days of D
+=========================  ====================================================================
+
+``country`` is the country of most of the customer's lines (ties: alphabetical).
+A customer whose lines as of D are all returns has no purchase to date a
+recency from: their lines are excluded and counted, not segmented.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from segmentation.transactions.config import NEW_CUSTOMER_DAYS
+
+FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
+            "return_rate", "mean_days_between_orders", "spend_trend", "distinct_products")
+# Clustered on: the first six (the others have nulls or repeat these); RFM scores are ranks.
+CLUSTER_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
+                    "return_rate")
+RETURNS_ONLY = "customer with returns only (no purchase as of the run date)"
+
+FEATURES_SQL = """
+WITH lines AS (SELECT * FROM read_parquet({lines})),
+orders AS (
+    SELECT customer_id, order_key, min(day) AS day, sum(value) AS spend
+    FROM lines WHERE NOT is_return GROUP BY ALL),
+bought AS (
+    SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS frequency,
+           sum(spend) AS gross,
+           coalesce(sum(spend) FILTER (WHERE day > DATE '{d}' - 90), 0) AS last90,
+           coalesce(sum(spend) FILTER (WHERE day > DATE '{d}' - 180 AND day <= DATE '{d}' - 90), 0)
+               AS prev90
+    FROM orders GROUP BY ALL),
+per_line AS (
+    SELECT customer_id, -coalesce(sum(value) FILTER (WHERE is_return), 0) AS returned,
+           count(DISTINCT product) FILTER (WHERE NOT is_return) AS products,
+           count(*) AS n_lines
+    FROM lines GROUP BY ALL),
+countries AS (
+    SELECT customer_id, arg_max(country, n ORDER BY n, country DESC) AS country FROM (
+        SELECT customer_id, country, count(*) AS n FROM lines
+        WHERE country IS NOT NULL GROUP BY ALL) GROUP BY ALL),
+features AS (
+    SELECT b.customer_id, DATE '{d}' - b.last_day AS recency_days, b.frequency,
+           b.gross - p.returned AS monetary, DATE '{d}' - b.first_day AS tenure_days,
+           b.gross / b.frequency AS avg_order_value,
+           CASE WHEN b.gross > 0 THEN least(p.returned / b.gross, 1.0) ELSE 0 END AS return_rate,
+           CASE WHEN b.frequency > 1 THEN (b.last_day - b.first_day) / (b.frequency - 1) END
+               AS mean_days_between_orders,
+           CASE WHEN b.last90 + b.prev90 > 0
+                THEN (b.last90 - b.prev90) / (b.last90 + b.prev90) END AS spend_trend,
+           {products} AS distinct_products, c.country, b.first_day AS first_purchase,
+           b.last_day AS last_purchase, p.n_lines
+    FROM bought b JOIN per_line p USING (customer_id) LEFT JOIN countries c USING (customer_id))
+SELECT *,
+       ntile(5) OVER (ORDER BY recency_days DESC, customer_id) AS r_score,
+       ntile(5) OVER (ORDER BY frequency, customer_id) AS f_score,
+       ntile(5) OVER (ORDER BY monetary, customer_id) AS m_score,
+       tenure_days < {new_days} AS is_new
+FROM features ORDER BY customer_id
+"""
+
+RETURNS_SQL = """
+WITH lines AS (SELECT * FROM read_parquet({lines})),
+first_buy AS (SELECT customer_id, min(ts) AS first_ts FROM lines WHERE NOT is_return GROUP BY ALL)
+SELECT count(*) FILTER (WHERE f.first_ts IS NULL) AS returns_only_lines,
+       count(DISTINCT l.customer_id) FILTER (WHERE f.first_ts IS NULL) AS returns_only_customers,
+       count(*) FILTER (WHERE l.is_return AND (f.first_ts IS NULL OR l.ts < f.first_ts))
+           AS unmatched_lines,
+       coalesce(-sum(l.value) FILTER (WHERE l.is_return AND (f.first_ts IS NULL
+                                      OR l.ts < f.first_ts)), 0) AS unmatched_value,
+       count(DISTINCT l.customer_id) FILTER (WHERE l.is_return AND (f.first_ts IS NULL
+                                             OR l.ts < f.first_ts)) AS unmatched_customers,
+       count(*) FILTER (WHERE l.is_return) AS return_lines,
+       coalesce(-sum(l.value) FILTER (WHERE l.is_return), 0) AS returned_value
+FROM lines l LEFT JOIN first_buy f USING (customer_id)
+"""
+
+
+def customer_features(lines: str | Path, run_date: date, target: str | Path,
+                      has_product: bool = True) -> dict:
+    """Write one row per customer (``FEATURES``, scores, country, dates) to ``target``.
+
+    Returns
+    -------
+    dict
+        ``customers`` (rows written), ``lines_used`` (their lines), ``returns``: lines and
+        value of all returns, and of returns with no earlier purchase in the data (kept and
+        netted, counted here), ``returns_only``: lines and customers excluded because the
+        customer has no purchase as of the run date.
+    """
+    import duckdb
+
+    quoted = "'" + str(lines).replace("'", "''") + "'"
+    sql = FEATURES_SQL.format(lines=quoted, d=run_date.isoformat(), new_days=NEW_CUSTOMER_DAYS,
+                              products="p.products" if has_product else "CAST(NULL AS BIGINT)")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        customers, used = con.execute(f"SELECT count(*), coalesce(sum(n_lines), 0) "
+                                      f"FROM read_parquet('{target}')").fetchall()[0]
+        r = con.execute(RETURNS_SQL.format(lines=quoted)).df().iloc[0]
+    return {"customers": int(customers), "lines_used": int(used),
+            "returns": {"lines": int(r.return_lines), "value": round(float(r.returned_value), 2),
+                        "without_earlier_purchase": {
+                            "lines": int(r.unmatched_lines),
+                            "value": round(float(r.unmatched_value), 2),
+                            "customers": int(r.unmatched_customers)}},
+            "returns_only": {"lines": int(r.returns_only_lines),
+                             "customers": int(r.returns_only_customers)}}

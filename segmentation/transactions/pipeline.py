@@ -1,0 +1,41 @@
+"""The purchase-log run's segmenting step as a pure function: features in, segments out.
+
+Ingestion and features are paths in, paths out (``ingest``, ``features``); the
+per-customer feature table then goes through the shared customer path
+(transforms, scaling, the k rule with its size floor, atypical members,
+profiles), named in the RFM vocabulary (``naming``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from segmentation.customers.config import CustomerConfig
+from segmentation.customers.pipeline import CustomerSegments, clean, segment_customers
+from segmentation.transactions.features import CLUSTER_FEATURES
+from segmentation.transactions.naming import name_rfm_segments
+
+# Net spend below 0 (returns of purchases made before the data) is no spend for clustering:
+# a negative value would also rule out the log transform of a money column.
+FLOORS = {"monetary": 0.0}
+
+
+def features_config(transform: str = "auto", outliers: str = "flag") -> CustomerConfig:
+    """The customer-table view of the feature table: id, clustering features, policies."""
+    return CustomerConfig("customer_id", CLUSTER_FEATURES, transform=transform, outliers=outliers)
+
+
+def segment_transactions(features: pd.DataFrame, *, k: int | None = None, k_min: int = 2,
+                         k_max: int = 10, seed: int = 42, min_size: int | None = None,
+                         transform: str = "auto", outliers: str = "flag"
+                         ) -> tuple[CustomerSegments, dict]:
+    """Flag outliers, then segment and name the customers of a feature table.
+
+    Returns the segments (``CustomerSegments``; every feature column of ``features`` kept
+    on the members' rows) and the cleaning counts.
+    """
+    config = features_config(transform, outliers)
+    frame, cleaning = clean(features.reset_index(drop=True), config)
+    result = segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
+                               min_size=min_size, namer=name_rfm_segments, floors=FLOORS)
+    return result, cleaning

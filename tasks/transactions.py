@@ -1,0 +1,138 @@
+"""Tasks of the purchase-log flow: each reads and writes Parquet, paths in and paths out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from segmentation.contract import source_file_name
+from segmentation.errors import InputError, ValidationFailed
+from segmentation.io import sha256_file, write_parquet_atomic
+from segmentation.publish import save_figure
+from segmentation.quality import quality
+from segmentation.report import refuse_mostly_quarantined
+from segmentation.settings import RunPaths
+from segmentation.transactions import features as behaviour
+from segmentation.transactions import ingest, outputs, pipeline
+from segmentation.transactions.config import TransactionConfig
+from tasks.shared import IO_RETRIES, validation_failure_artifact
+
+
+@task(name="stage-transactions", cache_policy=NO_CACHE, **IO_RETRIES)
+def stage_transactions(input_path: str, paths: RunPaths) -> dict:
+    """Stage the log once per content hash (text columns + line numbers); a rerun reuses it."""
+    if not Path(input_path).is_file():
+        raise InputError("file not found (check the input path)", file=input_path)
+    sha = sha256_file(input_path)
+    checkpoint = paths.data_root / "processed" / ".checkpoints" / paths.dataset / sha
+    staged, rejects = checkpoint / "lines.parquet", checkpoint / "rejects.parquet"
+    if not (staged.exists() and rejects.exists()):
+        tmp = checkpoint / f".staging-{paths.run_date}.parquet"
+        found = ingest.stage_lines(input_path, tmp)
+        write_parquet_atomic(found["rejects"].astype({"raw_line": "string", "reason": "string"}),
+                             rejects)
+        tmp.replace(staged)
+    import pyarrow.parquet as pq
+    header = [n for n in pq.read_schema(staged).names if n != ingest.SOURCE_ROW]
+    n_staged = pq.read_metadata(staged).num_rows
+    n_rejects = pq.read_metadata(rejects).num_rows
+    return {"path": input_path, "sha256": sha, "staged": str(staged), "rejects": str(rejects),
+            "columns": header, "separator": ingest.separator_of(input_path),
+            "lines_in": n_staged + n_rejects}
+
+
+@task(name="validate-transactions", cache_policy=NO_CACHE)
+def validate_transactions(staged: dict, config: TransactionConfig, paths: RunPaths,
+                          max_quarantine_share: float) -> dict:
+    """Great Expectations on the (customer, month) summary; lines quarantined, excluded or kept.
+
+    Anonymous sales are quarantined but are not bad input: the share that fails the run
+    counts the other reasons only."""
+    try:
+        split = ingest.split_lines(staged["staged"], config, paths.run_date, paths.work_dir,
+                                   staged["path"])
+    except ValidationFailed as failure:
+        validation_failure_artifact(paths.dataset, failure.failures)
+        raise
+    rejects = pd.read_parquet(staged["rejects"])
+    bad = {r: n for r, n in split.counts["quarantined_by_reason"].items()
+           if r != outputs.ANONYMOUS}
+    if len(rejects):
+        bad["malformed line"] = len(rejects)
+    in_scope = staged["lines_in"] - sum(n for r, n in split.counts["excluded_by_reason"].items()
+                                        if r in (ingest.AFTER, ingest.BEFORE))
+    refuse_mostly_quarantined(bad, sum(bad.values()), max(in_scope, 1), max_quarantine_share,
+                              unit="lines (anonymous sales not counted)",
+                              hint="check the column options (--customer-column, "
+                                   "--amount-column, ...) and --max-quantity",
+                              file=staged["path"])
+    quarantine = _quarantine_table(staged, split, rejects, paths)
+    docs = paths.work_dir / "data_docs" / "validation.html"
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text(split.outcome.data_docs_html or "", encoding="utf-8")
+    return {"lines": split.lines, "quarantine": quarantine, "counts": split.counts,
+            "expectations": split.outcome.statistics, "data_docs": str(docs)}
+
+
+def _quarantine_table(staged: dict, split, rejects: pd.DataFrame, paths: RunPaths) -> str:
+    import duckdb
+
+    source = source_file_name(staged["path"], paths.data_root)
+    schema = outputs.quarantine_schema(staged["columns"])
+    sql = outputs.quarantine_sql(staged["staged"], split.quarantine, staged["separator"], source,
+                                 staged["columns"])
+    with duckdb.connect() as con:
+        frame = con.execute(sql).to_arrow_table().to_pandas()
+    if len(rejects):
+        frame = pd.concat([frame, rejects.assign(source_file=source)], ignore_index=True)
+        frame = frame.sort_values("source_row", kind="stable", ignore_index=True)
+    target = paths.work_dir / "quarantine.parquet"
+    write_parquet_atomic(frame.reindex(columns=schema.names), target, schema)
+    return str(target)
+
+
+@task(name="transaction-features", cache_policy=NO_CACHE)
+def transaction_features(validated: dict, config: TransactionConfig, paths: RunPaths) -> dict:
+    """Behavioural features per customer as of the run date (DuckDB over the kept lines)."""
+    target = paths.work_dir / "features.parquet"
+    found = behaviour.customer_features(validated["lines"], paths.run_date, target,
+                                        has_product=config.column("product") is not None)
+    return {"features": str(target), **found}
+
+
+@task(name="segment-transactions", cache_policy=NO_CACHE)
+def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: int, k_max: int,
+                         seed: int, source: str, min_size: int | None = None) -> dict:
+    """Choose k, cluster, name; write typed tables and plots to the work dir."""
+    frame = pd.read_parquet(featured["features"])
+    if len(frame) < 3:
+        raise InputError(f"only {len(frame)} customer{'' if len(frame) == 1 else 's'} bought "
+                         f"anything on or before {paths.run_date}; at least 3 are needed to "
+                         "segment; nothing was published", file=source)
+    result, cleaning = pipeline.segment_transactions(frame, k=k, k_min=k_min, k_max=k_max,
+                                                     seed=seed, min_size=min_size)
+    segments = outputs.segment_rows(result.segments).assign(run_date=paths.run_date)
+    profiles = outputs.with_medians(result.profiles, result.segments).assign(
+        run_date=paths.run_date)
+    work = paths.work_dir
+    write_parquet_atomic(segments, work / "segments.parquet", outputs.segments_schema())
+    write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema())
+    (work / "plots").mkdir(parents=True, exist_ok=True)
+    figures = outputs.transaction_figures(result.segments, result.profiles,
+                                          result.result.selection, pipeline.features_config(),
+                                          result.transforms, dataset=paths.dataset,
+                                          run_date=paths.run_date, floors=pipeline.FLOORS)
+    plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
+             for name, fig in figures.items()}
+    figures_of_quality = quality(result.result.selection, result.result.silhouette,
+                                 result.result.labels, result.result.atypical,
+                                 result.fallback_segments)
+    return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
+            "plots": plots, "selection": result.result.selection,
+            "silhouette": result.result.silhouette, "transforms": result.transforms,
+            "quality": figures_of_quality, "cleaning": cleaning,
+            "new_customers": int(segments["is_new"].sum())}
+
