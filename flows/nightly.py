@@ -9,6 +9,7 @@ from pydantic import Field
 
 from flows.customers import customer_flow
 from flows.meters import meter_flow
+from flows.transactions import transaction_flow
 from segmentation.catalog import Dataset, catalog_entry, load_catalog
 from segmentation.errors import InputError, SegmentationError
 from segmentation.parameters import DatasetName, RunDate
@@ -16,7 +17,7 @@ from segmentation.settings import RunPaths
 from segmentation.threads import limit_threads
 from tasks.shared import QuietFailure, resolve_run_date
 
-FLOWS = {"customers": customer_flow, "meters": meter_flow}
+FLOWS = {"customers": customer_flow, "meters": meter_flow, "transactions": transaction_flow}
 Root = Annotated[str | None, Field(description="Root folder; empty: the project's data/ or outputs/")]
 
 
@@ -30,6 +31,8 @@ def datasets(raw_dir) -> dict[str, Dataset]:
         found["customers"] = Dataset("customers", "customers")
     if (raw_dir / "meters").is_dir() and any((raw_dir / "meters").iterdir()):
         found["meters"] = Dataset("meters", "meters")
+    if (raw_dir / "transactions").is_dir() and any((raw_dir / "transactions").iterdir()):
+        found["transactions"] = Dataset("transactions", "transactions")
     return found
 
 
@@ -59,7 +62,7 @@ def nightly_flow(run_date: RunDate = None, data_root: Root = None, outputs_root:
         entries = datasets(raw)
         if not entries:
             raise SegmentationError(f"no dataset to run: no catalog (segmentation.yaml) and no "
-                                    f"raw data under {raw} (customers/*.csv or meters/); run "
+                                    f"raw data under {raw} (customers/*.csv, meters/ or transactions/); run "
                                     "`segment sample-data` or drop files there")
         runs, failed = {}, {}
         for name, entry in entries.items():

@@ -5,7 +5,7 @@ file) lists datasets by name::
 
     datasets:
       customers:
-        kind: customers                  # or meters
+        kind: customers                  # or meters, transactions
         input: raw/customers/*.csv       # path or glob, relative to the data root
         id_column: CustomerID
         features: [Annual Income (k$), Spending Score (1-100)]
@@ -47,6 +47,10 @@ KEYS = {
     "meters": {**COMMON, "format": p.MeterFormat, "timezone": p.Timezone,
                "hemisphere": p.Hemisphere | None, "window_days": p.WindowDays,
                "kwh_bands": p.KwhBands, "shape": p.Shape, "max_kwh_per_interval": p.MaxKwh},
+    "transactions": {**COMMON, **{f"{role}_column": p.Column for role in p.TRANSACTION_ROLES},
+                     "timezone": p.Timezone, "cancel_prefix": str,
+                     "non_product_codes": list[str] | None, "max_quantity": p.MaxQuantity,
+                     "window_days": p.TransactionWindow},
 }
 
 
@@ -83,10 +87,11 @@ class Dataset:
         if not files:
             raise InputError(f"dataset '{self.name}': input '{self.parameters['input']}' matches no "
                              f"file under {data_root}")
-        if self.kind == "customers":
+        if self.kind in ("customers", "transactions"):
             if len(files) != 1:
                 raise InputError(f"dataset '{self.name}': input '{self.parameters['input']}' matches "
-                                 f"{len(files)} files; a customer dataset reads one table")
+                                 f"{len(files)} files; a {self.kind} dataset reads one "
+                                 f"{'table' if self.kind == 'customers' else 'log'}")
             params["input_path"] = files[0]
         else:
             params["inputs"] = files

@@ -16,9 +16,10 @@ from datetime import date
 from pathlib import Path
 
 from segmentation.errors import SegmentationError
-from segmentation.parameters import (METER_K_MIN, Hemisphere, MeterFormat, Missing, Outliers,
+from segmentation.parameters import (METER_K_MIN, TRANSACTION_ROLES, Hemisphere, MeterFormat, Missing, Outliers,
                                      Shape, Transform, choices)
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths, default_data_root
+from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY
 
 EXIT_BAD_INPUT = 2
 SHARED = "../shared/data"
@@ -35,6 +36,12 @@ EXAMPLES = {
       --timezone Europe/Zurich --dataset swiss
   segment run meters --input data/raw/meters/*.parquet --kwh-bands 8,15 --shape weekday-weekend
   segment run meters --input LCL-June2015v2_0.csv --format lcl --window-days 180""",
+    "transactions": f"""examples:
+  segment run transactions --input {SHARED}/transactions/online_retail/online_retail.csv.gz \\
+      --run-date 2011-12-09
+  segment run transactions --input sales.csv --customer-column client --timestamp-column day \\
+      --amount-column dollars --quantity-column units --dataset shop
+  segment run transactions --input orders.parquet --window-days 365 --non-product-codes SHIP FEE""",
     "dataset": """examples:
   segment run dataset customers
   segment run dataset meters --run-date 2024-05-01""",
@@ -96,6 +103,8 @@ _k = _bounded(int, 2, 30, "a whole number of segments")
 _window_days = _bounded(int, 1, 3660, "a whole number of days")
 _share = _bounded(float, 0.0, 1.0, "a number between 0 and 1")
 _min_size = _bounded(int, 1, 1_000_000, "a whole number of members")
+_max_quantity = _bounded(float, 1e-9, 1e12, "a number of units")
+_transaction_window = _bounded(int, 1, 36600, "a whole number of days")
 
 
 def _kwh_bands(text: str) -> list[float]:
@@ -164,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                "Bad input exits with status 2 and one paragraph naming the file, column and row.")
     parser.add_argument("--version", action="version", version=f"segment {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = _sub(sub, "run", "run a flow: customers, meters, dataset or nightly").add_subparsers(
+    run = _sub(sub, "run", "run a flow: customers, meters, transactions, dataset or nightly").add_subparsers(
         dest="flow", required=True, metavar="FLOW")
 
     customers = _sub(run, "customers", "segment a customer table (CSV)",
@@ -224,6 +233,36 @@ def build_parser() -> argparse.ArgumentParser:
                              "shapes side by side (default: daily)")
     _common(meters, "meters", k_min=METER_K_MIN)
 
+    transactions = _sub(run, "transactions", "segment customers by behaviour in a purchase log",
+                        "Segment the customers of a purchase log (one row per invoice line) by "
+                        "behaviour as of the run date: recency, frequency, net spend, tenure, "
+                        "order value and returns, named Champions, At Risk, ...; lines dated "
+                        "after the run date are not seen.")
+    transactions.add_argument("--input", metavar="PATH",
+                              help="the log: CSV, gzip-compressed CSV or Parquet (default: the "
+                                   "file in <data-root>/raw/transactions/)")
+    for role, what in (("customer", "customer id"), ("timestamp", "date or date-time"),
+                       ("amount", "line value (else quantity x price)"),
+                       ("quantity", "units"), ("price", "unit price"),
+                       ("order", "order or invoice id (else: a customer's day is one order)"),
+                       ("product", "product code"), ("country", "country, profiled per segment")):
+        transactions.add_argument(f"--{role}-column", metavar="COL",
+                                  help=f"column of the {what} (default: found by name, e.g. "
+                                       "the Online Retail header)")
+    transactions.add_argument("--timezone", default="Europe/London", metavar="TZ",
+                              help="IANA zone the timestamps are read in (default: Europe/London)")
+    transactions.add_argument("--cancel-prefix", default=CANCEL_PREFIX, metavar="TEXT",
+                              help="order ids starting with this are cancellations (default: C)")
+    transactions.add_argument("--non-product-codes", nargs="+", metavar="CODE",
+                              help="product codes of non-product lines, excluded from spend "
+                                   "(default: the Online Retail codes POST, DOT, M, ...)")
+    transactions.add_argument("--max-quantity", type=_max_quantity, default=MAX_QUANTITY,
+                              metavar="N", help="lines with more units are quarantined "
+                                                f"(default: {MAX_QUANTITY:,})")
+    transactions.add_argument("--window-days", type=_transaction_window, metavar="N",
+                              help="use only the N days up to the run date (default: all history)")
+    _common(transactions, "transactions")
+
     dataset = _sub(run, "dataset", "one dataset of the catalog (segmentation.yaml)",
                    "Run one dataset of the catalog (segmentation.yaml, or the file "
                    "$SEGMENT_CATALOG names) with the settings declared there.")
@@ -280,6 +319,11 @@ def _k_args(args) -> dict:
             "min_segment_size": args.min_segment_size}
 
 
+def _columns(args) -> dict:
+    """``--customer-column`` ... as the transaction flow's ``customer_column`` ... parameters."""
+    return {f"{role}_column": getattr(args, f"{role}_column") for role in TRANSACTION_ROLES}
+
+
 def run_flow(args) -> dict:
     """Check the input, then call the flow the arguments name (imports Prefect only then)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -322,6 +366,13 @@ def _call_flow(args) -> dict:
                           hemisphere=args.hemisphere, kwh_bands=args.kwh_bands, shape=args.shape,
                           max_quarantine_share=args.max_quarantine_share,
                           **_k_args(args), **roots)
+    if args.flow == "transactions":
+        from flows.transactions import transaction_flow
+        return finished(transaction_flow, input_path=args.input, dataset=args.dataset,
+                        **_columns(args), timezone=args.timezone, cancel_prefix=args.cancel_prefix,
+                        non_product_codes=args.non_product_codes, max_quantity=args.max_quantity,
+                        window_days=args.window_days,
+                        max_quarantine_share=args.max_quarantine_share, **_k_args(args), **roots)
     if args.flow == "dataset":
         from flows.nightly import dataset_flow
         return finished(dataset_flow, name=args.name, **roots)
@@ -347,6 +398,8 @@ def preflight_checks(args) -> None:
     if args.flow == "customers":
         paths = RunPaths.create(args.dataset, args.run_date, args.data_root, args.outputs_root)
         preflight.check_customers(args.input, paths, args.id_column, args.features, args.categorical)
+    elif args.flow == "transactions":
+        preflight.check_transactions(args.input, _columns(args), args.timezone)
     else:
         preflight.check_meters(args.input, args.format, args.timezone)
 
@@ -481,6 +534,10 @@ def _run_lines(name: str, run: dict) -> str:
                      f"{counts.get('readings_quarantined', 0):,} quarantined; "
                      f"{counts.get('meters_segmentable', 0):,} meters segmented, "
                      f"{counts.get('meters_quarantined', 0):,} set aside")
+    elif "lines_in" in counts:
+        lines.append(f"  {counts['lines_in']:,} lines in, {counts['lines_used']:,} used, "
+                     f"{counts['lines_quarantined']:,} quarantined, {counts['lines_excluded']:,} "
+                     f"excluded; {counts['customers_segmented']:,} customers segmented")
     elif "rows_in" in counts:
         lines.append(f"  {counts['rows_in']:,} rows in, {counts.get('rows_out', 0):,} segmented, "
                      f"{counts.get('rows_quarantined', 0):,} quarantined")

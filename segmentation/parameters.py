@@ -51,6 +51,8 @@ def choices(literal) -> list[str]:
     return list(get_args(literal))
 
 # Purchase logs
+TRANSACTION_ROLES = ("customer", "timestamp", "amount", "quantity", "price", "order", "product",
+                     "country")
 Column = Annotated[str | None, Field(description="A column of the input, as in its header; "
                                                  "empty: found by its name")]
 MaxQuantity = Annotated[float, Field(gt=0, description="Lines with more units than this are "

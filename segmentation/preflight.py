@@ -113,3 +113,20 @@ def check_meters(inputs: list[str] | None, fmt: str, timezone: str) -> None:
         kind = sources.file_kind(path)
         sources.detect_format(sources.read_header(path, kind), fmt, sources.ColumnNames(),
                               str(path))
+
+
+def check_transactions(input_path: str | None, columns: dict[str, str | None],
+                       timezone: str) -> None:
+    """The log exists, is UTF-8 CSV with rows or Parquet, and its header has a customer, a
+    timestamp and a value column (by option or by name)."""
+    check_timezone(timezone)
+    if input_path is None:
+        return  # the flow looks in <data-root>/raw/transactions/ and says what it found
+    path = check_file(input_path)
+    check_table_file(path, accepted="a purchase log (CSV, gzip-compressed CSV or Parquet)",
+                     allow_parquet=True)
+    from segmentation.transactions.config import resolve_transaction_config
+    from segmentation.transactions.ingest import read_header
+
+    resolve_transaction_config(read_header(path), file=str(path),
+                               given={k.removesuffix("_column"): v for k, v in columns.items()})

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from segmentation.customers.ingest import canonical_name
 from segmentation.errors import InputError
+
+
+def canonical_name(name: str) -> str:
+    """The snake_case form the customer tables use (imported late: it brings pandas)."""
+    from segmentation.customers.ingest import canonical_name as canonical
+
+    return canonical(name)
 
 ROLES = ("customer", "timestamp", "amount", "quantity", "price", "order", "product", "country")
 # Known column names (snake_case) per role, most specific first.
