@@ -27,7 +27,7 @@ ALIASES = {
     "customer": ("customer_id", "customerid", "customer", "client_id", "member_id", "user_id",
                  "customer_no", "customer_number", "account_id"),
     "timestamp": ("invoicedate", "invoice_date", "order_date", "transaction_date", "purchase_date",
-                  "order_datetime", "datetime", "timestamp", "date"),
+                  "order_datetime", "created_at", "datetime", "timestamp", "ts", "date"),
     "amount": ("amount", "line_amount", "line_total", "sales", "revenue", "spend", "net_amount",
                "total"),
     "quantity": ("quantity", "qty", "units"),

@@ -58,9 +58,11 @@ per_line AS (
            count(*) AS n_lines
     FROM lines GROUP BY ALL),
 countries AS (
-    SELECT customer_id, arg_max(country, n ORDER BY n, country DESC) AS country FROM (
-        SELECT customer_id, country, count(*) AS n FROM lines
-        WHERE country IS NOT NULL GROUP BY ALL) GROUP BY ALL),
+    SELECT customer_id, country FROM (
+        SELECT customer_id, country, row_number() OVER (PARTITION BY customer_id
+                                                        ORDER BY n DESC, country) AS rank
+        FROM (SELECT customer_id, country, count(*) AS n FROM lines
+              WHERE country IS NOT NULL GROUP BY ALL)) WHERE rank = 1),
 features AS (
     SELECT b.customer_id, DATE '{d}' - b.last_day AS recency_days, b.frequency,
            b.gross - p.returned AS monetary, DATE '{d}' - b.first_day AS tenure_days,

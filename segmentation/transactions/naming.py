@@ -11,7 +11,8 @@ name               fit                                 claim (members' median vs
 =================  ==================================  =========================================
 Champions          min(-z_r, z_f, z_m) - 0.3           recency low, frequency high, monetary high
 Loyal Customers    min(z_f, z_t) - 0.3                 frequency high, tenure high
-Big Spenders       z_a - 0.3                           average order value high
+Big Spenders       z_a - max(z_f, 0) - 0.3             average order value high, frequency not
+                                                       above the population's
 New Customers      -z_t - 0.3                          tenure low, recency low
 At Risk            min(z_r, max(z_f, z_m)) - 0.3       recency high, frequency or monetary high
 Hibernating        min(z_r, -z_m) - 0.3                recency high, monetary low, frequency
@@ -23,7 +24,8 @@ Returners          z_ret - 0.3                         return rate high
 return_rate.) A new customer's recency is at most their tenure, so a short tenure
 decides New Customers; frequency is a small count whose median is shared by
 many customers (2 orders in Online Retail), so Hibernating asks only that it is
-not above the population's. Names are assigned one-to-one (Hungarian); a segment no name
+not above the population's; Big Spenders buy big baskets, not often (frequent
+big buyers are Champions or Loyal Customers). Names are assigned one-to-one (Hungarian); a segment no name
 fits is named from its most distinctive features ("High Return Rate / Low
 Frequency", ``customers.naming.describe``) and counts as fallback-named.
 """
@@ -42,7 +44,7 @@ MARGIN = 0.3
 CLAIMS = {
     "Champions": [{"recency_days": "low"}, {"frequency": "high"}, {"monetary": "high"}],
     "Loyal Customers": [{"frequency": "high"}, {"tenure_days": "high"}],
-    "Big Spenders": [{"avg_order_value": "high"}],
+    "Big Spenders": [{"avg_order_value": "high"}, {"frequency": "not high"}],
     "New Customers": [{"tenure_days": "low"}, {"recency_days": "low"}],
     "At Risk": [{"recency_days": "high"}, {"frequency": "high", "monetary": "high"}],
     "Hibernating": [{"recency_days": "high"}, {"monetary": "low"}, {"frequency": "not high"}],
@@ -62,7 +64,7 @@ def name_scores(z: pd.DataFrame) -> pd.DataFrame:
     scores = {
         "Champions": low(-r, f, m),
         "Loyal Customers": low(f, t),
-        "Big Spenders": a,
+        "Big Spenders": a - f.clip(lower=0),
         "New Customers": -t,
         "At Risk": low(r, pd.concat([f, m], axis=1).max(axis=1)),
         "Hibernating": low(r, -m),

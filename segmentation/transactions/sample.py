@@ -47,14 +47,15 @@ def _customers(rng, first: int, n: int) -> pd.DataFrame:
     return frame
 
 
-def _orders(rng, customers: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Orders per customer: count from the group's rate over its active span, days uniform."""
+def _orders(rng, customers: pd.DataFrame, days: int, order_scale: float = 1.0) -> pd.DataFrame:
+    """Orders per customer: count from the group's rate (times ``order_scale``) over its active
+    span, days uniform."""
     params = customers["group"].map(GROUPS)
     start = np.array([rng.integers(*p[2]) for p in params]) * days // 365
     end = np.array([rng.integers(*p[3]) if p[3] else s for p, s in zip(params, start)])
     end = np.minimum(end * days // 365, start)
     span = np.maximum(start - end, 1)
-    rate = np.array([p[1] for p in params])
+    rate = np.array([p[1] for p in params]) * order_scale
     n = np.maximum(1, rng.poisson(rate * span / 365.0))
     n = np.where(customers["group"].eq("one-off"), 1, n)
     idx = np.repeat(np.arange(len(customers)), n)
@@ -65,12 +66,16 @@ def _orders(rng, customers: pd.DataFrame, days: int) -> pd.DataFrame:
 
 def make_log(n_customers: int = 300, days: int = 365, end: date | None = None, seed: int = SEED,
              first_customer: int = 10_000, first_invoice: int = 500_000,
-             oddities: bool = True) -> pd.DataFrame:
-    """One chunk of a log in the Online Retail layout (plus ``group``, the planted behaviour)."""
+             oddities: bool = True, *, order_scale: float = 1.0) -> pd.DataFrame:
+    """One chunk of a log in the Online Retail layout (plus ``group``, the planted behaviour).
+
+    ``order_scale`` multiplies every group's orders per year (one-off customers keep one
+    order): the bench's 10 M lines from 200,000 customers take 1.8.
+    """
     rng = np.random.default_rng(seed)
     end = end or date.today()
     customers = _customers(rng, first_customer, n_customers)
-    orders = _orders(rng, customers, days)
+    orders = _orders(rng, customers, days, order_scale)
     orders["invoice"] = np.arange(first_invoice, first_invoice + len(orders))
     params = customers["group"].map(GROUPS).to_numpy()
     per_order = np.array([p[4] for p in params])[orders["row"]]
@@ -124,9 +129,10 @@ def to_layout(log: pd.DataFrame, layout: str = "online_retail") -> pd.DataFrame:
 
 
 def write_log(path: Path | str, n_customers: int = 300, days: int = 365, end: date | None = None,
-              seed: int = SEED, layout: str = "online_retail", chunk: int = 20_000) -> Path:
+              seed: int = SEED, layout: str = "online_retail", chunk: int = 20_000, *,
+              order_scale: float = 1.0) -> Path:
     """Write a generated log (CSV, ``.csv.gz`` or ``.parquet`` by the name), ``chunk`` customers
-    at a time."""
+    at a time; ``order_scale`` as in ``make_log``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = None
@@ -134,14 +140,15 @@ def write_log(path: Path | str, n_customers: int = 300, days: int = 365, end: da
     try:
         for i, first in enumerate(range(0, n_customers, chunk)):
             part = make_log(min(chunk, n_customers - first), days, end, seed + i,
-                            first_customer=10_000 + first, first_invoice=500_000 + 10_000_000 * i)
+                            first_customer=10_000 + first, first_invoice=500_000 + 10_000_000 * i,
+                            order_scale=order_scale)
             table = pa.Table.from_pandas(to_layout(part, layout), preserve_index=False)
             if path.suffix == ".parquet":
                 writer = writer or pq.ParquetWriter(str(path), table.schema)
                 writer.write_table(table)
             else:
                 writer = writer or pacsv.CSVWriter(sink, table.schema, write_options=pacsv.WriteOptions(
-                    quoting_style="needed"))
+                    quoting_style="none"))   # generated values hold no comma or quote
                 writer.write_table(table)
     finally:
         if writer is not None:
