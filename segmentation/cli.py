@@ -456,12 +456,15 @@ def manage_store(args) -> dict:
 def write_samples(args) -> dict:
     from segmentation.customers.sample import write_sample_customers
     from segmentation.meters.sample import write_sample_meters
+    from segmentation.transactions.sample import write_sample_transactions
 
     raw = Path(args.out) if args.out else default_data_root() / "raw"
     customers = write_sample_customers(raw / "customers", n=args.customers, seed=args.seed)
     meters = write_sample_meters(raw / "meters", n_meters=args.meters, days=args.days,
                                  seed=args.seed, kind=args.kind, hemisphere=args.hemisphere)
-    return {"customers": str(customers), "meters": [str(p) for p in meters]}
+    transactions = write_sample_transactions(raw / "transactions", seed=args.seed)
+    return {"customers": str(customers), "meters": [str(p) for p in meters],
+            "transactions": str(transactions)}
 
 
 def main(argv: list[str] | None = None, *, stdout=None, stderr=None) -> int:
@@ -502,7 +505,8 @@ def summary_text(result: dict, args) -> str:
     """A few lines for a person: per dataset k, segment names and sizes, where the report is."""
     if args.command == "sample-data":
         return "\n".join(["sample data written:", f"  customers: {_shown(result['customers'])}",
-                          *(f"  meters:    {_shown(p)}" for p in result["meters"])])
+                          *(f"  meters:    {_shown(p)}" for p in result["meters"]),
+                          f"  transactions: {_shown(result['transactions'])}"])
     if args.command == "store":
         if "files" in result and isinstance(result["files"], list):
             lines = [f"store {_shown(result['store'])} ({result['timezone'] or 'empty'}): "

@@ -88,4 +88,32 @@ def test_the_shipped_catalog_is_valid_and_covers_the_sample_data():
     from segmentation.catalog import catalog_path
 
     entries = load_catalog(catalog_path())
-    assert {e.kind for e in entries.values()} == {"customers", "meters"}
+    assert {e.kind for e in entries.values()} == {"customers", "meters", "transactions"}
+
+
+def test_a_purchase_log_in_another_layout_is_declared_by_its_columns(tmp_path):
+    """customer, date, units, dollars and no order id: the entry's keys reach the flow's
+    parameters, which the flow accepts as they are."""
+    from flows.transactions import transaction_flow
+
+    path = tmp_path / "segmentation.yaml"
+    path.write_text("datasets:\n  shop:\n    kind: transactions\n    input: raw/shop/log.csv\n"
+                    "    customer_column: customer\n    timestamp_column: date\n"
+                    "    amount_column: dollars\n    quantity_column: units\n"
+                    "    window_days: 365\n")
+    (tmp_path / "data" / "raw" / "shop").mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "shop" / "log.csv").write_text("customer,date,units,dollars\n")
+    parameters = load_catalog(path)["shop"].flow_parameters(tmp_path / "data")
+    assert parameters == {"dataset": "shop", "customer_column": "customer",
+                          "timestamp_column": "date", "amount_column": "dollars",
+                          "quantity_column": "units", "window_days": 365,
+                          "input_path": str(tmp_path / "data" / "raw" / "shop" / "log.csv")}
+    validated = transaction_flow.validate_parameters(parameters)
+    assert {key: validated[key] for key in parameters} == parameters
+
+
+def test_a_purchase_log_entry_with_a_setting_of_another_kind_is_refused(tmp_path):
+    path = tmp_path / "segmentation.yaml"
+    path.write_text("datasets:\n  shop:\n    kind: transactions\n    kwh_bands: [1, 2]\n")
+    with pytest.raises(InputError, match="key 'kwh_bands': not a transactions setting"):
+        load_catalog(path)

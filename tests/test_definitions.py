@@ -7,7 +7,7 @@ from prefect import Flow
 from prefect.exceptions import ParameterTypeError
 
 FLOWS = {"flows.customers": "customer_flow", "flows.meters": "meter_flow",
-         "flows.nightly": "nightly_flow"}
+         "flows.transactions": "transaction_flow", "flows.nightly": "nightly_flow"}
 
 
 @pytest.mark.parametrize("module", sorted(FLOWS))
@@ -38,6 +38,18 @@ def test_meter_flow_rejects_unknown_format():
 
     with pytest.raises(ParameterTypeError, match="format"):
         meter_flow.validate_parameters({"format": "xml"})
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"max_quantity": 0}, "max_quantity"),
+    ({"window_days": 0}, "window_days"),
+    ({"cancel_prefix": "x" * 11}, "cancel_prefix"),
+])
+def test_transaction_flow_rejects_bad_parameters(params, field):
+    from flows.transactions import transaction_flow
+
+    with pytest.raises(ParameterTypeError, match=field):
+        transaction_flow.validate_parameters(params)
 
 
 def test_cli_rejects_bad_arguments_before_running():

@@ -14,6 +14,7 @@ PREFECT_YAML = REPO / "prefect.yaml"
 EXPECTED = {  # deployment name -> flow name
     "customers": "customer-segmentation",
     "meters": "meter-segmentation",
+    "transactions": "transaction-segmentation",
     "nightly": "nightly-segmentation",
     "dataset": "dataset-segmentation",
 }
@@ -45,7 +46,7 @@ def strings(value):
             yield from strings(item)
 
 
-def test_declares_the_four_deployments(deployments):
+def test_declares_the_five_deployments(deployments):
     assert set(deployments) == set(EXPECTED)
 
 
@@ -76,7 +77,8 @@ def test_schedule_pool_limit_tags_description(deployments, name):
 def test_only_the_nightly_schedule_is_active(deployments):
     # The parent runs both datasets; active child schedules would run them twice.
     assert {n: d["schedules"][0]["active"] for n, d in deployments.items()} == {
-        "customers": False, "meters": False, "nightly": True, "dataset": False}
+        "customers": False, "meters": False, "transactions": False, "nightly": True,
+        "dataset": False}
 
 
 def test_pull_step_is_portable(config, deployments):
