@@ -53,6 +53,14 @@ def real_runs(prefect_harness, tmp_path_factory) -> dict:
     return publish_both(tmp_path_factory.mktemp("real-runs"))
 
 
+@pytest.fixture(scope="session")
+def transaction_run(prefect_harness, tmp_path_factory) -> dict:
+    """A real purchase-log run through the CLI (tests/real_runs.py); read only."""
+    from tests.real_runs import run_transactions
+
+    return run_transactions(tmp_path_factory.mktemp("transaction-run"))
+
+
 @pytest.fixture
 def roots(tmp_path) -> dict[str, str]:
     """Fresh data and outputs roots for one test."""

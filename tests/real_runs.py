@@ -51,3 +51,30 @@ def publish_both(root: Path) -> dict[str, dict]:
     table = write_inputs(root)
     return {"customers": {**run_customers(root), "input": table}, "meters": run_meters(root),
             "root": root}
+
+
+TRANSACTION_CUSTOMERS = 150
+MALFORMED_LINE = "599999,A1,CUP,5"                      # four fields of eight
+
+
+def run_transactions(root: Path, run_date: str = RUN_DATE) -> dict:
+    """A generated purchase log (Online Retail layout, its oddities and one malformed line)
+    under the data root, segmented through the `segment` CLI; returns the JSON it prints."""
+    import io
+    import json
+    from datetime import date, timedelta
+
+    from segmentation.cli import main
+    from segmentation.transactions.sample import write_log
+
+    log = write_log(root / "data" / "raw" / "transactions" / "log.csv",
+                    n_customers=TRANSACTION_CUSTOMERS, seed=5,
+                    end=date.fromisoformat(run_date) + timedelta(days=20))
+    log.write_text(log.read_text() + MALFORMED_LINE + "\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", "transactions", "--input", str(log), "--run-date", run_date, "--k", "4",
+                 "--json", *sum((["--" + k.replace("_", "-"), v]
+                                 for k, v in roots_of(root).items()), [])],
+                stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    return {**json.loads(out.getvalue()), "input": log}
