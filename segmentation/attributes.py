@@ -441,7 +441,8 @@ def counts_lines(counts: dict) -> list[str]:
     return [f"- members with attributes: {format_count(counts['members_with_attributes'])} of "
             f"{format_count(members)}; without: {format_count(counts['members_without_attributes'])}",
             f"- rows of the attribute table: {format_count(counts['attribute_rows'])}; ids that "
-            f"match no member: {format_count(counts['attribute_ids_unmatched'])}"]
+            f"match no segmented member (unknown, or set aside by this run): "
+            f"{format_count(counts['attribute_ids_unmatched'])}"]
 
 
 def attributes_section(profile: AttributeProfile, names: dict[int, str],
@@ -456,7 +457,7 @@ def attributes_section(profile: AttributeProfile, names: dict[int, str],
                   f"{MAX_CATEGORIES} most frequent are pooled as '{OTHER}'.", "",
                   markdown_table(pd.DataFrame({
                       "attribute": list(profile.strength),
-                      "Cramér's V": [format_number(v, 2) for v in profile.strength.values()],
+                      "Cramér's V": [format_number(v, 3) for v in profile.strength.values()],
                       "link": [strength_word(v) for v in profile.strength.values()]})), ""]
     lines += ["Per segment, over its members with attributes: the mean of each numeric "
               "attribute, the most common value of each categorical one with its share "
@@ -490,9 +491,7 @@ def manifest_entry(profile: AttributeProfile, path: str, id_column: str) -> dict
 
 def merge_profiles(profiles: pd.DataFrame, per_segment: pd.DataFrame) -> pd.DataFrame:
     """profiles.parquet's rows with the attribute columns joined by ``segment_id``."""
-    merged = profiles.merge(per_segment, left_on="segment_id", right_index=True, how="left")
-    merged[MEMBERS_COLUMN] = merged[MEMBERS_COLUMN].fillna(0).astype("int64")
-    return merged
+    return profiles.merge(per_segment, left_on="segment_id", right_index=True, how="left")
 
 
 def profiles_schema(schema: pa.Schema, per_segment: pd.DataFrame) -> pa.Schema:

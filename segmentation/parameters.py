@@ -49,3 +49,11 @@ METER_K_MIN = 3  # meters: k=2 only splits "more evening" from "more night"; see
 def choices(literal) -> list[str]:
     """The values of a ``Literal`` type, for argparse ``choices``."""
     return list(get_args(literal))
+
+# Member attributes, every kind (segmentation/attributes.py)
+AttributesPath = Annotated[str | None, Field(description="Per-member attribute table (CSV or "
+                                                         "Parquet), joined by id and profiled "
+                                                         "per segment; empty: none")]
+AttributesId = Annotated[str | None, Field(description="Id column of the attribute table; empty: "
+                                                       "the kind's id name, id or the one *_id "
+                                                       "column")]

@@ -158,6 +158,7 @@ def test_cramers_v_is_0_for_an_independent_attribute_and_1_for_a_determining_one
     assert strength["determining"] == pytest.approx(1.0)
     assert A.strength_word(0.05) == "negligible" and A.strength_word(0.2) == "weak"
     assert A.strength_word(0.4) == "moderate" and A.strength_word(0.9) == "strong"
+    assert [A.strength_word(v) for v in (0.1, 0.3, 0.5)] == ["weak", "moderate", "strong"]
 
 
 def test_cramers_v_is_undefined_with_one_value():
@@ -185,7 +186,7 @@ def test_profiles_gain_the_columns_before_run_date_and_the_report_a_section():
     assert merged["attr_members"].tolist() == [2, 1, 0]
     section = A.attributes_section(profile, {0: "A", 1: "B", 2: "C"})
     assert "members with attributes: 3 of 4; without: 1" in section
-    assert "| region | 1.00 | strong |" in section and "| A | 2 | N (100%) | 2.00 |" in section
+    assert "| region | 1.000 | strong |" in section and "| A | 2 | N (100%) | 2.00 |" in section
     report = A.insert_section("# R\n\n## Segments\nx\n\n## Segment quality\ny\n", section)
     assert report.index("## Member attributes") < report.index("## Segment quality")
 
@@ -205,6 +206,8 @@ def test_country_mix_and_each_country_across_segments_sum_to_one():
     assert np.allclose(by_country[["Big", "Small"]].sum(axis=1), 1.0)
     section = A.country_section(mix, by_country, {0: "Big", 1: "Small", 2: "Empty"})
     assert "| Big | 60% | 20% | 0% | 20% |" in section and "| UK | 5 | 60% | 40% | 0% |" in section
+    few, _ = A.country_profile(labels, {0: "Big", 1: "Small"}, countries.fillna("UK"), top=5)
+    assert list(few.columns) == ["UK", "FR", "DE", "ES", "Other"] and (few["Other"] == 0).all()
     figure = A.plot_country_mix(mix, {0: "Big", 1: "Small", 2: "Empty"}, "shop: countries")
     assert len(figure.axes[0].patches) == 3 * 4
 

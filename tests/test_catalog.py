@@ -89,3 +89,21 @@ def test_the_shipped_catalog_is_valid_and_covers_the_sample_data():
 
     entries = load_catalog(catalog_path())
     assert {e.kind for e in entries.values()} == {"customers", "meters"}
+
+
+def test_an_attribute_table_is_a_path_under_the_data_root_for_every_kind(tmp_path):
+    entries = load_catalog(catalog(tmp_path, """
+datasets:
+  shop:
+    kind: customers
+    attributes: raw/shop/regions.csv
+    attributes_id: Member ID
+  grid:
+    kind: meters
+    attributes: /srv/homes.parquet
+"""))
+    data = tmp_path / "data"
+    assert entries["shop"].flow_parameters(data) == {
+        "dataset": "shop", "attributes_path": str(data / "raw/shop/regions.csv"),
+        "attributes_id": "Member ID"}
+    assert entries["grid"].flow_parameters(data)["attributes_path"] == "/srv/homes.parquet"
