@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
+from scipy.stats import chi2_contingency  # noqa: E402
 from scipy.stats.contingency import association  # noqa: E402
 
 from segmentation.customers.ingest import (MISSING_MARKERS, SOURCE_ROW, canonical_name,  # noqa: E402
@@ -81,6 +82,9 @@ class AttributeProfile:
         Each attribute column: ``categorical`` or ``numeric``.
     categories : dict[str, dict[str, str]]
         Per categorical column, each ``attr_share_...`` column and the value it counts.
+    p_values : dict[str, float]
+        Per categorical column, the chi-square test's p-value: how often independent
+        segments and values would give a V this large by chance (small samples do).
     """
 
     per_segment: pd.DataFrame
@@ -88,6 +92,7 @@ class AttributeProfile:
     counts: dict
     columns: dict[str, str]
     categories: dict[str, dict[str, str]] = field(default_factory=dict)
+    p_values: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- reading the table
@@ -258,14 +263,24 @@ def category_counts(labels, values, segments=None, top: int = MAX_CATEGORIES,
         index="segment_id", columns=None)
 
 
+def _occupied(counts: pd.DataFrame) -> np.ndarray | None:
+    """The table without empty rows and columns; None when fewer than two of either."""
+    table = counts.to_numpy(np.int64)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    return table if min(table.shape) >= 2 else None
+
+
 def cramers_v(counts: pd.DataFrame) -> float:
     """Cramér's V of a segments x values table of counts: 0 independent, 1 one determines
     the other; NaN with fewer than two segments or values that have members."""
-    table = counts.to_numpy(np.int64)
-    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
-    if min(table.shape) < 2:
-        return float("nan")
-    return float(association(table, method="cramer"))
+    table = _occupied(counts)
+    return float("nan") if table is None else float(association(table, method="cramer"))
+
+
+def chance_of(counts: pd.DataFrame) -> float:
+    """The chi-square test's p-value for the table (NaN where V is undefined)."""
+    table = _occupied(counts)
+    return float("nan") if table is None else float(chi2_contingency(table).pvalue)
 
 
 def shares(counts: pd.DataFrame) -> pd.DataFrame:
@@ -300,7 +315,7 @@ def profile_attributes(ids, labels, attributes: pd.DataFrame) -> AttributeProfil
     members = labels[found]
     size = pd.Series(members).value_counts().reindex(segments, fill_value=0).astype("int64")
     share_parts, means = [], []          # the shares first, then the means (docs/outputs.md)
-    strength, columns, categories = {}, {}, {}
+    strength, columns, categories, p_values = {}, {}, {}, {}
     for column in attributes.columns:
         values = matched[column]
         if pd.api.types.is_float_dtype(values):
@@ -310,7 +325,7 @@ def profile_attributes(ids, labels, attributes: pd.DataFrame) -> AttributeProfil
             continue
         columns[column] = "categorical"
         counts = category_counts(members, values, segments)
-        strength[column] = cramers_v(counts)
+        strength[column], p_values[column] = cramers_v(counts), chance_of(counts)
         named = share_names(column, list(counts.columns))
         categories[column] = dict(zip(named, counts.columns))
         share_parts.append(shares(counts).set_axis(named, axis=1))
@@ -320,7 +335,7 @@ def profile_attributes(ids, labels, attributes: pd.DataFrame) -> AttributeProfil
     counts = {"attribute_rows": int(len(attributes)), "attribute_ids_unmatched": unmatched,
               "members_with_attributes": int(found.sum()),
               "members_without_attributes": int((~found).sum())}
-    return AttributeProfile(per_segment, strength, counts, columns, categories)
+    return AttributeProfile(per_segment, strength, counts, columns, categories, p_values)
 
 
 def share_names(column: str, values: list[str]) -> list[str]:
@@ -413,6 +428,10 @@ def strength_word(v: float) -> str:
     return next(word for limit, word in STRENGTH_WORDS if v < limit)
 
 
+def _p_text(p) -> str:
+    return DASH if p is None or math.isnan(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _percent(value) -> str:
     return DASH if pd.isna(value) else f"{value:.0%}"
 
@@ -458,7 +477,11 @@ def attributes_section(profile: AttributeProfile, names: dict[int, str],
                   markdown_table(pd.DataFrame({
                       "attribute": list(profile.strength),
                       "Cramér's V": [format_number(v, 3) for v in profile.strength.values()],
-                      "link": [strength_word(v) for v in profile.strength.values()]})), ""]
+                      "link": [strength_word(v) for v in profile.strength.values()],
+                      "p (chi-square)": [_p_text(profile.p_values.get(c))
+                                         for c in profile.strength]})),
+                  "", "p: the chance of a link this strong between independent segments and "
+                      "values; above 0.05, the link may be chance.", ""]
     lines += ["Per segment, over its members with attributes: the mean of each numeric "
               "attribute, the most common value of each categorical one with its share "
               "(every share is in profiles.parquet).", "",
@@ -486,6 +509,8 @@ def manifest_entry(profile: AttributeProfile, path: str, id_column: str) -> dict
     return {"path": str(path), "id_column": id_column, "columns": dict(profile.columns),
             "strength_cramers_v": {c: None if math.isnan(v) else round(v, 6)
                                    for c, v in profile.strength.items()},
+            "p_value_chi_square": {c: None if math.isnan(v) else round(v, 6)
+                                   for c, v in profile.p_values.items()},
             "counts": dict(profile.counts)}
 
 

@@ -153,9 +153,12 @@ def test_cramers_v_is_0_for_an_independent_attribute_and_1_for_a_determining_one
     labels = [0] * 6 + [1] * 6
     attributes = table(id=ids, independent=["a", "b", "c"] * 4,
                        determining=["x"] * 6 + ["y"] * 3 + ["z"] * 3)
-    strength = A.profile_attributes(ids, labels, attributes).strength
+    profile = A.profile_attributes(ids, labels, attributes)
+    strength = profile.strength
     assert strength["independent"] == pytest.approx(0.0, abs=1e-12)
     assert strength["determining"] == pytest.approx(1.0)
+    assert profile.p_values["independent"] == pytest.approx(1.0)    # no sign of a link
+    assert profile.p_values["determining"] < 0.01                   # 12 members, chi-square 12
     assert A.strength_word(0.05) == "negligible" and A.strength_word(0.2) == "weak"
     assert A.strength_word(0.4) == "moderate" and A.strength_word(0.9) == "strong"
     assert [A.strength_word(v) for v in (0.1, 0.3, 0.5)] == ["weak", "moderate", "strong"]
@@ -165,7 +168,8 @@ def test_cramers_v_is_undefined_with_one_value():
     attributes = table(id=["1", "2"], region=["N", "N"])
     profile = A.profile_attributes(["1", "2"], [0, 1], attributes)
     assert math.isnan(profile.strength["region"])
-    assert A.manifest_entry(profile, "a.csv", "id")["strength_cramers_v"] == {"region": None}
+    entry = A.manifest_entry(profile, "a.csv", "id")
+    assert entry["strength_cramers_v"] == {"region": None} == entry["p_value_chi_square"]
 
 
 def test_values_that_read_alike_get_distinct_columns():
