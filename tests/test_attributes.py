@@ -239,4 +239,5 @@ def test_mall_customers_join_a_generated_attribute_table(tmp_path):
     by_region = attributes["region"].reindex(ids.to_numpy()).map({"North": 0, "South": 1})
     split = A.profile_attributes(ids[20:], by_region.iloc[20:].astype(int), attributes)
     assert split.strength["region"] == pytest.approx(1.0)
+    assert "| region | 1.000 | strong | < 0.001 |" in A.attributes_section(split, {0: "N", 1: "S"})
     assert np.allclose(profile.per_segment.filter(like="attr_share_").sum(axis=1), 1.0)
