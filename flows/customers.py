@@ -16,12 +16,15 @@ from segmentation.customers.ingest import SOURCE_ROW
 from segmentation.errors import InputError
 from segmentation.parameters import (DatasetName, KMax, KMin, MinSegmentSize, KValue, Missing, Outliers,
                                      QuarantineShare, RunDate, Transform)
+from segmentation.parameters import AttributesId, AttributesPath
+from segmentation.attributes import insert_section
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
                           report_artifacts, resolve_run_date)
+from tasks.shared import profile_member_attributes
 
 
 def data_docs_page(sha256: str) -> str:
@@ -57,6 +60,8 @@ def customer_flow(
     transform: Transform = "auto",
     cluster_categorical: bool = False,
     max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
+    attributes_path: AttributesPath = None,
+    attributes_id: AttributesId = None,
 ) -> dict:
     """Ingest, validate, clean, segment and publish a customer table for one run date.
 
@@ -79,6 +84,9 @@ def customer_flow(
         transform: Log right-skewed non-negative features (auto: skewness > 1), all (log) or none
         cluster_categorical: Cluster on the categorical columns too (default: only profile them)
         max_quarantine_share: A table with more of its rows quarantined is refused (0-1)
+        attributes_path: Per-member attribute table (CSV or Parquet) joined by customer_id;
+            each column profiled per segment (profiles.parquet, manifest, report)
+        attributes_id: Id column of the attribute table; empty: customer_id, id or the one *_id
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -87,6 +95,7 @@ def customer_flow(
         logger = get_run_logger()
         paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
         input_path = str(Path(input_path).resolve()) if input_path else default_customer_input(paths)
+        attributes_path = str(Path(attributes_path).resolve()) if attributes_path else None
         timer = StepTimer()
 
         with exclusive_run(paths):
@@ -108,6 +117,9 @@ def customer_flow(
             segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED,
                                                 ingested["path"], min_segment_size)
             timer.lap("segment")
+            attributes = (profile_member_attributes(attributes_path, attributes_id, "customer_id",
+                                                    segmented["segments"], segmented["profiles"])
+                          if attributes_path else None)
 
             profiles = pd.read_parquet(segmented["profiles"])
             quarantine = pd.read_parquet(validated["quarantine"], columns=["reason"])
@@ -123,6 +135,7 @@ def customer_flow(
                           "outliers": outliers, "transform": transform,
                           "cluster_categorical": cluster_categorical,
                           "max_quarantine_share": max_quarantine_share,
+                          "attributes_path": attributes_path, "attributes_id": attributes_id,
                           "run_date": paths.run_date.isoformat()}
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
@@ -137,6 +150,8 @@ def customer_flow(
                 selection=segmented["selection"], silhouette=segmented["silhouette"], counts=counts,
                 cleaning=cleaned["cleaning"], paths=planned, quality=segmented["quality"],
                 transforms=segmented["transforms"], identity=identity, config=config)
+            if attributes:
+                report = insert_section(report, attributes["section"])
             manifest = build_manifest(
                 dataset=dataset, run_date=paths.run_date,
                 inputs=[{"path": input_path, "sha256": ingested["sha256"], "rows": ingested["data_lines"]}],
@@ -146,7 +161,8 @@ def customer_flow(
                 quality=segmented["quality"], transforms=segmented["transforms"], customer_id=identity,
                 clustered_on=list(config.features) + (list(config.categorical)
                                                       if config.cluster_categorical else []),
-                profiled_categorical=list(config.categorical))
+                profiled_categorical=list(config.categorical),
+                **({"attributes": attributes["manifest"]} if attributes else {}))
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"]},

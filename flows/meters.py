@@ -17,12 +17,15 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
                                      KwhBands, MaxKwh, MeterFormat, QuarantineShare, RunDate,
                                      Shape, Timezone, WindowDays)
 from segmentation.meters import record
+from segmentation.attributes import insert_section
+from segmentation.parameters import AttributesId, AttributesPath
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from tasks import meters as steps
 from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
                           publish_outputs, report_artifacts, resolve_run_date)
+from tasks.shared import profile_member_attributes
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -53,6 +56,8 @@ def meter_flow(
     kwh_bands: KwhBands = None,
     shape: Shape = "daily",
     max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
+    attributes_path: AttributesPath = None,
+    attributes_id: AttributesId = None,
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 
@@ -74,6 +79,9 @@ def meter_flow(
         kwh_bands: Two mean-daily-kWh thresholds for Low/Medium/High Energy Users; empty: tertiles
         shape: Cluster on the daily shape, or on the weekday and weekend shapes side by side
         max_quarantine_share: A file with more of its readings quarantined is refused (0-1)
+        attributes_path: Per-meter attribute table (CSV or Parquet) joined by meter_id; each
+            column profiled per segment (profiles.parquet, manifest, report)
+        attributes_id: Id column of the attribute table; empty: meter_id, id or the one *_id
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -85,6 +93,7 @@ def meter_flow(
         logger = get_run_logger()
         paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
         files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
+        attributes_path = str(Path(attributes_path).resolve()) if attributes_path else None
         store_dir = str(paths.store_dir)
         policy = CleaningPolicy()
         timer = StepTimer()
@@ -110,6 +119,9 @@ def meter_flow(
             segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands,
                                                 min_segment_size)
             seg = segmented["segmentation"]
+            attributes = (profile_member_attributes(attributes_path, attributes_id, "meter_id",
+                                                    segmented["segments"], segmented["profiles"])
+                          if attributes_path else None)
             profiles = pd.read_parquet(segmented["profiles"])
             timer.lap("segment")
             quarantine = steps.collect_quarantine(store_dir, str(paths.work_dir / "quarantine.parquet"))
@@ -120,11 +132,16 @@ def meter_flow(
                           "run_date": paths.run_date.isoformat(),
                           "max_kwh_per_interval": max_kwh_per_interval, "hemisphere": hemisphere,
                           "kwh_bands": kwh_bands, "shape": shape,
-                          "max_quarantine_share": max_quarantine_share, **policy.__dict__}
+                          "max_quarantine_share": max_quarantine_share,
+                          "attributes_path": attributes_path, "attributes_id": attributes_id,
+                          **policy.__dict__}
             manifest, report = record.manifest_and_report(
                 paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
                 counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
                 timings=timer.timings, store_dir=store_dir)
+            if attributes:
+                manifest["attributes"] = attributes["manifest"]
+                report = insert_section(report, attributes["section"])
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": quarantine["quarantine"],

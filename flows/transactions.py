@@ -11,7 +11,8 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from segmentation.errors import InputError
-from segmentation.parameters import (Column, DatasetName, KMax, KMin, KValue, MaxQuantity,
+from segmentation.attributes import insert_section
+from segmentation.parameters import (AttributesId, AttributesPath, Column, DatasetName, KMax, KMin, KValue, MaxQuantity,
                                      MinSegmentSize, QuarantineShare, RunDate, Timezone,
                                      TransactionWindow)
 from segmentation.report import build_manifest
@@ -23,8 +24,8 @@ from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY, \
 from segmentation.transactions.ingest import read_header
 from flows.customers import data_docs_page
 from tasks import transactions as steps
-from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
-                          report_artifacts, resolve_run_date)
+from tasks.shared import (QuietFailure, StepTimer, exclusive_run, profile_member_attributes,
+                          publish_outputs, report_artifacts, resolve_run_date)
 
 
 def default_transaction_input(paths: RunPaths) -> str:
@@ -62,6 +63,8 @@ def transaction_flow(
     data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: the project's outputs/")] = None,
     max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
+    attributes_path: AttributesPath = None,
+    attributes_id: AttributesId = None,
 ) -> dict:
     """Ingest, validate, clean, compute behaviour as of the run date, segment and publish.
 
@@ -89,6 +92,9 @@ def transaction_flow(
         data_root: Data root; empty: the project's data/
         outputs_root: Outputs root; empty: the project's outputs/
         max_quarantine_share: A log with more of its lines quarantined (anonymous sales not counted) is refused (0-1)
+        attributes_path: Per-customer attribute table (CSV or Parquet) joined by customer_id;
+            each column profiled per segment (profiles.parquet, manifest, report)
+        attributes_id: Id column of the attribute table; empty: customer_id, id or the one *_id
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -107,6 +113,7 @@ def transaction_flow(
                                             max_quantity=max_quantity, window_days=window_days,
                                             timezone=timezone)
         logger.info("columns: %s", config.describe())
+        attributes_path = str(Path(attributes_path).resolve()) if attributes_path else None
         timer = StepTimer()
         with exclusive_run(paths):
             staged = steps.stage_transactions(input_path, paths)
@@ -118,6 +125,9 @@ def transaction_flow(
             segmented = steps.segment_transactions(featured, paths, k, k_min, k_max, SEED,
                                                    input_path, min_segment_size)
             timer.lap("segment")
+            attributes = (profile_member_attributes(attributes_path, attributes_id, "customer_id",
+                                                    segmented["segments"], segmented["profiles"])
+                          if attributes_path else None)
             rejects = pq.read_metadata(staged["rejects"]).num_rows
             counts = outputs.line_accounting(staged["lines_in"], validated["counts"], rejects,
                                              featured)
@@ -131,6 +141,7 @@ def transaction_flow(
                           "time_format": validated["counts"]["time_format"], "k": k,
                           "k_min": k_min, "k_max": k_max, "min_segment_size": min_segment_size,
                           "seed": SEED, "max_quarantine_share": max_quarantine_share,
+                          "attributes_path": attributes_path, "attributes_id": attributes_id,
                           "run_date": paths.run_date.isoformat()}
             docs = data_docs_page(staged["sha256"])
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
@@ -143,7 +154,10 @@ def transaction_flow(
                 profiles=profiles, selection=segmented["selection"],
                 silhouette=segmented["silhouette"], counts=counts, cleaning=segmented["cleaning"],
                 quality=segmented["quality"], transforms=segmented["transforms"],
-                new_customers=segmented["new_customers"], paths=planned)
+                new_customers=segmented["new_customers"], paths=planned,
+                extra_sections=[segmented["countries"]["section"]] if segmented["countries"] else [])
+            if attributes:
+                report = insert_section(report, attributes["section"])
             manifest = build_manifest(
                 dataset=dataset, run_date=paths.run_date,
                 inputs=[{"path": input_path, "sha256": staged["sha256"],
@@ -153,7 +167,10 @@ def transaction_flow(
                 cleaning=segmented["cleaning"], expectations=validated["expectations"],
                 quality=segmented["quality"], transforms=segmented["transforms"],
                 customer_id=f"customer_id from column '{config.column('customer')}'",
-                new_customers=segmented["new_customers"])
+                new_customers=segmented["new_customers"],
+                **({"countries": segmented["countries"]["manifest"]} if segmented["countries"]
+                   else {}),
+                **({"attributes": attributes["manifest"]} if attributes else {}))
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"]},

@@ -52,6 +52,10 @@ KEYS = {
                      "non_product_codes": list[str] | None, "max_quantity": p.MaxQuantity,
                      "window_days": p.TransactionWindow},
 }
+# A per-member attribute table (path relative to the data root) and its id column.
+ATTRIBUTES = {"attributes": p.AttributesPath, "attributes_id": p.AttributesId}
+for _kind in ("customers", "meters", "transactions"):
+    KEYS[_kind].update(ATTRIBUTES)
 
 
 def catalog_path() -> Path:
@@ -81,6 +85,11 @@ class Dataset:
         """Parameters for the kind's flow, with ``input`` resolved to files."""
         params = {k: v for k, v in self.parameters.items() if k != "input"}
         params["dataset"] = self.name
+        if params.get("attributes") is not None:      # the flows' attributes_path
+            attributes = Path(params.pop("attributes"))
+            params["attributes_path"] = str(attributes if attributes.is_absolute()
+                                            else Path(data_root) / attributes)
+        params.pop("attributes", None)
         if "input" not in self.parameters:
             return params
         files = self.inputs(data_root)

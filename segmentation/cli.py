@@ -30,7 +30,8 @@ EXAMPLES = {
   segment run customers --input {SHARED}/customers/cc_general/CC_GENERAL.csv --dataset cc-general
   segment run customers --input members.csv --id-column "Member ID" \\
       --features tenure_months visits_per_month basket_eur --categorical region --k 5
-  segment run customers --input wholesale.csv --features all --missing impute""",
+  segment run customers --input wholesale.csv --features all --missing impute
+  segment run customers --input members.csv --attributes regions.csv --attributes-id member_no""",
     "meters": f"""examples:
   segment run meters --input {SHARED}/meters/swiss_15min/elcons_15min_long.csv.gz \\
       --timezone Europe/Zurich --dataset swiss
@@ -157,6 +158,16 @@ def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> No
     _roots(parser)
 
 
+def _attributes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--attributes", metavar="FILE",
+                        help="per-member attribute table (CSV, gzip-compressed CSV or Parquet: "
+                             "region, tariff, survey answers...), joined by id; each column is "
+                             "profiled per segment (default: none)")
+    parser.add_argument("--attributes-id", metavar="COL",
+                        help="id column of the attribute table (default: the member id's name, "
+                             "id, or the one column ending in _id)")
+
+
 def _sub(parent, name: str, help_text: str, description: str | None = None, **kwargs):
     return parent.add_parser(name, help=help_text, description=description or help_text,
                              epilog=EXAMPLES.get(name), formatter_class=HelpFormatter, **kwargs)
@@ -206,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="values beyond Tukey's far-out fences (3 x IQR): flag them in "
                                 "is_outlier, or winsorize them to the fences (default: flag)")
     _common(customers, "customers")
+    _attributes(customers)
 
     meters = _sub(run, "meters", "segment smart-meter load profiles",
                   "Segment smart meters: interval readings (15/30/60 min kWh) become load-shape "
@@ -232,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cluster on the mean daily shape, or on the weekday and weekend "
                              "shapes side by side (default: daily)")
     _common(meters, "meters", k_min=METER_K_MIN)
+    _attributes(meters)
 
     transactions = _sub(run, "transactions", "segment customers by behaviour in a purchase log",
                         "Segment the customers of a purchase log (one row per invoice line) by "
@@ -261,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 f"(default: {MAX_QUANTITY:,})")
     transactions.add_argument("--window-days", type=_transaction_window, metavar="N",
                               help="use only the N days up to the run date (default: all history)")
+    _attributes(transactions)
     _common(transactions, "transactions")
 
     dataset = _sub(run, "dataset", "one dataset of the catalog (segmentation.yaml)",
@@ -324,6 +338,10 @@ def _columns(args) -> dict:
     return {f"{role}_column": getattr(args, f"{role}_column") for role in TRANSACTION_ROLES}
 
 
+def _attribute_args(args) -> dict:
+    return {"attributes_path": args.attributes, "attributes_id": args.attributes_id}
+
+
 def run_flow(args) -> dict:
     """Check the input, then call the flow the arguments name (imports Prefect only then)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -358,6 +376,7 @@ def _call_flow(args) -> dict:
                              outliers=args.outliers, transform=args.transform,
                              cluster_categorical=args.cluster_categorical,
                              max_quarantine_share=args.max_quarantine_share,
+                             **_attribute_args(args),
                              **_k_args(args), **roots)
     if args.flow == "meters":
         from flows.meters import meter_flow
@@ -365,13 +384,14 @@ def _call_flow(args) -> dict:
                           timezone=args.timezone, window_days=args.window_days,
                           hemisphere=args.hemisphere, kwh_bands=args.kwh_bands, shape=args.shape,
                           max_quarantine_share=args.max_quarantine_share,
+                          **_attribute_args(args),
                           **_k_args(args), **roots)
     if args.flow == "transactions":
         from flows.transactions import transaction_flow
         return finished(transaction_flow, input_path=args.input, dataset=args.dataset,
                         **_columns(args), timezone=args.timezone, cancel_prefix=args.cancel_prefix,
                         non_product_codes=args.non_product_codes, max_quantity=args.max_quantity,
-                        window_days=args.window_days,
+                        window_days=args.window_days, **_attribute_args(args),
                         max_quarantine_share=args.max_quarantine_share, **_k_args(args), **roots)
     if args.flow == "dataset":
         from flows.nightly import dataset_flow
@@ -393,6 +413,7 @@ def preflight_checks(args) -> None:
             catalog_entry(args.name)
         return
     preflight.check_dataset(args.dataset)
+    preflight.check_attributes(args.attributes, args.attributes_id, args.flow)
     if args.k is None:
         preflight.check_k(args.k_min, args.k_max)
     if args.flow == "customers":

@@ -41,7 +41,7 @@ QUARANTINE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("source_file", pa.string()),        # the input file, relative to the data root when inside it
 ]
 RUN_DATE = ("run_date", pa.date32())
-ID_COLUMNS = {"customers": "customer_id", "meters": "meter_id"}
+ID_COLUMNS = {"customers": "customer_id", "meters": "meter_id", "transactions": "customer_id"}
 
 
 def segments_schema(id_column: str, specific: list[tuple[str, pa.DataType]]) -> pa.Schema:

@@ -60,3 +60,12 @@ MaxQuantity = Annotated[float, Field(gt=0, description="Lines with more units th
 TransactionWindow = Annotated[int | None, Field(ge=1, le=36600,
                                                 description="Use only the N days up to the run "
                                                             "date; empty: all history")]
+
+
+# Member attributes, every kind (segmentation/attributes.py)
+AttributesPath = Annotated[str | None, Field(description="Per-member attribute table (CSV or "
+                                                         "Parquet), joined by id and profiled "
+                                                         "per segment; empty: none")]
+AttributesId = Annotated[str | None, Field(description="Id column of the attribute table; empty: "
+                                                       "the kind's id name, id or the one *_id "
+                                                       "column")]

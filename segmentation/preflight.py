@@ -130,3 +130,22 @@ def check_transactions(input_path: str | None, columns: dict[str, str | None],
 
     resolve_transaction_config(read_header(path), file=str(path),
                                given={k.removesuffix("_column"): v for k, v in columns.items()})
+
+
+def check_attributes(path: str | None, id_column: str | None, kind: str) -> None:
+    """The attribute table exists, is a UTF-8 CSV with rows or Parquet, and has its id
+    column (``--attributes-id``, else the kind's member id, ``id`` or the one ``*_id``
+    column)."""
+    if path is None:
+        if id_column is not None:
+            raise InputError(f"--attributes-id '{id_column}' names the id column of an attribute "
+                             "table: pass the table with --attributes")
+        return
+    checked = check_file(path)
+    check_table_file(checked, accepted="a per-member attribute table (CSV, gzip-compressed CSV "
+                                       "or Parquet)", allow_parquet=True)
+    from segmentation.attributes import attribute_header, resolve_id_column
+    from segmentation.contract import ID_COLUMNS
+
+    resolve_id_column(attribute_header(checked), id_column, ID_COLUMNS.get(kind, "customer_id"),
+                      str(checked))

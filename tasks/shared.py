@@ -177,3 +177,35 @@ def exclusive_run(paths: RunPaths):
             yield
         finally:
             shutil.rmtree(paths.work_dir, ignore_errors=True)
+
+
+@task(name="profile-attributes", cache_policy=NO_CACHE)
+def profile_member_attributes(attributes_path: str, attributes_id: str | None, id_column: str,
+                              segments_file: str, profiles_file: str) -> dict:
+    """Join the attribute table to the run's members (``id_column`` of segments.parquet),
+    add the per-segment attribute columns to profiles.parquet (rewritten in place) and
+    return the manifest's ``attributes`` and the report's section
+    (``segmentation.attributes``)."""
+    import pyarrow.parquet as pq
+
+    from segmentation import attributes
+    from segmentation.io import write_parquet_atomic
+
+    header = attributes.attribute_header(attributes_path)
+    key = attributes.resolve_id_column(header, attributes_id, id_column, attributes_path)
+    table = attributes.load_attributes(attributes_path, key)
+    members = pd.read_parquet(segments_file, columns=[id_column, "segment_id"])
+    profile = attributes.profile_attributes(members[id_column], members["segment_id"], table)
+    profiles = pd.read_parquet(profiles_file)
+    schema = attributes.profiles_schema(pq.read_schema(profiles_file).remove_metadata(),
+                                        profile.per_segment)
+    write_parquet_atomic(attributes.merge_profiles(profiles, profile.per_segment),
+                         Path(profiles_file), schema)
+    names = dict(zip(profiles["segment_id"].astype(int), profiles["segment_name"]))
+    counts = profile.counts
+    get_run_logger().info("attributes: %s of %s members matched; %s ids of the table match no "
+                          "member", counts["members_with_attributes"],
+                          counts["members_with_attributes"] + counts["members_without_attributes"],
+                          counts["attribute_ids_unmatched"])
+    return {"manifest": attributes.manifest_entry(profile, attributes_path, key),
+            "section": attributes.attributes_section(profile, names)}

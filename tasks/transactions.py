@@ -125,6 +125,15 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
                                           result.result.selection, pipeline.features_config(),
                                           result.transforms, dataset=paths.dataset,
                                           run_date=paths.run_date, floors=pipeline.FLOORS)
+    names = dict(zip(profiles["segment_id"].astype(int), profiles["segment_name"]))
+    countries = outputs.country_profile(segments, names)
+    if countries:
+        from segmentation.attributes import plot_country_mix
+        from segmentation.plots import plot_title
+
+        figures["country_mix"] = plot_country_mix(
+            countries["mix"], names, plot_title(paths.dataset, paths.run_date,
+                                                "country mix per segment"))
     plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
              for name, fig in figures.items()}
     figures_of_quality = quality(result.result.selection, result.result.silhouette,
@@ -134,5 +143,7 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
             "plots": plots, "selection": result.result.selection,
             "silhouette": result.result.silhouette, "transforms": result.transforms,
             "quality": figures_of_quality, "cleaning": cleaning,
+            "countries": countries and {"section": countries["section"],
+                                        "manifest": countries["manifest"]},
             "new_customers": int(segments["is_new"].sum())}
 

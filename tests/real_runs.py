@@ -3,12 +3,16 @@ the output contract (tests/test_contract.py) and of moving a project (tests/test
 
 Both inputs live under the data root and hold rows each kind quarantines: the customer table
 gets an exact duplicate, a negative income, a short line and a quoted line break; the meter
-sample is damaged (bad values, exact duplicates).
+sample is damaged (bad values, exact duplicates). Each run joins a table of member
+attributes (``write_attributes``): zero-padded customer ids in a ';'-separated CSV, meter
+ids in Parquet, with ids of no member and members left without a row.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pandas as pd
 
 from segmentation.customers.sample import write_sample_customers
 from segmentation.meters.sample import write_sample_meters
@@ -29,21 +33,49 @@ def write_inputs(root: Path) -> Path:
     table = write_sample_customers(root / "data" / "raw" / "customers", n=CUSTOMERS, seed=7)
     lines = table.read_text().splitlines()
     table.write_text("\n".join(lines + [lines[1]] + BAD_CUSTOMER_LINES) + "\n")   # + a duplicate
-    write_sample_meters(root / "data" / "raw" / "meters", n_meters=30, days=40, seed=4)
+    files = write_sample_meters(root / "data" / "raw" / "meters", n_meters=30, days=40, seed=4)
+    write_attributes(root, pd.concat([pd.read_parquet(f, columns=["meter_id"]) for f in files])
+                     ["meter_id"].unique())
     return table
+
+
+ATTRIBUTE_CUSTOMERS = 100          # customers 1-100 have a row of attributes; 101-120 none
+UNKNOWN_IDS = ["9999", "MTR99999"]
+
+
+def attributes_of(root: Path, kind: str) -> Path:
+    return root / "data" / "attributes" / ("customers.csv" if kind == "customers"
+                                           else "meters.parquet")
+
+
+def write_attributes(root: Path, meter_ids) -> None:
+    """Customers: ids 0001-0100 (padded) and 9999, a region (one blank) and a household size;
+    meters: the first 25 meters and MTR99999, a tariff and a floor area."""
+    folder = attributes_of(root, "customers").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["Customer ID;Region;Household size"] + [
+        f"{i:04d};{['North', 'South', 'East', ''][i % 4]};{1 + i % 5}"
+        for i in range(1, ATTRIBUTE_CUSTOMERS + 1)] + [f"{UNKNOWN_IDS[0]};North;2"]
+    attributes_of(root, "customers").write_text("\n".join(lines) + "\n")
+    ids = sorted(meter_ids)[:25] + [UNKNOWN_IDS[1]]
+    pd.DataFrame({"meter_id": ids, "tariff": [["flat", "time-of-use"][i % 2] for i in range(26)],
+                  "floor_area_m2": [60.0 + 5 * i for i in range(26)]}).to_parquet(
+        attributes_of(root, "meters"))
 
 
 def run_customers(root: Path, run_date: str = RUN_DATE) -> dict:
     from flows.customers import customer_flow
 
     return customer_flow(input_path=str(root / "data" / "raw" / "customers" / "customers.csv"),
-                         categorical=["Gender"], k=4, run_date=run_date, **roots_of(root))
+                         categorical=["Gender"], k=4, run_date=run_date, **roots_of(root),
+                         attributes_path=str(attributes_of(root, "customers")))
 
 
 def run_meters(root: Path, run_date: str = RUN_DATE) -> dict:
     from flows.meters import meter_flow
 
-    return meter_flow(k=3, run_date=run_date, **roots_of(root))
+    return meter_flow(k=3, run_date=run_date, **roots_of(root),
+                      attributes_path=str(attributes_of(root, "meters")))
 
 
 def publish_both(root: Path) -> dict[str, dict]:

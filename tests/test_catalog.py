@@ -117,3 +117,21 @@ def test_a_purchase_log_entry_with_a_setting_of_another_kind_is_refused(tmp_path
     path.write_text("datasets:\n  shop:\n    kind: transactions\n    kwh_bands: [1, 2]\n")
     with pytest.raises(InputError, match="key 'kwh_bands': not a transactions setting"):
         load_catalog(path)
+
+
+def test_an_attribute_table_is_a_path_under_the_data_root_for_every_kind(tmp_path):
+    entries = load_catalog(catalog(tmp_path, """
+datasets:
+  shop:
+    kind: customers
+    attributes: raw/shop/regions.csv
+    attributes_id: Member ID
+  grid:
+    kind: meters
+    attributes: /srv/homes.parquet
+"""))
+    data = tmp_path / "data"
+    assert entries["shop"].flow_parameters(data) == {
+        "dataset": "shop", "attributes_path": str(data / "raw/shop/regions.csv"),
+        "attributes_id": "Member ID"}
+    assert entries["grid"].flow_parameters(data)["attributes_path"] == "/srv/homes.parquet"

@@ -144,6 +144,16 @@ def test_a_time_zone_typo_gets_the_nearest_names(tmp_path, no_prefect):
     assert "use an IANA name such as Europe/London" in err
 
 
+@pytest.mark.parametrize("kind", ["customers", "meters"])
+def test_an_attribute_table_without_its_id_column_is_refused_before_prefect_starts(
+        kind, tmp_path, no_prefect):
+    table = tmp_path / "regions.csv"
+    table.write_text("member,region\n1,North\n")
+    code, out, err = run("run", kind, "--attributes", str(table), "--attributes-id", "Member No")
+    assert code == 2 and out == "" and err.count("segment: error:") == 1
+    assert f"file '{table}'" in err and "'Member No'" in err and "columns: member, region" in err
+
+
 def test_debug_adds_the_traceback_and_keeps_the_exit_status(tmp_path, no_prefect):
     path = tmp_path / "t.csv"
     path.write_text(HEADER)

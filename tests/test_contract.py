@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -221,3 +222,37 @@ def test_meter_quarantine_names_the_file_and_keeps_a_duplicate_s_fields(runs):
     duplicates = quarantine[quarantine["reason"] == "exact duplicate"]
     assert len(duplicates) and duplicates["timestamp"].str.fullmatch(
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()
+
+
+# ---------------------------------------------------------------- member attributes
+
+def test_attributes_are_profiled_counted_and_reported_in_both_runs(runs):
+    """Both real runs join an attribute table (tests/real_runs.py): profiles.parquet has
+    the attribute columns, the manifest the join's counts, the report its section."""
+    from tests.real_runs import ATTRIBUTE_CUSTOMERS, UNKNOWN_IDS, attributes_of
+
+    for kind in ("customers", "meters"):
+        published = runs[kind]["published"]
+        manifest = json.loads(Path(published["manifest"]).read_text())["attributes"]
+        members = pd.read_parquet(published["segments"], columns=[contract.ID_COLUMNS[kind]])
+        members = set(members.iloc[:, 0])
+        if kind == "customers":   # ids 0001-0100 match customers 1-100; 9999 matches none
+            listed = {str(i) for i in range(1, ATTRIBUTE_CUSTOMERS + 1)} | {UNKNOWN_IDS[0]}
+            assert manifest["columns"] == {"region": "categorical", "household_size": "numeric"}
+        else:
+            listed = set(pd.read_parquet(attributes_of(runs["root"], kind))["meter_id"])
+            assert manifest["columns"] == {"tariff": "categorical", "floor_area_m2": "numeric"}
+        matched = len(members & listed)
+        assert 0 < matched < len(members)
+        assert manifest["counts"] == {"attribute_rows": len(listed),
+                                      "attribute_ids_unmatched": len(listed) - matched,
+                                      "members_with_attributes": matched,
+                                      "members_without_attributes": len(members) - matched}
+        profiles = pd.read_parquet(published["profiles"])
+        assert profiles["attr_members"].sum() == matched
+        assert np.allclose(profiles.filter(like="attr_share_").sum(axis=1), 1.0)
+        strength = manifest["strength_cramers_v"]
+        assert list(strength) == [c for c, k in manifest["columns"].items() if k == "categorical"]
+        assert all(0 <= v <= 1 for v in strength.values())
+        report = Path(published["report"]).read_text()
+        assert "## Member attributes" in report and "Cramér's V" in report

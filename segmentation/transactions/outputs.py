@@ -138,6 +138,31 @@ def accounting_section(counts: dict) -> str:
     return "\n".join(lines)
 
 
+def country_profile(segments: pd.DataFrame, names: dict[int, str]) -> dict | None:
+    """The segments' country mix (``attributes.country_profile``), Cramér's V of segment
+    against country with its chi-square p-value, and the report's section; None without a
+    country column."""
+    from segmentation import attributes
+
+    if "country" not in segments or segments["country"].isna().all():
+        return None
+    labels, countries = segments["segment_id"].to_numpy(), segments["country"]
+    mix, by_country = attributes.country_profile(labels, names, countries)
+    counts = attributes.category_counts(labels, countries, sorted(names))
+    v, p = attributes.cramers_v(counts), attributes.chance_of(counts)
+    section = attributes.country_section(mix, by_country, names) + (
+        f"\n\nCramér's V of segment against country: {v:.3f} ({attributes.strength_word(v)}; "
+        f"chi-square p {attributes._p_text(p)}): 0 means the segments have the same country "
+        "mix, 1 that the country decides the segment.")
+    return {"mix": mix, "by_country": by_country, "section": section,
+            "manifest": {"cramers_v": round(v, 6) if v == v else None,
+                         "p_value_chi_square": round(p, 6) if p == p else None,
+                         "customers_by_country": {str(c): int(n) for c, n in
+                                                  by_country["customers"].items()},
+                         "mix": {names[s]: {str(c): round(float(x), 6) for c, x in row.items()}
+                                 for s, row in mix.iterrows()}}}
+
+
 def rfm_table(profiles: pd.DataFrame) -> pd.DataFrame:
     """The report's segment table in RFM terms: size, medians, means of the other features."""
     table = pd.DataFrame({
