@@ -103,8 +103,14 @@ def run_transactions(root: Path, run_date: str = RUN_DATE) -> dict:
                     n_customers=TRANSACTION_CUSTOMERS, seed=5,
                     end=date.fromisoformat(run_date) + timedelta(days=20))
     log.write_text(log.read_text() + MALFORMED_LINE + "\n")
+    segment = root / "data" / "attributes" / "segment_of_customer.csv"     # a CRM's own label
+    segment.parent.mkdir(parents=True, exist_ok=True)
+    segment.write_text("customer_id,crm_tier,age\n" + "".join(
+        f"{10_000 + i},{'gold' if i % 3 == 0 else 'silver'},{20 + i % 50}\n"
+        for i in range(0, 200, 2)))
     out, err = io.StringIO(), io.StringIO()
     code = main(["run", "transactions", "--input", str(log), "--run-date", run_date, "--k", "4",
+                 "--attributes", str(segment),
                  "--json", *sum((["--" + k.replace("_", "-"), v]
                                  for k, v in roots_of(root).items()), [])],
                 stdout=out, stderr=err)

@@ -46,7 +46,8 @@ def doc_tables(text: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
             continue
         if rows:
             part = ("customers" if lead.startswith("Customers") else
-                    "meters" if lead.startswith("Meters") else "shared")
+                    "meters" if lead.startswith("Meters") else
+                    "transactions" if lead.startswith("Purchase logs") else "shared")
             tables[(heading, part)] = rows
         rows = None
         if line.startswith("## "):
@@ -72,8 +73,8 @@ def columns(rows: list[tuple[str, str]], kind: str) -> list[tuple[str, pa.DataTy
     out = []
     for cell, type_text in rows:
         names = re.findall(r"`([^`]+)`", cell)
-        out.append((names[0] if len(names) == 1 else names[["customers", "meters"].index(kind)],
-                    TYPES[type_text]))
+        id_of = {"customers": 0, "meters": 1, "transactions": 0}     # customer_id / meter_id
+        out.append((names[0] if len(names) == 1 else names[id_of[kind]], TYPES[type_text]))
     return out
 
 
@@ -116,7 +117,7 @@ def test_the_page_has_every_table_the_test_reads():
     tables = doc_tables(DOC.read_text())
     assert set(tables) == {(file, part) for file in ("segments.parquet", "profiles.parquet",
                                                      "quarantine.parquet")
-                           for part in ("shared", "customers", "meters")} | {
+                           for part in ("shared", "customers", "meters", "transactions")} | {
         ("quarantine_meters.parquet", "shared")}
     for rows in tables.values():
         assert rows and all(kind in TYPES for _, kind in rows)
@@ -154,13 +155,19 @@ def runs(real_runs) -> dict:
     return real_runs
 
 
-@pytest.mark.parametrize("kind", ["customers", "meters"])
+@pytest.fixture
+def runs_of_every_kind(real_runs, transaction_run) -> dict:
+    """The two real runs and a purchase-log run through the CLI (generated oddities)."""
+    return {**real_runs, "transactions": transaction_run}
+
+
+@pytest.mark.parametrize("kind", ["customers", "meters", "transactions"])
 @pytest.mark.parametrize("file", ["segments", "profiles", "quarantine", "quarantine_meters"])
-def test_published_files_follow_the_page(runs, kind, file):
-    if file == "quarantine_meters" and kind == "customers":
+def test_published_files_follow_the_page(runs_of_every_kind, kind, file):
+    if file == "quarantine_meters" and kind != "meters":
         pytest.skip("meters only")
     expected = expected_columns(doc_tables(DOC.read_text()), f"{file}.parquet", kind)
-    schema = pq.read_schema(runs[kind]["published"][file])
+    schema = pq.read_schema(runs_of_every_kind[kind]["published"][file])
     assert expected and mismatches(expected, schema) == []
 
 
@@ -175,9 +182,10 @@ def test_the_shared_columns_are_the_ones_the_code_declares():
     assert columns(tables[("quarantine.parquet", "shared")], "meters") == contract.QUARANTINE_COLUMNS
 
 
-def test_profiles_share_is_a_fraction_and_atypical_reason_is_null_exactly_when_not_atypical(runs):
-    for kind in ("customers", "meters"):
-        published = runs[kind]["published"]
+def test_profiles_share_is_a_fraction_and_atypical_reason_is_null_exactly_when_not_atypical(
+        runs_of_every_kind):
+    for kind in ("customers", "meters", "transactions"):
+        published = runs_of_every_kind[kind]["published"]
         total = duckdb.sql(f"SELECT sum(share), min(share), max(share) "
                            f"FROM '{published['profiles']}'").fetchall()[0]
         assert abs(total[0] - 1) < 1e-9 and 0 < total[1] <= total[2] <= 1   # not "12%"

@@ -42,3 +42,21 @@ def test_segments_are_as_of_the_run_date_and_read_by_another_engine(transaction_
     for name in transaction_run["segments"]:
         assert name in report
     assert "## Line accounting" in report and "reconciles (in = used + quarantined + excluded): yes" in report
+
+
+def test_countries_and_attributes_are_profiled_per_segment(transaction_run):
+    published = transaction_run["published"]
+    manifest = json.loads(Path(published["manifest"]).read_text())
+    countries = manifest["countries"]
+    assert 0 <= countries["cramers_v"] <= 1
+    assert sum(countries["customers_by_country"].values()) == \
+        transaction_run["counts"]["customers_segmented"]
+    for mix in countries["mix"].values():
+        assert abs(sum(mix.values()) - 1) < 1e-5      # five shares rounded to 6 decimals
+    attributes = manifest["attributes"]["counts"]
+    assert attributes["attribute_rows"] == 100
+    assert attributes["members_with_attributes"] + attributes["attribute_ids_unmatched"] == 100
+    assert Path(published["plots"], "country_mix.png").is_file()
+    report = Path(published["report"]).read_text()
+    assert "## Countries" in report and "## Member attributes" in report
+    assert report.index("## Countries") < report.index("## Segment quality")
