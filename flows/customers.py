@@ -22,23 +22,14 @@ from segmentation.report import accounting, build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from tasks import customers as steps
-from tasks.shared import (QuietFailure, StepTimer, exclusive_run, publish_outputs,
-                          report_artifacts, resolve_run_date)
+from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run,
+                          one_raw_input, publish_outputs, report_artifacts, resolve_run_date)
 from tasks.shared import profile_member_attributes
-
-
-def data_docs_page(sha256: str) -> str:
-    """Where a validated file's Data Docs page is published: the same place for every dataset."""
-    return f"data_docs/{sha256[:16]}/validation.html"
 
 
 def default_customer_input(paths: RunPaths) -> str:
     """The one CSV under ``<data-root>/raw/customers/``."""
-    files = sorted((paths.raw_dir / "customers").glob("*.csv"))
-    if len(files) != 1:
-        raise InputError(f"expected exactly one CSV in {paths.raw_dir / 'customers'}, found "
-                         f"{len(files)}; pass input_path (CLI: --input)")
-    return str(files[0])
+    return one_raw_input(paths, "customers", "*.csv", "CSV")
 
 
 @flow(name="customer-segmentation", log_prints=True)

@@ -22,20 +22,15 @@ from segmentation.transactions import outputs
 from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY, \
     resolve_transaction_config
 from segmentation.transactions.ingest import read_header
-from flows.customers import data_docs_page
 from tasks import transactions as steps
-from tasks.shared import (QuietFailure, StepTimer, exclusive_run, profile_member_attributes,
-                          publish_outputs, report_artifacts, resolve_run_date)
+from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run, one_raw_input,
+                          profile_member_attributes, publish_outputs, report_artifacts,
+                          resolve_run_date)
 
 
 def default_transaction_input(paths: RunPaths) -> str:
     """The one file under ``<data-root>/raw/transactions/``."""
-    files = sorted(p for p in (paths.raw_dir / "transactions").glob("*")
-                   if p.is_file() and not p.name.startswith("."))
-    if len(files) != 1:
-        raise InputError(f"expected exactly one purchase log in {paths.raw_dir / 'transactions'}, "
-                         f"found {len(files)}; pass input_path (CLI: --input)")
-    return str(files[0])
+    return one_raw_input(paths, "transactions", "*", "purchase log")
 
 
 @flow(name="transaction-segmentation", log_prints=True)

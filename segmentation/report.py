@@ -196,6 +196,15 @@ def accounting_section(counts: dict) -> str:
     return "\n".join(lines)
 
 
+def closing_sections(quality_text: str, selection: KSelection, silhouette: float,
+                     accounting_text: str, cleaning: list[str], paths: dict[str, str]) -> list[str]:
+    """The sections every report ends with, in this order: segment quality, the choice of k,
+    the accounting of rows (or readings, or lines), cleaning, and where the outputs are."""
+    return [quality_text, kselection_section(selection, silhouette), accounting_text,
+            "## Cleaning\n" + "\n".join(cleaning),
+            "## Outputs\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items())]
+
+
 def accounting(rows_in: int, rows_out: int, quarantine: pd.DataFrame) -> dict:
     """Counts for the manifest; raises if any row went missing."""
     by_reason = quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}

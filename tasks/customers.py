@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 from prefect import task
@@ -13,21 +12,18 @@ from segmentation.customers.config import CustomerConfig
 from segmentation.contract import source_file_name
 from segmentation.customers.ingest import SOURCE_ROW, source_lines
 from segmentation.errors import InputError, ValidationFailed
-from segmentation.io import sha256_file, write_parquet_atomic, write_text_atomic
+from segmentation.io import write_parquet_atomic, write_text_atomic
 from segmentation.publish import save_figure
 from segmentation.quality import quality
 from segmentation.report import refuse_mostly_quarantined
 from segmentation.settings import MAX_QUARANTINE_SHARE, RunPaths
-from tasks.shared import IO_RETRIES, validation_failure_artifact
+from tasks.shared import IO_RETRIES, checkpointed_input, validation_failure_artifact
 
 
 @task(name="ingest-customers", cache_policy=NO_CACHE, **IO_RETRIES)
 def ingest_customers(input_path: str, paths: RunPaths) -> dict:
     """Read the CSV once per content hash: a rerun reuses the checkpoint."""
-    if not Path(input_path).is_file():
-        raise InputError("file not found (check the input path)", file=input_path)
-    sha = sha256_file(input_path)
-    checkpoint = paths.data_root / "processed" / ".checkpoints" / paths.dataset / sha
+    sha, checkpoint = checkpointed_input(input_path, paths)
     rows_file, rejects_file = checkpoint / "rows.parquet", checkpoint / "rejects.parquet"
     reused = rows_file.exists() and rejects_file.exists()
     if not reused:

@@ -16,7 +16,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from segmentation.errors import SegmentationError
+from segmentation.errors import InputError, SegmentationError
+from segmentation.io import sha256_file
 from segmentation.locks import run_lock
 from segmentation.publish import publish_run
 from segmentation.report_html import html_report
@@ -128,6 +129,30 @@ class StepTimer:
     def lap(self, step: str) -> None:
         now = time.perf_counter()
         self.timings[step], self._start = now - self._start, now
+
+
+def checkpointed_input(input_path: str, paths: RunPaths) -> tuple[str, Path]:
+    """The input's sha256 and its checkpoint folder (``processed/.checkpoints/<dataset>/<sha>``):
+    an input is read once per content, and a rerun reuses what was read."""
+    if not Path(input_path).is_file():
+        raise InputError("file not found (check the input path)", file=input_path)
+    sha = sha256_file(input_path)
+    return sha, paths.data_root / "processed" / ".checkpoints" / paths.dataset / sha
+
+
+def one_raw_input(paths: RunPaths, folder: str, pattern: str, what: str) -> str:
+    """The one file matching ``pattern`` in ``<data-root>/raw/<folder>/`` (a run's default)."""
+    files = sorted(p for p in (paths.raw_dir / folder).glob(pattern)
+                   if p.is_file() and not p.name.startswith("."))
+    if len(files) != 1:
+        raise InputError(f"expected exactly one {what} in {paths.raw_dir / folder}, found "
+                         f"{len(files)}; pass input_path (CLI: --input)")
+    return str(files[0])
+
+
+def data_docs_page(sha256: str) -> str:
+    """Where a validated file's Data Docs page is published: the same place for every dataset."""
+    return f"data_docs/{sha256[:16]}/validation.html"
 
 
 def artifact_key(dataset: str, kind: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 from prefect import task
@@ -10,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from segmentation.contract import source_file_name
 from segmentation.errors import InputError, ValidationFailed
-from segmentation.io import sha256_file, write_parquet_atomic
+from segmentation.io import write_parquet_atomic
 from segmentation.publish import save_figure
 from segmentation.quality import quality
 from segmentation.report import refuse_mostly_quarantined
@@ -18,16 +17,13 @@ from segmentation.settings import RunPaths
 from segmentation.transactions import features as behaviour
 from segmentation.transactions import ingest, outputs, pipeline
 from segmentation.transactions.config import TransactionConfig
-from tasks.shared import IO_RETRIES, validation_failure_artifact
+from tasks.shared import IO_RETRIES, checkpointed_input, validation_failure_artifact
 
 
 @task(name="stage-transactions", cache_policy=NO_CACHE, **IO_RETRIES)
 def stage_transactions(input_path: str, paths: RunPaths) -> dict:
     """Stage the log once per content hash (text columns + line numbers); a rerun reuses it."""
-    if not Path(input_path).is_file():
-        raise InputError("file not found (check the input path)", file=input_path)
-    sha = sha256_file(input_path)
-    checkpoint = paths.data_root / "processed" / ".checkpoints" / paths.dataset / sha
+    sha, checkpoint = checkpointed_input(input_path, paths)
     staged, rejects = checkpoint / "lines.parquet", checkpoint / "rejects.parquet"
     if not (staged.exists() and rejects.exists()):
         tmp = checkpoint / f".staging-{paths.run_date}.parquet"

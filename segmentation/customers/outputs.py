@@ -22,8 +22,8 @@ from segmentation.customers.transform import apply_transforms  # noqa: E402
 from segmentation.plots import (plot_k_selection, plot_profile_heatmap,  # noqa: E402
                                 plot_segment_sizes, plot_title)
 from segmentation.quality import quality_section  # noqa: E402
-from segmentation.report import (accounting_section, format_count, format_number,  # noqa: E402
-                                 kselection_section, markdown_table, plain)
+from segmentation.report import (accounting_section, closing_sections,  # noqa: E402
+                                 format_count, format_number, markdown_table, plain)
 
 
 PLOT_POINTS = 20_000
@@ -225,10 +225,6 @@ def customer_report(*, dataset: str, run_date: date, input_path: str, profiles: 
          f"- log-transformed (log1p) before scaling: {', '.join(logged) if logged else 'none'}"]
         + [f"  - {c}: {'not transformed' if t['transform'] == 'none' else t['transform']} "
            f"({t['why']})" for c, t in transforms.items()]))
-    return "\n\n".join(sections + [
-        quality_section(quality),
-        kselection_section(selection, silhouette),
-        accounting_section(counts),
-        "## Cleaning\n" + "\n".join(cleaning_lines(cleaning)),
-        "## Outputs\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),
-    ]) + "\n"
+    return "\n\n".join(sections + closing_sections(
+        quality_section(quality), selection, silhouette, accounting_section(counts),
+        cleaning_lines(cleaning), paths)) + "\n"

@@ -10,7 +10,7 @@ import pyarrow as pa
 from segmentation import contract
 from segmentation.customers.outputs import cleaning_lines, customer_figures
 from segmentation.quality import quality_section
-from segmentation.report import format_count, format_number, kselection_section, markdown_table
+from segmentation.report import closing_sections, format_count, format_number, markdown_table
 from segmentation.transactions.config import NEW_CUSTOMER_DAYS, TransactionConfig
 from segmentation.transactions.features import CLUSTER_FEATURES, FEATURES, RETURNS_ONLY
 
@@ -204,11 +204,8 @@ def transaction_report(*, dataset: str, run_date: date, input_path: str, config:
              "- RFM scores: quintiles 1-5 of recency (5 = most recent), frequency and net spend "
              "(5 = highest), in `r_score`, `f_score`, `m_score` and `rfm_score`"]),
         *extra_sections,
-        quality_section(quality),
-        kselection_section(selection, silhouette),
-        accounting_section(counts),
-        "## Cleaning\n" + "\n".join(cleaning_lines(cleaning)),
-        "## Outputs\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),
+        *closing_sections(quality_section(quality), selection, silhouette,
+                          accounting_section(counts), cleaning_lines(cleaning), paths),
     ]
     return "\n\n".join(sections) + "\n"
 
