@@ -34,6 +34,7 @@ bench: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python bench/bench_customers.py
 	$(BIN)/python bench/bench_meters.py
+	$(BIN)/python bench/bench_transactions.py
 	$(BIN)/python bench/bench_contention.py
 
 ## server / stop: local Prefect server, work pool, deployments, worker
