@@ -13,11 +13,10 @@ from segmentation.contract import source_file_name
 from segmentation.customers.ingest import SOURCE_ROW, source_lines
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import write_parquet_atomic, write_text_atomic
-from segmentation.publish import save_figure
-from segmentation.quality import quality
 from segmentation.report import refuse_mostly_quarantined
 from segmentation.settings import MAX_QUARANTINE_SHARE, RunPaths
-from tasks.shared import IO_RETRIES, checkpointed_input, validation_failure_artifact
+from tasks.shared import (IO_RETRIES, checkpointed_input, segmentation_outputs,
+                          validation_failure_artifact)
 
 
 @task(name="ingest-customers", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -107,16 +106,7 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
     write_parquet_atomic(segments, work / "segments.parquet", outputs.segments_schema(config))
     shares = [c for c in profiles.columns if c.startswith("share_")]
     write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema(config, shares))
-    (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.customer_figures(result.segments, result.profiles,
                                        result.result.selection, config, result.transforms,
                                        dataset=paths.dataset, run_date=paths.run_date)
-    plot_files = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
-                  for name, fig in figures.items()}
-    figures_of_quality = quality(result.result.selection, result.result.silhouette,
-                                 result.result.labels, result.result.atypical,
-                                 result.fallback_segments)
-    return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
-            "plots": plot_files, "selection": result.result.selection,
-            "silhouette": result.result.silhouette, "transforms": result.transforms,
-            "quality": figures_of_quality}
+    return segmentation_outputs(work, result, figures)

@@ -155,6 +155,23 @@ def data_docs_page(sha256: str) -> str:
     return f"data_docs/{sha256[:16]}/validation.html"
 
 
+def segmentation_outputs(work: Path, result, figures: dict) -> dict:
+    """Save a customer-like run's plots and return what its flow needs of the segmentation
+    (``result``: ``customers.pipeline.CustomerSegments``): files, k selection, quality."""
+    from segmentation.publish import save_figure
+    from segmentation.quality import quality
+
+    (work / "plots").mkdir(parents=True, exist_ok=True)
+    plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
+             for name, fig in figures.items()}
+    fit = result.result
+    return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
+            "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
+            "transforms": result.transforms,
+            "quality": quality(fit.selection, fit.silhouette, fit.labels, fit.atypical,
+                               result.fallback_segments)}
+
+
 def artifact_key(dataset: str, kind: str) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     return f"{dataset}-{kind}".lower().replace("_", "-")

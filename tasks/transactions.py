@@ -10,14 +10,13 @@ from prefect.cache_policies import NO_CACHE
 from segmentation.contract import source_file_name
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import write_parquet_atomic
-from segmentation.publish import save_figure
-from segmentation.quality import quality
 from segmentation.report import refuse_mostly_quarantined
 from segmentation.settings import RunPaths
 from segmentation.transactions import features as behaviour
 from segmentation.transactions import ingest, outputs, pipeline
 from segmentation.transactions.config import TransactionConfig
-from tasks.shared import IO_RETRIES, checkpointed_input, validation_failure_artifact
+from tasks.shared import (IO_RETRIES, checkpointed_input, segmentation_outputs,
+                          validation_failure_artifact)
 
 
 @task(name="stage-transactions", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -116,7 +115,6 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
     work = paths.work_dir
     write_parquet_atomic(segments, work / "segments.parquet", outputs.segments_schema())
     write_parquet_atomic(profiles, work / "profiles.parquet", outputs.profiles_schema())
-    (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.transaction_figures(result.segments, result.profiles,
                                           result.result.selection, pipeline.features_config(),
                                           result.transforms, dataset=paths.dataset,
@@ -130,16 +128,7 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
         figures["country_mix"] = plot_country_mix(
             countries["mix"], names, plot_title(paths.dataset, paths.run_date,
                                                 "country mix per segment"))
-    plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
-             for name, fig in figures.items()}
-    figures_of_quality = quality(result.result.selection, result.result.silhouette,
-                                 result.result.labels, result.result.atypical,
-                                 result.fallback_segments)
-    return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
-            "plots": plots, "selection": result.result.selection,
-            "silhouette": result.result.silhouette, "transforms": result.transforms,
-            "quality": figures_of_quality, "cleaning": cleaning,
+    return {**segmentation_outputs(work, result, figures), "cleaning": cleaning,
             "countries": countries and {"section": countries["section"],
                                         "manifest": countries["manifest"]},
             "new_customers": int(segments["is_new"].sum())}
-
