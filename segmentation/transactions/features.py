@@ -14,7 +14,8 @@ return_rate                returns / purchases, capped at 1 (share of spend retu
 mean_days_between_orders   (last - first order day) / (orders - 1); null for one order
 spend_trend                (last 90 days - the 90 before) / (their sum), -1..1; null when
                            neither period has a purchase
-distinct_products          products bought (null without a product column)
+distinct_products          products bought (null without a product column; counted by a 64-bit
+                           hash of the code: two of one customer's codes would have to collide)
 r_score, f_score, m_score  quintiles 1-5 of recency (5 = most recent), frequency and monetary
                            (5 = highest); ranks, ties broken by customer id, as analysts'
                            ``qcut(rank(method="first"), 5)``; ``rfm_score`` joins them ("545")
@@ -54,7 +55,7 @@ bought AS (
     FROM orders GROUP BY ALL),
 per_line AS (
     SELECT customer_id, -coalesce(sum(value) FILTER (WHERE is_return), 0) AS returned,
-           count(DISTINCT product) FILTER (WHERE NOT is_return) AS products,
+           count(DISTINCT hash(product)) FILTER (WHERE NOT is_return) AS products,
            count(*) AS n_lines
     FROM lines GROUP BY ALL),
 countries AS (
@@ -83,20 +84,21 @@ SELECT *,
 FROM features ORDER BY customer_id
 """
 
+# Returns are few: only their lines are joined to each customer's first purchase.
 RETURNS_SQL = """
-WITH lines AS (SELECT * FROM read_parquet({lines})),
-first_buy AS (SELECT customer_id, min(ts) AS first_ts FROM lines WHERE NOT is_return GROUP BY ALL)
+WITH returns AS (SELECT customer_id, ts, value FROM read_parquet({lines}) WHERE is_return),
+first_buy AS (SELECT customer_id, min(ts) AS first_ts FROM read_parquet({lines})
+              WHERE NOT is_return AND customer_id IN (SELECT customer_id FROM returns)
+              GROUP BY ALL)
 SELECT count(*) FILTER (WHERE f.first_ts IS NULL) AS returns_only_lines,
-       count(DISTINCT l.customer_id) FILTER (WHERE f.first_ts IS NULL) AS returns_only_customers,
-       count(*) FILTER (WHERE l.is_return AND (f.first_ts IS NULL OR l.ts < f.first_ts))
-           AS unmatched_lines,
-       coalesce(-sum(l.value) FILTER (WHERE l.is_return AND (f.first_ts IS NULL
-                                      OR l.ts < f.first_ts)), 0) AS unmatched_value,
-       count(DISTINCT l.customer_id) FILTER (WHERE l.is_return AND (f.first_ts IS NULL
-                                             OR l.ts < f.first_ts)) AS unmatched_customers,
-       count(*) FILTER (WHERE l.is_return) AS return_lines,
-       coalesce(-sum(l.value) FILTER (WHERE l.is_return), 0) AS returned_value
-FROM lines l LEFT JOIN first_buy f USING (customer_id)
+       count(DISTINCT r.customer_id) FILTER (WHERE f.first_ts IS NULL) AS returns_only_customers,
+       count(*) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts) AS unmatched_lines,
+       coalesce(-sum(r.value) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts), 0)
+           AS unmatched_value,
+       count(DISTINCT r.customer_id) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts)
+           AS unmatched_customers,
+       count(*) AS return_lines, coalesce(-sum(r.value), 0) AS returned_value
+FROM returns r LEFT JOIN first_buy f USING (customer_id)
 """
 
 
@@ -119,7 +121,7 @@ def customer_features(lines: str | Path, run_date: date, target: str | Path,
                               products="p.products" if has_product else "CAST(NULL AS BIGINT)")
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
-        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET preserve_insertion_order = false")     # the query orders its rows
         con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
         customers, used = con.execute(f"SELECT count(*), coalesce(sum(n_lines), 0) "
                                       f"FROM read_parquet('{target}')").fetchall()[0]

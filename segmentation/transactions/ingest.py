@@ -8,7 +8,7 @@ Paths in, paths out (a Dask worker can run each step on its own):
 2. ``split_lines``: in DuckDB, as of the run date D. A line dated after D, or
    before the window, is excluded and counted; every other line is checked by
    the rules of ``expectations/transactions.json`` (validated by Great
-   Expectations on the per-(customer, month) summary) and quarantined with all
+   Expectations on the per-customer summary) and quarantined with all
    its reasons, or it is a non-product line (postage, fees: excluded from
    spend and counted), or it is kept in ``lines.parquet`` for the features.
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -110,14 +111,12 @@ def stage_lines(path: Path | str, target: Path | str) -> dict:
     with pq.ParquetWriter(target, schema) as writer:
         for batch in reader:
             # Line numbers of this batch's rows: the next lines not skipped as malformed.
-            bad = {r[SOURCE_ROW] for r in skipped}
-            numbers = []
-            while len(numbers) < batch.num_rows:
-                if next_line not in bad:
-                    numbers.append(next_line)
-                next_line += 1
-            table = pa.Table.from_batches([batch]).add_column(0, SOURCE_ROW,
-                                                              pa.array(numbers, pa.int64()))
+            bad = np.array(sorted(r[SOURCE_ROW] for r in skipped if r[SOURCE_ROW] >= next_line),
+                           dtype=np.int64)
+            candidates = np.arange(next_line, next_line + batch.num_rows + len(bad))
+            numbers = candidates[~np.isin(candidates, bad)][:batch.num_rows]
+            next_line = int(numbers[-1]) + 1 if len(numbers) else next_line
+            table = pa.Table.from_batches([batch]).add_column(0, SOURCE_ROW, pa.array(numbers))
             writer.write_table(table.cast(schema))
             rows += batch.num_rows
     if rows == 0 and not skipped:
@@ -154,7 +153,7 @@ def _stage_parquet(path: Path, target: Path, header: list[str]) -> dict:
     rows = 0
     with pq.ParquetWriter(target, schema) as writer:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000_000):
-            columns = [pa.array(range(rows + 1, rows + 1 + batch.num_rows), pa.int64())]
+            columns = [pa.array(np.arange(rows + 1, rows + 1 + batch.num_rows, dtype=np.int64))]
             columns += [_as_text(batch.column(i)) for i in range(batch.num_columns)]
             writer.write_table(pa.Table.from_arrays(columns, schema=schema))
             rows += batch.num_rows
@@ -244,7 +243,16 @@ def typed_sql(staged: str, config: TransactionConfig, fmt: str | None) -> str:
     unit_price = ("price" if not c("amount") else
                   "amount / nullif(abs(quantity), 0)" if c("quantity") else "amount")
     originals = ", ".join(_ident(h) for h in _unique_from(staged))
+    source = f"read_parquet({_lit(staged)})"
+    # Exact duplicates: lines whose hash repeats are few; only they are ranked by every field
+    # (a window partitioned by eight text columns over every line needs gigabytes).
     return f"""
+        WITH hashed AS (SELECT *, hash({originals}) AS line_hash FROM {source}),
+        repeated AS (SELECT line_hash FROM hashed GROUP BY ALL HAVING count(*) > 1),
+        ranked AS (
+            SELECT source_row, row_number() OVER (PARTITION BY {originals}
+                                                  ORDER BY source_row) AS dup_rank
+            FROM hashed WHERE line_hash IN (SELECT line_hash FROM repeated))
         SELECT source_row, customer_id, ts, CAST(ts AS DATE) AS day, order_id, product,
                country, quantity, {unit_price} AS unit_price, is_return,
                CASE WHEN is_return THEN -abs({value}) ELSE {value} END AS value, dup_rank
@@ -255,11 +263,9 @@ def typed_sql(staged: str, config: TransactionConfig, fmt: str | None) -> str:
                 SELECT source_row, {customer_id_sql('t_customer')} AS customer_id, {ts} AS ts,
                        t_order, t_order AS order_id, t_product AS product,
                        t_country AS country, {quantity} AS quantity, {price} AS price,
-                       {amount} AS amount, dup_rank
-                FROM (SELECT source_row, {texts},
-                             row_number() OVER (PARTITION BY {originals} ORDER BY source_row)
-                                 AS dup_rank
-                      FROM read_parquet({_lit(staged)}))))"""
+                       {amount} AS amount, coalesce(dup_rank, 1) AS dup_rank
+                FROM (SELECT source_row, {texts} FROM {source})
+                LEFT JOIN ranked USING (source_row)))"""
 
 
 def _unique_from(staged: str) -> list[str]:
@@ -269,13 +275,16 @@ def _unique_from(staged: str) -> list[str]:
 # ---------------------------------------------------------------- 3. validate and split
 
 SUMMARY_SQL = """
-    SELECT customer_id, CAST(date_trunc('month', ts) AS DATE) AS month,
-           year(ts) * 12 + month(ts) - 1 AS month_index, count(*) AS n_lines,
+    SELECT customer_id, count(*) AS n_lines, count(*) FILTER (WHERE ts IS NULL) AS n_ts_missing,
+           min(year(ts) * 12 + month(ts) - 1) AS min_month_index,
            count(*) FILTER (WHERE value IS NULL) AS n_value_missing,
            count(*) FILTER (WHERE NOT is_return AND unit_price <= 0) AS n_bad_price,
            max(abs(quantity)) AS quantity_abs_max,
            count(*) FILTER (WHERE dup_rank > 1) AS n_duplicates
-    FROM in_scope GROUP BY ALL ORDER BY ALL"""
+    FROM in_scope GROUP BY ALL"""
+# DuckDB may use this much memory, then spills to the run's work folder: a log of any length
+# is split in bounded memory.
+MEMORY_LIMIT = "1GB"
 
 
 @dataclass(frozen=True)
@@ -311,13 +320,17 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
+    typed = str(work / "typed_lines.parquet")
     with duckdb.connect() as con:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory = {_lit(work / 'duckdb-spill')}")
         con.execute("SET preserve_insertion_order = false")
         fmt = timestamp_format(con, staged, config.column("timestamp"))
-        con.execute(f"CREATE TEMP TABLE typed AS {typed_sql(staged, config, fmt)}")
+        con.execute(f"COPY ({typed_sql(staged, config, fmt)}) TO {_lit(typed)} (FORMAT parquet)")
         start = (run_date - timedelta(days=config.window_days) if config.window_days else None)
         scope = f"ts IS NULL OR (day <= DATE '{run_date}'" + (
             f" AND day > DATE '{start}')" if start else ")")
+        con.execute(f"CREATE TEMP VIEW typed AS SELECT * FROM read_parquet({_lit(typed)})")
         con.execute(f"CREATE TEMP VIEW in_scope AS SELECT * FROM typed WHERE {scope}")
         excluded = dict(con.execute(
             f"SELECT CASE WHEN day > DATE '{run_date}' THEN '{AFTER}' ELSE '{BEFORE}' END, "
@@ -327,24 +340,23 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
         summary = con.execute(SUMMARY_SQL).df().assign(share_timestamp_parsed=shares[0],
                                                         share_value_numeric=shares[1])
         suite = _suite(load_suite, config)
-        outcome = validate_frame(summary.astype({"month": "datetime64[ns]"}), suite,
-                                 data_docs=True, result_format="SUMMARY")
+        outcome = validate_frame(summary, suite, data_docs=True, result_format="SUMMARY")
         if failures := named_table_failures(outcome, suite):
             raise ValidationFailed(file, failures)
         rules = quarantine_rules(suite, {"max_quantity": _number_text(config.max_quantity)})
         flags = [f"coalesce(({sql}), FALSE)" for _, _, sql in rules]
         reason = "concat_ws('; ', " + ", ".join(
             f"CASE WHEN {flag} THEN {_lit(r)} END" for flag, (_, r, _) in zip(flags, rules)) + ")"
-        con.execute(f"CREATE TEMP TABLE judged AS SELECT *, {reason} AS reason, "
+        con.execute(f"CREATE TEMP VIEW judged AS SELECT *, {reason} AS reason, "
                     + ", ".join(f"{f} AS f{i}" for i, f in enumerate(flags))
                     + " FROM in_scope")
         _check_rule_groups(con, outcome, rules, file)
         quarantine = str(work / "quarantined_lines.parquet")
         con.execute(f"COPY (SELECT source_row, reason FROM judged WHERE reason <> '' "
                     f"ORDER BY source_row) TO {_lit(quarantine)} (FORMAT parquet)")
-        by_reason = dict(con.execute("SELECT reason, count(*) FROM judged WHERE reason <> '' "
+        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({_lit(quarantine)}) "
                                      "GROUP BY 1 ORDER BY 1").fetchall())
-        anonymous = con.execute("SELECT count(*), coalesce(sum(value), 0) FROM judged "
+        anonymous = con.execute("SELECT count(*), coalesce(sum(value), 0) FROM in_scope "
                                 "WHERE customer_id IS NULL").fetchall()[0]
         codes = ", ".join(_lit(code) for code in config.non_product) or "NULL"
         non_product = (f"product IN ({codes})" if config.column("product") and config.non_product
@@ -356,9 +368,9 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
         con.execute(f"COPY (SELECT source_row, customer_id, ts, day, coalesce(order_id, "
                     f"customer_id || '|' || CAST(day AS VARCHAR)) AS order_key, product, country, "
                     f"quantity, value, is_return FROM judged WHERE reason = '' AND NOT "
-                    f"({non_product}) ORDER BY customer_id, ts, source_row) "
-                    f"TO {_lit(lines)} (FORMAT parquet)")
+                    f"({non_product})) TO {_lit(lines)} (FORMAT parquet)")
         kept = con.execute(f"SELECT count(*) FROM read_parquet({_lit(lines)})").fetchall()[0][0]
+    Path(typed).unlink()
     n_non_product = sum(n for _, n, _ in by_code)
     if n_non_product:
         excluded[NON_PRODUCT] = n_non_product
@@ -393,17 +405,16 @@ def _number_text(value: float) -> str:
 
 
 def _check_rule_groups(con, outcome, rules: list, file: str) -> None:
-    """Each rule's lines must fall in exactly the (customer, month) groups GE flagged."""
+    """Each rule's lines must fall in exactly the customers (summary rows) GE flagged."""
     if not any(unexpected_counts(outcome).get(key, 0) for key, _, _ in rules):
         flagged = con.execute("SELECT count(*) FROM judged WHERE reason <> ''").fetchall()[0][0]
         if flagged:
             raise AssertionError(f"{file}: {flagged} lines quarantined but Great Expectations "
                                  "found no unexpected summary row")
         return
-    key = ("coalesce(customer_id, '?') || '|' || "
-           "coalesce(CAST(date_trunc('month', ts) AS VARCHAR), '?')")
+    key = "coalesce(customer_id, '?')"
     groups = con.execute("SELECT " + ", ".join(
         f"count(DISTINCT CASE WHEN f{i} THEN {key} END)" for i in range(len(rules)))
         + " FROM judged").fetchall()[0]
     check_groups(outcome, {k: int(n) for (k, _, _), n in zip(rules, groups)}, file,
-                 "(customer, month) groups")
+                 "customers (summary rows)")
