@@ -36,6 +36,9 @@ from segmentation.transactions.config import NEW_CUSTOMER_DAYS
 
 FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
             "return_rate", "mean_days_between_orders", "spend_trend", "distinct_products")
+# Money is summed as DECIMAL (exact to 1e-6): a sum of doubles depends on the order DuckDB's
+# threads add them in, and the same lines must give the same features to the last bit.
+MONEY = "CAST(value AS DECIMAL(38, 6))"
 # Clustered on: the first six (the others have nulls or repeat these); RFM scores are ranks.
 CLUSTER_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
                     "return_rate")
@@ -44,7 +47,7 @@ RETURNS_ONLY = "customer with returns only (no purchase as of the run date)"
 FEATURES_SQL = """
 WITH lines AS (SELECT * FROM read_parquet({lines})),
 orders AS (
-    SELECT customer_id, order_key, min(day) AS day, sum(value) AS spend
+    SELECT customer_id, order_key, min(day) AS day, sum({money}) AS spend
     FROM lines WHERE NOT is_return GROUP BY ALL),
 bought AS (
     SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS frequency,
@@ -54,7 +57,7 @@ bought AS (
                AS prev90
     FROM orders GROUP BY ALL),
 per_line AS (
-    SELECT customer_id, -coalesce(sum(value) FILTER (WHERE is_return), 0) AS returned,
+    SELECT customer_id, -coalesce(sum({money}) FILTER (WHERE is_return), 0) AS returned,
            count(DISTINCT hash(product)) FILTER (WHERE NOT is_return) AS products,
            count(*) AS n_lines
     FROM lines GROUP BY ALL),
@@ -66,13 +69,16 @@ countries AS (
               WHERE country IS NOT NULL GROUP BY ALL)) WHERE rank = 1),
 features AS (
     SELECT b.customer_id, DATE '{d}' - b.last_day AS recency_days, b.frequency,
-           b.gross - p.returned AS monetary, DATE '{d}' - b.first_day AS tenure_days,
-           b.gross / b.frequency AS avg_order_value,
-           CASE WHEN b.gross > 0 THEN least(p.returned / b.gross, 1.0) ELSE 0 END AS return_rate,
+           CAST(b.gross - p.returned AS DOUBLE) AS monetary,
+           DATE '{d}' - b.first_day AS tenure_days,
+           CAST(b.gross AS DOUBLE) / b.frequency AS avg_order_value,
+           CASE WHEN b.gross > 0 THEN least(CAST(p.returned AS DOUBLE) / CAST(b.gross AS DOUBLE),
+                                            1.0) ELSE 0 END AS return_rate,
            CASE WHEN b.frequency > 1 THEN (b.last_day - b.first_day) / (b.frequency - 1) END
                AS mean_days_between_orders,
            CASE WHEN b.last90 + b.prev90 > 0
-                THEN (b.last90 - b.prev90) / (b.last90 + b.prev90) END AS spend_trend,
+                THEN CAST(b.last90 - b.prev90 AS DOUBLE) / CAST(b.last90 + b.prev90 AS DOUBLE)
+           END AS spend_trend,
            {products} AS distinct_products, c.country, b.first_day AS first_purchase,
            b.last_day AS last_purchase, p.n_lines
     FROM bought b JOIN per_line p USING (customer_id) LEFT JOIN countries c USING (customer_id))
@@ -93,11 +99,11 @@ first_buy AS (SELECT customer_id, min(ts) AS first_ts FROM read_parquet({lines})
 SELECT count(*) FILTER (WHERE f.first_ts IS NULL) AS returns_only_lines,
        count(DISTINCT r.customer_id) FILTER (WHERE f.first_ts IS NULL) AS returns_only_customers,
        count(*) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts) AS unmatched_lines,
-       coalesce(-sum(r.value) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts), 0)
+       coalesce(-sum({money}) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts), 0)
            AS unmatched_value,
        count(DISTINCT r.customer_id) FILTER (WHERE f.first_ts IS NULL OR r.ts < f.first_ts)
            AS unmatched_customers,
-       count(*) AS return_lines, coalesce(-sum(r.value), 0) AS returned_value
+       count(*) AS return_lines, coalesce(-sum({money}), 0) AS returned_value
 FROM returns r LEFT JOIN first_buy f USING (customer_id)
 """
 
@@ -118,6 +124,7 @@ def customer_features(lines: str | Path, run_date: date, target: str | Path,
 
     quoted = "'" + str(lines).replace("'", "''") + "'"
     sql = FEATURES_SQL.format(lines=quoted, d=run_date.isoformat(), new_days=NEW_CUSTOMER_DAYS,
+                              money=MONEY,
                               products="p.products" if has_product else "CAST(NULL AS BIGINT)")
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
@@ -125,7 +132,7 @@ def customer_features(lines: str | Path, run_date: date, target: str | Path,
         con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
         customers, used = con.execute(f"SELECT count(*), coalesce(sum(n_lines), 0) "
                                       f"FROM read_parquet('{target}')").fetchall()[0]
-        r = con.execute(RETURNS_SQL.format(lines=quoted)).df().iloc[0]
+        r = con.execute(RETURNS_SQL.format(lines=quoted, money=MONEY)).df().iloc[0]
     return {"customers": int(customers), "lines_used": int(used),
             "returns": {"lines": int(r.return_lines), "value": round(float(r.returned_value), 2),
                         "without_earlier_purchase": {

@@ -356,12 +356,13 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
                     f"ORDER BY source_row) TO {_lit(quarantine)} (FORMAT parquet)")
         by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({_lit(quarantine)}) "
                                      "GROUP BY 1 ORDER BY 1").fetchall())
-        anonymous = con.execute("SELECT count(*), coalesce(sum(value), 0) FROM in_scope "
-                                "WHERE customer_id IS NULL").fetchall()[0]
+        anonymous = con.execute("SELECT count(*), coalesce(sum(CAST(value AS DECIMAL(38, 6))), 0) "
+                                "FROM in_scope WHERE customer_id IS NULL").fetchall()[0]
         codes = ", ".join(_lit(code) for code in config.non_product) or "NULL"
         non_product = (f"product IN ({codes})" if config.column("product") and config.non_product
                        else "FALSE")
-        by_code = con.execute(f"SELECT product, count(*), round(sum(value), 2) FROM judged "
+        by_code = con.execute(f"SELECT product, count(*), round(sum(CAST(value AS DECIMAL(38, 6))), "
+                              f"2) FROM judged "
                               f"WHERE reason = '' AND {non_product} GROUP BY 1 ORDER BY 1"
                               ).fetchall()
         lines = str(work / "lines.parquet")
