@@ -45,6 +45,8 @@ from segmentation.meters.day_vectors import MINUTE_US, DayBlock, DayCalendar, Fl
     slots_per_day
 from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, day_schema
 from segmentation.report import refuse_mostly_quarantined
+from segmentation.rules import check_groups, named_table_failures, quarantine_rules, \
+    unexpected_counts
 from segmentation.settings import MAX_QUARANTINE_SHARE
 
 DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this: ingestion memory stays flat
@@ -160,32 +162,6 @@ def plausible_span(now: pd.Timestamp | None = None) -> dict:
             "min_month_index": 1990 * 12, "max_month_index": last.year * 12 + last.month - 2}
 
 
-def reading_rules(suite: dict, placeholders: dict) -> list[tuple[str, str, str]]:
-    """(expectation type + column, reason, SQL predicate on one reading) of each quarantine rule;
-    ``$name`` placeholders in the SQL are replaced from ``placeholders``."""
-    rules = []
-    for exp in suite["expectations"]:
-        meta = exp.get("meta") or {}
-        if meta.get("quarantine_when"):
-            key = f"{exp['type']}:{exp['kwargs'].get('column')}"
-            sql = meta["quarantine_when"]
-            for name in sorted(placeholders, key=len, reverse=True):
-                sql = sql.replace(f"${name}", str(placeholders[name]))
-            rules.append((key, meta["reason"], sql))
-    return rules
-
-
-def table_failures(outcome, suite: dict) -> list[dict]:
-    """Failed table-level expectations, named by the file's column."""
-    source = {(e["type"], e["kwargs"].get("column")): (e.get("meta") or {}) for e in suite["expectations"]}
-    failures = []
-    for failure in outcome.table_failures:
-        meta = source.get((failure["expectation"], failure["column"]), {})
-        failures.append({**failure, "column": meta.get("source_column", failure["column"]),
-                         "detail": "; ".join(filter(None, [meta.get("reason"), failure.get("detail")]))})
-    return failures
-
-
 def _compact_results(outcome) -> list[dict]:
     """Per expectation: type, column, success, unexpected count (no index lists)."""
     rows = []
@@ -197,19 +173,6 @@ def _compact_results(outcome) -> list[dict]:
                      "unexpected_count": (res.get("result") or {}).get("unexpected_count"),
                      "reason": (config.get("meta") or {}).get("reason")})
     return rows
-
-
-def _check_against_expectations(outcome, groups_by_rule: dict[str, int], file: str) -> None:
-    """Great Expectations' unexpected (meter, month) rows must be the groups quarantined by the
-    matching reading rule: the suite and the rules cannot drift apart silently."""
-    for res in outcome.result_json.get("results", []):
-        config = res["expectation_config"]
-        key = f"{config['type']}:{config.get('kwargs', {}).get('column')}"
-        if key in groups_by_rule:
-            found = int((res.get("result") or {}).get("unexpected_count") or 0)
-            if found != groups_by_rule[key]:
-                raise AssertionError(f"{file}: {key} found {found} (meter, month) groups, the "
-                                     f"quarantine rule {groups_by_rule[key]}")
 
 
 # ---------------------------------------------------------------- one file, end to end
@@ -335,7 +298,7 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
                                     31 * (1440 + 60) // (resolution or 15), **span})
     outcome = validate_frame(validation_frame(summary, resolution or 15), suite,
                              data_docs=True, result_format="SUMMARY")
-    if failures := table_failures(outcome, suite):
+    if failures := named_table_failures(outcome, suite):
         raise ValidationFailed(raw.name, failures)
     if resolution is None:
         resolution = detect_resolution(summary, raw.name)
@@ -345,7 +308,7 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
 
 
 def _rules_sql(prepared: Prepared, options: IngestOptions) -> tuple[list, list[str]]:
-    rules = reading_rules(prepared.suite, prepared.placeholders(options))
+    rules = quarantine_rules(prepared.suite, prepared.placeholders(options))
     return rules, [f"coalesce(({sql}), FALSE)" for _, _, sql in rules]
 
 
@@ -383,10 +346,7 @@ def quarantine_fields_sql(raw: RawFile) -> str:
 def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptions) -> dict:
     """Pass 2 (only when GE found failing rows): the readings each rule selects, with reasons."""
     rules, flags = _rules_sql(prepared, options)
-    expected = {f"{r['expectation_config']['type']}:"
-                f"{r['expectation_config'].get('kwargs', {}).get('column')}":
-                int((r.get("result") or {}).get("unexpected_count") or 0)
-                for r in prepared.outcome.result_json.get("results", [])}
+    expected = unexpected_counts(prepared.outcome)
     target = raw.stage / "rejected.parquet"
     if not any(expected.get(key, 0) for key, _, _ in rules):
         return {"file": None, "by_reason": {}, "per_day": pd.Series(dtype="int64")}
@@ -404,8 +364,8 @@ def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptio
     groups = con.execute("SELECT " + ", ".join(
         f"count(DISTINCT CASE WHEN f{i} THEN month_key END)" for i in range(len(rules)))
         + f" FROM read_parquet('{target}')").fetchall()[0]
-    _check_against_expectations(prepared.outcome, {key: int(n) for (key, _, _), n in zip(rules, groups)},
-                                raw.name)
+    check_groups(prepared.outcome, {key: int(n) for (key, _, _), n in zip(rules, groups)},
+                 raw.name, "(meter, month) groups")
     per_day = con.execute(f"SELECT meter_id, local_day, count(*) AS n FROM read_parquet('{target}') "
                           f"WHERE meter_id IS NOT NULL AND local_day IS NOT NULL GROUP BY ALL").df()
     return {"file": target, "by_reason": {str(k): int(v) for k, v in by_reason.items()},
