@@ -77,3 +77,11 @@ def sample_customers_csv(tmp_path) -> Path:
     from segmentation.customers.sample import write_sample_customers
 
     return write_sample_customers(tmp_path / "raw", n=200, seed=7)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that read the real runs (session fixtures that run flows for 30-60 s) go to one
+    worker (`pytest -n 2 --dist loadgroup`), so each run is made once, not once per worker."""
+    for item in items:
+        if {"real_runs", "transaction_run"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("real-runs"))
