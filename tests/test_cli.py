@@ -211,3 +211,39 @@ def test_a_bad_thread_count_is_refused_before_prefect_starts(monkeypatch, no_pre
     monkeypatch.setenv("SEGMENT_THREADS", "0")
     code, _, err = run("run", "customers", "--input", str(mall_csv))
     assert code == 2 and "SEGMENT_THREADS must be a whole number of 1 or more" in err
+
+
+@pytest.mark.parametrize("case", ["header only", "a Latin-1 byte", "an Excel workbook", "a PNG"])
+def test_purchase_logs_are_recognised_the_same_way(case, tmp_path, no_prefect):
+    write, expected = FILES[case]
+    path = tmp_path / "log.csv"
+    write(path)
+    code, _, err = run("run", "transactions", "--input", str(path))
+    assert code == 2 and expected.replace("a CSV customer table", "a purchase log") in err
+    assert err.count("segment: error:") == 1 and "Traceback" not in err
+
+
+def test_a_purchase_log_without_its_columns_is_refused_before_prefect_starts(tmp_path, no_prefect):
+    path = tmp_path / "sales.csv"
+    path.write_text("client,day,dollars\n1,2024-01-01,5\n")
+    code, out, err = run("run", "transactions", "--input", str(path))
+    assert code == 2 and out == "" and err.count("segment: error:") == 1
+    assert (f"file '{path}': cannot tell which column holds what: pass --customer-column and "
+            "--timestamp-column and --amount-column (or --quantity-column with --price-column); "
+            "the columns are: client, day, dollars") in err
+    code, _, err = run("run", "transactions", "--input", str(path), "--customer-column", "client",
+                       "--timestamp-column", "day", "--amount-column", "Dollar")
+    assert code == 2 and "column 'Dollar': no column 'Dollar' (--amount-column)" in err
+    with pytest.raises(AssertionError, match="Prefect was started"):     # named: it got that far
+        run("run", "transactions", "--input", str(path), "--customer-column", "client",
+            "--timestamp-column", "day", "--amount-column", "dollars")
+
+
+def test_purchase_log_summary_counts_lines_and_customers():
+    args = build_parser().parse_args(["run", "transactions"])
+    result = {**RESULT, "counts": {"lines_in": 541909, "lines_used": 399556,
+                                   "lines_quarantined": 140349, "lines_excluded": 2004,
+                                   "customers_segmented": 4333}}
+    assert summary_text(result, args).splitlines()[3] == (
+        "  541,909 lines in, 399,556 used, 140,349 quarantined, 2,004 excluded; "
+        "4,333 customers segmented")
