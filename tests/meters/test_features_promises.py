@@ -89,7 +89,10 @@ def test_weekend_is_saturday_and_sunday_of_the_local_calendar():
     for date, hour, value in (("2024-01-12", 23, 1.0), ("2024-01-13", 0, 2.0),
                               ("2024-01-14", 23, 4.0), ("2024-01-15", 0, 8.0)):
         kwh[(day == pd.Timestamp(date)) & (local.hour == hour)] = value
-    row = features_of(win, [kwh]).iloc[0]
+    no_weekend = np.where(local.dayofweek >= 5, 0.0, 1.0)
+    row, other = features_of(win, [kwh, no_weekend]).itertuples(index=False)
+    row = row._asdict()
+    assert np.isnan(other.weekday_weekend_ratio)       # a ratio over no weekend use: missing
     weekday, weekend = np.asarray(row["profile_weekday"]), np.asarray(row["profile_weekend"])
     assert weekday[23] == pytest.approx(1 / 9) and weekday[0] == pytest.approx(8 / 9)
     assert weekend[0] == pytest.approx(2 / 6) and weekend[23] == pytest.approx(4 / 6)
@@ -157,16 +160,20 @@ def test_monthly_index_needs_seven_complete_days_in_the_month():
     local = local_grid(win)
     kwh = np.select([local.month == 1, local.month == 2], [2 / 24, 4 / 24], 100 / 24)
     index = np.asarray(features_of(win, [kwh]).iloc[0]["monthly_index"])
+    assert len(index) == 12                                      # one per calendar month
     assert index[0] == pytest.approx(2 / 3, abs=1e-6) and index[1] == pytest.approx(4 / 3, abs=1e-6)
     assert np.isnan(index[2]) and np.isnan(index[3:]).all()
 
 
 def seasonal_window(first_day: str, last_day: str, hemisphere: str = "north"):
-    """Daily kWh 3 in Dec-Feb, 1 in Jun-Aug, 2 in the months between."""
+    """Daily kWh 3 in Dec-Feb, 1 in Jun-Aug, 2 in the months between; a second meter
+    without readings in June has no summer (each meter's own days count)."""
     win = window(first_day, last_day, hemisphere=hemisphere)
     month = local_grid(win).month
     kwh = np.select([np.isin(month, (12, 1, 2)), np.isin(month, (6, 7, 8))], [3.0, 1.0], 2.0) / 24
-    return features_of(win, [kwh]).iloc[0]
+    features = features_of(win, [kwh, np.where(month == 6, np.nan, kwh)])
+    assert not features["seasonal_available"].iloc[1]
+    return features.iloc[0]
 
 
 def test_winter_summer_ratio_needs_fourteen_days_of_each_season_and_follows_the_hemisphere():
