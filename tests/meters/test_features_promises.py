@@ -73,6 +73,7 @@ def test_daypart_shares_of_any_meter_sum_to_one():
     win = window("2024-01-08", "2024-01-10", 30)
     rng = np.random.default_rng(1)
     rows = [rng.uniform(0.05, 2.0, win.n_cells) for _ in range(5)]
+    rows.append(rng.uniform(0.001, 0.002, win.n_cells))           # well under 1 kWh in all
     features = features_of(win, rows)
     assert np.allclose(features[DAYPARTS].sum(axis=1), 1.0)
     assert all(abs(sum(p) - 1) < 1e-5 for p in features["profile"])
