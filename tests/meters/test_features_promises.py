@@ -147,7 +147,8 @@ def test_only_complete_local_days_count():
     incomplete = day == pd.Timestamp("2024-01-10")
     kwh[incomplete] = 50.0
     kwh[np.flatnonzero(incomplete)[5]] = np.nan
-    row = features_of(win, [kwh]).iloc[0]
+    row, full = (r._asdict() for r in features_of(win, [kwh, np.ones(win.n_cells)]).itertuples())
+    assert full["complete_days"] == 3 and full["coverage"] == 1.0      # each meter its own days
     assert row["complete_days"] == 2 and row["coverage"] == pytest.approx(2 / 3)
     assert row["mean_daily_kwh"] == pytest.approx(26.0) and row["cv_daily"] == 0
     assert row["peak_hour"] == 8 and row["load_factor"] == pytest.approx(26 / 24 / 3)
