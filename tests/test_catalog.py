@@ -89,3 +89,132 @@ def test_the_shipped_catalog_is_valid_and_covers_the_sample_data():
 
     entries = load_catalog(catalog_path())
     assert {e.kind for e in entries.values()} == {"customers", "meters"}
+
+
+def files_under(data, *names):
+    for name in names:
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("x")
+
+
+def test_a_customer_glob_that_matches_several_tables_is_refused_naming_them(tmp_path):
+    path = catalog(tmp_path, "datasets:\n  shop:\n    kind: customers\n"
+                             "    input: raw/shop/*.csv\n")
+    data = tmp_path / "data"
+    files_under(data, "raw/shop/b.csv", "raw/shop/a.csv")
+    with pytest.raises(InputError) as refused:
+        load_catalog(path)["shop"].flow_parameters(data)
+    assert str(refused.value) == ("dataset 'shop': input 'raw/shop/*.csv' is ambiguous: it "
+                                  "matches 2 files (raw/shop/a.csv, raw/shop/b.csv); a customer "
+                                  "dataset reads one table: name that file")
+    (data / "raw/shop/b.csv").unlink()                    # one match: that table
+    assert load_catalog(path)["shop"].flow_parameters(data)["input_path"] == \
+        str(data / "raw/shop/a.csv")
+
+
+def test_many_matches_are_named_up_to_five_and_counted(tmp_path):
+    data = tmp_path / "data"
+    files_under(data, *[f"raw/shop/{n}.csv" for n in range(7)])
+    path = catalog(tmp_path, "datasets:\n  shop:\n    kind: customers\n    input: raw/shop/\n")
+    with pytest.raises(InputError, match=r"'raw/shop/' is ambiguous: it matches 7 files "
+                                         r"\(raw/shop/0.csv, raw/shop/1.csv, raw/shop/2.csv, "
+                                         r"raw/shop/3.csv, raw/shop/4.csv and 2 more\);"):
+        load_catalog(path)["shop"].flow_parameters(data)
+
+
+def test_a_meter_glob_or_folder_takes_every_file_in_order(tmp_path):
+    data = tmp_path / "data"
+    files_under(data, "raw/uk/2024/b.csv", "raw/uk/a.csv", "raw/uk/.cache/x.csv", "raw/uk/c.txt")
+    path = catalog(tmp_path, "datasets:\n  uk:\n    kind: meters\n    input: raw/uk/*.csv\n"
+                             "  all-uk:\n    kind: meters\n    input: raw/uk\n")
+    entries = load_catalog(path)
+    assert entries["uk"].flow_parameters(data)["inputs"] == [str(data / "raw/uk/a.csv")]
+    assert entries["all-uk"].flow_parameters(data)["inputs"] == [
+        str(data / "raw/uk/2024/b.csv"), str(data / "raw/uk/a.csv"), str(data / "raw/uk/c.txt")]
+
+
+def test_an_absolute_input_is_taken_as_it_is(tmp_path):
+    table = tmp_path / "elsewhere" / "members.csv"
+    files_under(tmp_path, "elsewhere/members.csv")
+    path = catalog(tmp_path, f"datasets:\n  shop:\n    kind: customers\n    input: {table}\n")
+    assert load_catalog(path)["shop"].flow_parameters(tmp_path / "data")["input_path"] == str(table)
+
+
+def test_an_entry_without_input_leaves_the_flow_its_default_folder(tmp_path):
+    entry = load_catalog(catalog(tmp_path, "datasets:\n  shop:\n    kind: customers\n"
+                                           "    missing: impute\n"))["shop"]
+    assert entry.inputs(tmp_path) == []
+    assert entry.flow_parameters(tmp_path) == {"dataset": "shop", "missing": "impute"}
+
+
+def test_segment_catalog_names_another_file(tmp_path, monkeypatch):
+    from segmentation.catalog import catalog_path
+
+    path = catalog(tmp_path, GOOD)
+    monkeypatch.setenv("SEGMENT_CATALOG", str(path))
+    assert catalog_path() == path
+    assert set(load_catalog()) == {"shop", "grid-uk"}
+    assert catalog_entry("shop").kind == "customers"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "the catalog needs a 'datasets:' mapping of dataset names to entries"),
+    ("datasets:\n  shop: customers\n", "dataset 'shop': the entry must be a mapping of keys"),
+    ("datasets:\n  shop:\n    input: a.csv\n", "dataset 'shop', key 'kind': 'None' is not one of "
+                                              "customers, meters"),
+    ("datasets:\n  7shop:\n    kind: customers\n", "dataset name '7shop' must be lower-case "
+                                                   "letters, digits, '-' or '_', starting with a "
+                                                   "letter"),
+    ("datasets:\n  12:\n    kind: customers\n", "dataset name '12' must be"),
+    ("datasets:\n  shop:\n    kind: customers\n    timezone: Europe/London\n",
+     "dataset 'shop', key 'timezone': not a customers setting (known: categorical, "
+     "cluster_categorical, features, id_column, input, k, k_max, k_min, max_quarantine_share, "
+     "min_segment_size, missing, outliers, transform)"),
+    ("datasets:\n  m:\n    kind: meters\n    k_min: 0\n", "dataset 'm', key 'k_min': "),
+    ("datasets:\n  shop:\n    kind: customers\n    missing: drop\n",
+     "dataset 'shop', key 'missing': "),
+])
+def test_each_wrong_entry_gets_its_own_sentence(tmp_path, text, expected):
+    path = catalog(tmp_path, text)
+    with pytest.raises(InputError) as refused:
+        load_catalog(path)
+    assert str(refused.value).startswith(f"file '{path}': {expected}")
+
+
+def test_a_wrong_value_is_shown_as_given(tmp_path):
+    path = catalog(tmp_path, "datasets:\n  m:\n    kind: meters\n    window_days: 0\n")
+    with pytest.raises(InputError, match=r"key 'window_days': .* \(got 0\)$"):
+        load_catalog(path)
+
+
+def test_every_key_of_each_kind_is_accepted_with_its_type(tmp_path):
+    entries = load_catalog(catalog(tmp_path, """
+datasets:
+  shop:
+    kind: customers
+    k: 4
+    k_min: 3
+    k_max: 6
+    min_segment_size: 2
+    max_quarantine_share: 0.2
+    id_column: null
+    features: [a, b]
+    categorical: [c]
+    missing: impute
+    outliers: winsorize
+    transform: none
+    cluster_categorical: true
+  grid:
+    kind: meters
+    format: long
+    timezone: Europe/Zurich
+    hemisphere: south
+    window_days: 28
+    kwh_bands: [5, 9]
+    shape: daily
+    max_kwh_per_interval: 40
+"""))
+    assert entries["shop"].parameters["cluster_categorical"] is True
+    assert entries["shop"].parameters["max_quarantine_share"] == 0.2
+    assert entries["grid"].parameters["kwh_bands"] == [5.0, 9.0]
+    assert entries["grid"].parameters["max_kwh_per_interval"] == 40
