@@ -119,17 +119,14 @@ def read_header(path: Path | str) -> list[str]:
     """The canonical column names of the header line, checked; reads only the first line
     (whole file when gzip-compressed)."""
     path = Path(path)
-    raw = read_bytes(path) if _is_gzip(path) else _head(path)
+    raw = _head(path)                       # names a missing, directory or empty file
+    if raw[:2] == b"\x1f\x8b":
+        raw = read_bytes(path)
     first = raw[:65536].decode("utf-8-sig", errors="replace").splitlines()[0]
     separator = sniff_separator(first)
     header = [canonical_name(h) for h in next(csv.reader([first], delimiter=separator))]
     _check_header(header, path)
     return header
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
 
 
 def _head(path: Path) -> bytes:

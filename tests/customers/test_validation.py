@@ -98,3 +98,13 @@ def test_extra_columns_are_ignored(tmp_path):
     valid, quarantine, _ = pipeline.validate(frame, config, path)
     assert len(valid) == len(GOOD) and quarantine.empty
     assert "loyalty_card" not in valid.columns
+
+
+def test_a_row_that_fails_two_rules_keeps_both_reasons(tmp_path):
+    valid, quarantine = reasons(tmp_path, [["5", "Robot", "130", "20", "150"],
+                                           ["6", "Male", "thirty", "-5", "50"]])
+    assert len(valid) == len(GOOD) and quarantine["source_row"].tolist() == [6, 7]
+    assert [sorted(r.split("; ")) for r in quarantine["reason"]] == [
+        ["age outside 0-120", "spending score outside 1-100",
+         "unknown gender (expected M/F/Male/Female)"],
+        ["negative income", "non-numeric age: 'thirty'"]]
