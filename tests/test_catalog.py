@@ -76,6 +76,9 @@ def test_one_entry_by_name_or_an_error_naming_the_catalog_and_the_known_names(tm
 
 def test_no_catalog_is_an_empty_one(tmp_path):
     assert load_catalog(tmp_path / "absent.yaml") == {}
+    empty = catalog(tmp_path, "datasets: {}\n")
+    with pytest.raises(InputError, match=r"no dataset 'shop' in the catalog \(known: none\)$"):
+        catalog_entry("shop", empty)
 
 
 def test_an_input_that_matches_nothing_is_named(tmp_path):

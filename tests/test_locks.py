@@ -141,11 +141,12 @@ def test_the_holder_is_named_as_its_prefect_flow_run(tmp_path, monkeypatch):
             f"pid {os.getpid()} on {socket.gethostname()}, since ") in str(refused.value)
 
 
-def test_a_holder_that_wrote_nothing_readable_is_unknown(tmp_path):
+@pytest.mark.parametrize("content", ["{not json", ""])
+def test_a_holder_that_wrote_nothing_readable_is_unknown(tmp_path, content):
     paths = paths_for(tmp_path)
     lock_file = paths.locks_dir / "shop-2026-11-01.lock"
     lock_file.parent.mkdir(parents=True)
-    lock_file.write_text("{not json")
+    lock_file.write_text(content)
     fd = os.open(lock_file, os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
