@@ -114,6 +114,15 @@ def test_a_customer_table_whose_header_has_the_named_columns_passes(tmp_path):
     check_customers(str(write(tmp_path, MALL, "mall.csv")), paths(tmp_path), None, None, None)
 
 
+def test_columns_the_user_did_not_name_are_left_to_the_run(tmp_path):
+    """No --id-column on a table without one: line numbers; no --features on a Mall-like
+    table missing a Mall column: the suite names it when the run validates."""
+    check_customers(str(write(tmp_path, "Fresh,Milk\n1,2\n3,4\n")), paths(tmp_path), None,
+                    None, None)
+    check_customers(str(write(tmp_path, "CustomerID,Age,Annual Income (k$)\n1,2,3\n", "m.csv")),
+                    paths(tmp_path), None, None, None)
+
+
 def test_no_input_leaves_the_flow_to_look_in_the_raw_folder(tmp_path):
     check_customers(None, paths(tmp_path), "nope", ["nope"], ["nope"])
 

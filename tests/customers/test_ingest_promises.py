@@ -161,6 +161,13 @@ def test_a_byte_that_is_not_utf8_is_named_with_its_line(tmp_path):
                                   "re-save the file as UTF-8")
 
 
+def test_a_bad_byte_in_the_header_is_named_at_line_1(tmp_path):
+    path = write(tmp_path, b"id,caf\xe9\n1,2\n")
+    with pytest.raises(InputError) as refused:
+        read_customer_csv(path)
+    assert str(refused.value).startswith(f"file '{path}', row 1: byte 0xe9 at offset 6 is not")
+
+
 def test_quarantined_lines_are_read_back_as_in_the_file(tmp_path):
     plain = write(tmp_path, "id,v\r\n1,2\r\n3,4\r\n5,6\r\n")
     assert source_lines(plain, [4, 2, 9]) == {2: "1,2", 4: "5,6"}
