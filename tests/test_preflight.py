@@ -57,6 +57,7 @@ def test_an_iana_time_zone_passes(zone):
 @pytest.mark.parametrize("zone, hint", [
     ("europe/london", "did you mean Europe/London?"),
     ("Europe/Londn", "did you mean Europe/London or Europe/Lisbon or Europe/Oslo?"),
+    ("America/Paris", "did you mean Europe/Paris or America/Rosario or America/Marigot?"),
     ("Mars/Olympus", "use an IANA name such as Europe/London"),
     ("../etc/passwd", "use an IANA name such as Europe/London"),
     ("", "use an IANA name such as Europe/London"),
