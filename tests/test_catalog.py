@@ -115,14 +115,25 @@ def test_a_customer_glob_that_matches_several_tables_is_refused_naming_them(tmp_
         str(data / "raw/shop/a.csv")
 
 
-def test_many_matches_are_named_up_to_five_and_counted(tmp_path):
+@pytest.mark.parametrize("count, more", [(5, ""), (6, " and 1 more"), (7, " and 2 more")])
+def test_many_matches_are_named_up_to_five_and_counted(tmp_path, count, more):
     data = tmp_path / "data"
-    files_under(data, *[f"raw/shop/{n}.csv" for n in range(7)])
+    files_under(data, *[f"raw/shop/{n}.csv" for n in range(count)])
     path = catalog(tmp_path, "datasets:\n  shop:\n    kind: customers\n    input: raw/shop/\n")
-    with pytest.raises(InputError, match=r"'raw/shop/' is ambiguous: it matches 7 files "
-                                         r"\(raw/shop/0.csv, raw/shop/1.csv, raw/shop/2.csv, "
-                                         r"raw/shop/3.csv, raw/shop/4.csv and 2 more\);"):
+    with pytest.raises(InputError) as refused:
         load_catalog(path)["shop"].flow_parameters(data)
+    assert f"'raw/shop/' is ambiguous: it matches {count} files (raw/shop/0.csv, raw/shop/1.csv, " \
+        f"raw/shop/2.csv, raw/shop/3.csv, raw/shop/4.csv{more});" in str(refused.value)
+
+
+def test_matches_outside_the_data_root_are_named_by_their_full_path(tmp_path):
+    files_under(tmp_path, "elsewhere/a.csv", "elsewhere/b.csv")
+    pattern = tmp_path / "elsewhere" / "*.csv"
+    path = catalog(tmp_path, f"datasets:\n  shop:\n    kind: customers\n    input: {pattern}\n")
+    with pytest.raises(InputError) as refused:
+        load_catalog(path)["shop"].flow_parameters(tmp_path / "data")
+    assert (f"matches 2 files ({tmp_path / 'elsewhere/a.csv'}, {tmp_path / 'elsewhere/b.csv'});"
+            in str(refused.value))
 
 
 def test_a_meter_glob_or_folder_takes_every_file_in_order(tmp_path):
