@@ -76,6 +76,9 @@ def test_one_entry_by_name_or_an_error_naming_the_catalog_and_the_known_names(tm
 
 def test_no_catalog_is_an_empty_one(tmp_path):
     assert load_catalog(tmp_path / "absent.yaml") == {}
+
+
+def test_an_empty_catalog_knows_no_dataset(tmp_path):
     empty = catalog(tmp_path, "datasets: {}\n")
     with pytest.raises(InputError, match=r"no dataset 'shop' in the catalog \(known: none\)$"):
         catalog_entry("shop", empty)
@@ -184,9 +187,10 @@ def test_segment_catalog_names_another_file(tmp_path, monkeypatch):
      "dataset 'shop', key 'timezone': not a customers setting (known: categorical, "
      "cluster_categorical, features, id_column, input, k, k_max, k_min, max_quarantine_share, "
      "min_segment_size, missing, outliers, transform)"),
-    ("datasets:\n  m:\n    kind: meters\n    k_min: 0\n", "dataset 'm', key 'k_min': "),
+    ("datasets:\n  m:\n    kind: meters\n    k_min: 0\n",
+     "dataset 'm', key 'k_min': Input should be greater than or equal to 2 (got 0)"),
     ("datasets:\n  shop:\n    kind: customers\n    missing: drop\n",
-     "dataset 'shop', key 'missing': "),
+     "dataset 'shop', key 'missing': Input should be 'quarantine' or 'impute' (got 'drop')"),
 ])
 def test_each_wrong_entry_gets_its_own_sentence(tmp_path, text, expected):
     path = catalog(tmp_path, text)
