@@ -178,3 +178,42 @@ def test_ingestion_into_a_store_is_one_at_a_time_and_waited_for(tmp_path):
         with store_lock(paths.store_dir):
             assert time.monotonic() - started > 0.2
     assert not held_by_other(lock_file)
+
+
+def fake_clock(monkeypatch, *readings) -> list:
+    """The locks' clock reads ``readings`` in turn; their sleeps are recorded, not slept."""
+    from segmentation import locks
+
+    values = iter(readings)
+    monkeypatch.setattr(locks.time, "monotonic", lambda: next(values))
+    slept: list = []
+    monkeypatch.setattr(locks.time, "sleep", slept.append)
+    return slept
+
+
+def test_a_run_waits_exactly_segment_lock_wait_seconds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMENT_LOCK_WAIT_SECONDS", "3")
+    paths = paths_for(tmp_path)
+    with run_lock(paths, wait_seconds=0):
+        slept = fake_clock(monkeypatch, 100.0, 102.9, 103.0)
+        with pytest.raises(RunInProgress, match="^a run of dataset 'shop' for 2026-11-01 is "):
+            with run_lock(paths):
+                pass
+        assert len(slept) == 1            # still waiting at 2.9 s, refused at 3 s
+
+
+@pytest.mark.parametrize("lock, describe", [
+    (lambda p: publish_lock(p), "publishing of dataset 'shop'"),
+    (lambda p: store_lock(p.store_dir), "ingestion into {store}"),
+])
+def test_publishing_and_ingestion_wait_long_then_say_what_is_running(tmp_path, monkeypatch,
+                                                                     lock, describe):
+    paths = paths_for(tmp_path)
+    describe = describe.format(store=paths.store_dir)
+    with lock(paths):
+        slept = fake_clock(monkeypatch, 0.0, 599.0, 1e6)
+        with pytest.raises(RunInProgress) as refused:
+            with lock(paths):
+                pass
+    assert slept                          # ten minutes and more are waited for
+    assert str(refused.value).startswith(f"{describe} is already running (pid {os.getpid()}")
