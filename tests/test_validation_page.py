@@ -122,3 +122,19 @@ def test_the_page_states_the_suite_status_and_statistics():
     bare = validation_page({"success": True})
     assert "<p class='banner passed'><strong>Status: Succeeded</strong></p>" in bare
     assert "<table class='stats'></table>" in bare and "Success percent" not in bare
+
+
+def test_the_page_explains_routed_rows_and_heads_its_tables():
+    page = validation_page({"success": True, "suite_name": "s", "results": []})
+    assert page.startswith("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+                           "<meta name='viewport' content='width=device-width, "
+                           "initial-scale=1'><title>")
+    assert ("<p class='note'>Expectations that route rows to quarantine (level <code>row</code>) "
+            "count those rows here; only gate expectations (schema, types, empty table) fail the "
+            "page. The quarantine file lists each routed row with its reason.</p>") in page
+    assert "<h2>Statistics</h2>\n<table class='stats'>" in page
+    assert ("<h2>Expectations</h2>\n<table><thead><tr><th>Status</th><th>Expectation</th>"
+            "<th>Column</th><th>Observed value</th><th>Unexpected count</th>"
+            "<th>Unexpected values (sample)</th></tr></thead><tbody>\n\n</tbody></table>\n"
+            "</body></html>\n") in page
+    assert "<style>" in page and "http" not in page.replace("http-equiv", "")
