@@ -111,3 +111,25 @@ def test_a_row_that_fails_two_rules_keeps_both_reasons(tmp_path):
         ["age outside 0-120", "spending score outside 1-100",
          "unknown gender (expected M/F/Male/Female)"],
         ["negative income", "non-numeric age: 'thirty'"]]
+
+
+def test_a_row_rule_without_a_reason_is_named_by_its_expectation_and_column():
+    from segmentation.validation import validate_frame
+
+    suite = {"name": "tiny", "expectations": [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"},
+         "meta": {"level": "table"}}]}
+    frame = pd.DataFrame({"id": ["a", "b", "a", None]}, index=[7, 8, 9, 10])
+    outcome = validate_frame(frame, suite)
+    assert outcome.suite_name == "tiny" and outcome.data_docs_html is None
+    assert outcome.row_failures.to_dict("records") == [
+        {"row": i, "expectation": "expect_column_values_to_be_unique", "column": "id",
+         "reason": "expect_column_values_to_be_unique on id"} for i in (7, 9)]
+    assert outcome.table_failures == [{"expectation": "expect_column_values_to_not_be_null",
+                                       "column": "id", "detail": None}]
+    assert outcome.statistics["evaluated_expectations"] == 2
+    assert outcome.result_json["success"] is False
+    summary = validate_frame(frame, suite, result_format="SUMMARY")
+    assert summary.row_failures.empty and list(summary.row_failures.columns) == [
+        "row", "expectation", "column", "reason"]
