@@ -76,6 +76,16 @@ def test_several_near_zones_are_offered_best_first_at_most_three():
         check_timezone("America/Nort_Dakota")
 
 
+@pytest.mark.parametrize("name, n, near", [
+    ("Mars/Base/Cordoba", 3, ["America/Argentina/Cordoba", "America/Cordoba"]),   # the city
+    ("Eurpe/Paaris", 3, ["Europe/Paris"]),                       # close names only, not loose
+    ("America/Rome", 5, ["Europe/Rome", "America/Nome", "America/Boise", "Africa/Lome",
+                         "America/Regina"]),
+])
+def test_the_nearest_zones_are_the_same_city_then_close_spellings(name, n, near):
+    assert nearest_zones(name, n=n) == near
+
+
 def test_a_readable_file_passes_and_is_returned_as_a_path(tmp_path):
     path = write(tmp_path, MALL)
     assert check_file(str(path)) == path
@@ -142,6 +152,14 @@ def test_a_named_column_missing_from_the_header_is_refused(tmp_path, id_column, 
     assert str(refused.value) == (f"file '{path}', column '{column}', row 1: {option} names "
                                   f"'{column}', which is not in the header (columns: member_id, "
                                   "tenure, visits, region)")
+
+
+def test_the_id_column_named_as_a_feature_is_refused_naming_the_file(tmp_path):
+    path = write(tmp_path, MEMBERS)
+    with pytest.raises(InputError) as refused:
+        check_customers(str(path), paths(tmp_path), "Member ID", ["Member ID", "tenure"], None)
+    assert str(refused.value).startswith(f"file '{path}', column 'member_id': 'member_id' is "
+                                         "the id column; it cannot also be clustered on")
 
 
 def test_the_customer_file_itself_is_checked_first(tmp_path):
