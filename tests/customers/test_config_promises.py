@@ -132,3 +132,13 @@ def test_numeric_means_at_least_90_percent_of_the_given_values_are_numbers(tmp_p
     assert numeric_columns(str(path), list(values), min_share=0.8) == [
         "ninety", "eighty", 'odd "name"', "sparse"]
     assert numeric_columns(str(path), []) == []
+
+
+def test_a_table_with_the_mall_s_id_or_a_mall_feature_is_mall_like():
+    from segmentation.customers.config import all_numeric
+
+    assert not all_numeric(None, ["CustomerID", "visits"])
+    assert not all_numeric(None, ["member", "Spending Score (1-100)"])
+    assert all_numeric(None, ["member_id", "visits"])
+    config = resolve_config(["customer_id", "visits"], numeric=["visits"])
+    assert config.features == ("annual_income_k", "spending_score") and not config.all_numeric
