@@ -236,3 +236,21 @@ datasets:
     assert entries["shop"].parameters["max_quarantine_share"] == 0.2
     assert entries["grid"].parameters["kwh_bands"] == [5.0, 9.0]
     assert entries["grid"].parameters["max_kwh_per_interval"] == 40
+
+
+def test_the_catalog_is_read_as_utf8_whatever_the_locale(tmp_path, monkeypatch):
+    """A feature named 'Größe' must not depend on the machine's locale encoding."""
+    import codecs
+    from pathlib import Path
+
+    path = catalog(tmp_path, "datasets:\n  shop:\n    kind: customers\n    features: [Größe]\n")
+    encodings = []
+    read_text = Path.read_text
+
+    def spy(self, encoding=None, errors=None):
+        encodings.append(encoding)
+        return read_text(self, encoding=encoding, errors=errors)
+
+    monkeypatch.setattr(Path, "read_text", spy)
+    assert load_catalog(path)["shop"].parameters["features"] == ["Größe"]
+    assert [codecs.lookup(e).name for e in encodings] == ["utf-8"]
