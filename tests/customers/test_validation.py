@@ -133,3 +133,21 @@ def test_a_row_rule_without_a_reason_is_named_by_its_expectation_and_column():
     summary = validate_frame(frame, suite, result_format="SUMMARY")
     assert summary.row_failures.empty and list(summary.row_failures.columns) == [
         "row", "expectation", "column", "reason"]
+
+
+def test_validation_uses_an_in_memory_context_without_progress_bars_or_gx_warnings(tmp_path,
+                                                                                    monkeypatch):
+    """Nothing is written where the run starts, and a run's log holds no GX progress bars or
+    warnings (the cached source is built afresh here)."""
+    import logging
+
+    from segmentation import validation
+
+    monkeypatch.chdir(tmp_path)
+    logger = logging.getLogger("great_expectations")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    source = validation._pandas_source.__wrapped__()
+    assert type(source._data_context).__name__ == "EphemeralDataContext"
+    assert source._data_context.variables.progress_bars == {"globally": False}
+    assert logger.level == logging.ERROR
+    assert list(tmp_path.iterdir()) == []
