@@ -6,7 +6,7 @@ file) lists datasets by name::
     datasets:
       customers:
         kind: customers                  # or meters, transactions
-        input: raw/customers/*.csv       # path or glob, relative to the data root
+        input: raw/customers/*.csv       # path or glob under the data root: one file
         id_column: CustomerID
         features: [Annual Income (k$), Spending Score (1-100)]
       meters:
@@ -98,13 +98,25 @@ class Dataset:
                              f"file under {data_root}")
         if self.kind in ("customers", "transactions"):
             if len(files) != 1:
-                raise InputError(f"dataset '{self.name}': input '{self.parameters['input']}' matches "
-                                 f"{len(files)} files; a {self.kind} dataset reads one "
-                                 f"{'table' if self.kind == 'customers' else 'log'}")
+                raise InputError(f"dataset '{self.name}': input '{self.parameters['input']}' is "
+                                 f"ambiguous: it matches {len(files)} files "
+                                 f"({_listed(files, data_root)}); "
+                                 + ("a customer dataset reads one table" if self.kind == "customers"
+                                    else "a purchase-log dataset reads one log")
+                                 + ": name that file")
             params["input_path"] = files[0]
         else:
             params["inputs"] = files
         return params
+
+
+def _listed(files: list[str], data_root: Path, shown: int = 5) -> str:
+    """The first ``shown`` files, relative to the data root when inside it, and how many more."""
+    root = Path(data_root)
+    names = [Path(f).relative_to(root).as_posix() if Path(f).is_relative_to(root) else f
+             for f in files[:shown]]
+    more = len(files) - shown
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
 
 
 def load_catalog(path: Path | None = None) -> dict[str, Dataset]:

@@ -73,7 +73,7 @@ def _flock(path: Path, *, wait_seconds: float, describe: str):
 
 def _read_holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text() or "{}")
+        info = json.loads(path.read_text())   # empty: taken a moment ago, not yet written
     except (OSError, ValueError):
         return "holder unknown"
     parts = [f"pid {info.get('pid')} on {info.get('host')}", f"since {info.get('since')}"]

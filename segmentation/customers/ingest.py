@@ -83,11 +83,7 @@ def read_customer_csv(path: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     path = Path(path)
     raw = read_bytes(path)
-    text_head = raw[:65536].decode("utf-8-sig", errors="replace")
-    separator = sniff_separator(text_head.splitlines()[0])
-    header_text = next(csv.reader([text_head.splitlines()[0]], delimiter=separator))
-    header = [canonical_name(h) for h in header_text]
-    _check_header(header, path)
+    header, separator = _parse_header(path, raw)
     fast = _read_unquoted(raw, separator, header) if b'"' not in raw else None
     if fast is None:
         good, rejects = _read_quoted(decode(path, raw), separator, header)
@@ -119,17 +115,27 @@ def read_header(path: Path | str) -> list[str]:
     """The canonical column names of the header line, checked; reads only the first line
     (whole file when gzip-compressed)."""
     path = Path(path)
-    raw = read_bytes(path) if _is_gzip(path) else _head(path)
-    first = raw[:65536].decode("utf-8-sig", errors="replace").splitlines()[0]
+    raw = _head(path)                       # names a missing, directory or empty file
+    if raw[:2] == b"\x1f\x8b":
+        raw = read_bytes(path)
+    return _parse_header(path, raw)[0]
+
+
+def _header_line(path: Path, raw: bytes) -> str:
+    """The first line as text, decoded strictly: a bad byte in the header is named like one in
+    any other line (Arrow skips the header line, so nothing else would see it)."""
+    end = raw.find(b"\n")
+    return (decode(path, raw if end < 0 else raw[:end]).splitlines() or [""])[0]
+
+
+def _parse_header(path: Path, raw: bytes) -> tuple[list[str], str]:
+    """The canonical column names of the header line, checked, and the separator sniffed
+    from it."""
+    first = _header_line(path, raw)
     separator = sniff_separator(first)
     header = [canonical_name(h) for h in next(csv.reader([first], delimiter=separator))]
     _check_header(header, path)
-    return header
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+    return header, separator
 
 
 def _head(path: Path) -> bytes:

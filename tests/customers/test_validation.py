@@ -76,11 +76,14 @@ def test_missing_column_fails_naming_expectation_and_column(tmp_path):
         pipeline.validate(frame, config, path)
     message = str(err.value)
     assert "expect_column_to_exist on column 'spending_score'" in message and path in message
+    # said once: the expectations that cannot run on the missing column are not listed
+    assert [f["column"] for f in err.value.failures] == ["spending_score"]
 
 
 def test_header_only_fails_row_count(tmp_path):
     frame, config, path = ingest(tmp_path, [])
-    with pytest.raises(ValidationFailed, match="expect_table_row_count_to_be_between"):
+    with pytest.raises(ValidationFailed, match=r"expect_table_row_count_to_be_between "
+                                               r"\(observed 0\)$"):
         pipeline.validate(frame, config, path)
 
 
@@ -98,3 +101,53 @@ def test_extra_columns_are_ignored(tmp_path):
     valid, quarantine, _ = pipeline.validate(frame, config, path)
     assert len(valid) == len(GOOD) and quarantine.empty
     assert "loyalty_card" not in valid.columns
+
+
+def test_a_row_that_fails_two_rules_keeps_both_reasons(tmp_path):
+    valid, quarantine = reasons(tmp_path, [["5", "Robot", "130", "20", "150"],
+                                           ["6", "Male", "thirty", "-5", "50"]])
+    assert len(valid) == len(GOOD) and quarantine["source_row"].tolist() == [6, 7]
+    assert [sorted(r.split("; ")) for r in quarantine["reason"]] == [
+        ["age outside 0-120", "spending score outside 1-100",
+         "unknown gender (expected M/F/Male/Female)"],
+        ["negative income", "non-numeric age: 'thirty'"]]
+
+
+def test_a_row_rule_without_a_reason_is_named_by_its_expectation_and_column():
+    from segmentation.validation import validate_frame
+
+    suite = {"name": "tiny", "expectations": [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"},
+         "meta": {"level": "table"}}]}
+    frame = pd.DataFrame({"id": ["a", "b", "a", None]}, index=[7, 8, 9, 10])
+    outcome = validate_frame(frame, suite)
+    assert outcome.suite_name == "tiny" and outcome.data_docs_html is None
+    assert outcome.row_failures.to_dict("records") == [
+        {"row": i, "expectation": "expect_column_values_to_be_unique", "column": "id",
+         "reason": "expect_column_values_to_be_unique on id"} for i in (7, 9)]
+    assert outcome.table_failures == [{"expectation": "expect_column_values_to_not_be_null",
+                                       "column": "id", "detail": None}]
+    assert outcome.statistics["evaluated_expectations"] == 2
+    assert outcome.result_json["success"] is False
+    summary = validate_frame(frame, suite, result_format="SUMMARY")
+    assert summary.row_failures.empty and list(summary.row_failures.columns) == [
+        "row", "expectation", "column", "reason"]
+
+
+def test_validation_uses_an_in_memory_context_without_progress_bars_or_gx_warnings(tmp_path,
+                                                                                    monkeypatch):
+    """Nothing is written where the run starts, and a run's log holds no GX progress bars or
+    warnings (the cached source is built afresh here)."""
+    import logging
+
+    from segmentation import validation
+
+    monkeypatch.chdir(tmp_path)
+    logger = logging.getLogger("great_expectations")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    source = validation._pandas_source.__wrapped__()
+    assert type(source._data_context).__name__ == "EphemeralDataContext"
+    assert source._data_context.variables.progress_bars == {"globally": False}
+    assert logger.level == logging.ERROR
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,147 @@
+"""What an input file really is, told in one sentence before anything slow starts
+(segmentation/filecheck.py, the CLI's preflight)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+
+import pytest
+
+from segmentation import filecheck
+from segmentation.errors import InputError
+from segmentation.filecheck import MAGIC, check_table_file
+
+ACCEPTED = "a CSV table"
+CSV = b"id,visits\n1,2\n3,4\n"
+
+
+def write(tmp_path, data: bytes, name: str = "in.csv"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def refusal(path, **kwargs) -> str:
+    with pytest.raises(InputError) as refused:
+        check_table_file(path, accepted=ACCEPTED, **kwargs)
+    return str(refused.value)
+
+
+def zipped(*names: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, "x")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("prefix, what", MAGIC, ids=[w for _, w in MAGIC])
+def test_each_known_kind_of_file_is_named(tmp_path, prefix, what):
+    path = write(tmp_path, prefix + b"0123456789" * 8)
+    advice = (" Export the sheet as CSV (File > Save As > CSV UTF-8) and pass that file."
+              if "Excel" in what else " Re-save it as UTF-8 (most editors: Save As > Encoding "
+              "UTF-8)." if "UTF-16" in what else "")
+    assert refusal(path) == f"file '{path}': this is {what}, not {ACCEPTED}.{advice}"
+
+
+@pytest.mark.parametrize("members, what", [
+    (["xl/workbook.xml", "[Content_Types].xml"], "an Excel workbook (.xlsx)"),
+    (["word/document.xml"], "a Word document"),
+    (["data.csv"], "a zip archive"),
+])
+def test_a_zip_file_is_told_by_what_it_holds(tmp_path, members, what):
+    path = write(tmp_path, zipped(*members))
+    message = refusal(path)
+    assert message.startswith(f"file '{path}': this is {what}, not {ACCEPTED}.")
+    assert message.endswith("and pass that file.") == ("Excel" in what)
+
+
+def test_a_broken_zip_is_still_a_zip_archive(tmp_path):
+    path = write(tmp_path, b"PK\x03\x04" + bytes(60))
+    assert refusal(path) == f"file '{path}': this is a zip archive, not {ACCEPTED}."
+
+
+@pytest.mark.parametrize("inner, what", [
+    (b"\x89PNG\r\n\x1a\n" + bytes(20), "a PNG image, gzip-compressed"),
+    (zipped("xl/workbook.xml"), "a zip archive, gzip-compressed"),
+])
+def test_a_gzip_compressed_file_is_named_by_what_is_inside(tmp_path, inner, what):
+    path = write(tmp_path, gzip.compress(inner), "in.csv.gz")
+    assert refusal(path).startswith(f"file '{path}': this is {what}, not {ACCEPTED}.")
+
+
+def test_zero_bytes_mean_a_binary_file(tmp_path):
+    path = write(tmp_path, b"id,visits\n1,\x002\n")
+    assert refusal(path) == (f"file '{path}': this is a binary file (it holds zero bytes), not "
+                             f"{ACCEPTED}.")
+
+
+def test_text_and_gzip_compressed_text_pass_parquet_only_where_allowed(tmp_path):
+    assert check_table_file(write(tmp_path, CSV), accepted=ACCEPTED) == "csv"
+    assert check_table_file(write(tmp_path, gzip.compress(CSV), "in.gz"),
+                            accepted=ACCEPTED) == "csv.gz"
+    parquet = write(tmp_path, b"PAR1" + bytes(40), "r.parquet")
+    assert check_table_file(parquet, accepted=ACCEPTED, allow_parquet=True) == "parquet"
+    assert "this is a Parquet file" in refusal(parquet)
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n\t\n"])
+def test_an_empty_file_is_named(tmp_path, data):
+    path = write(tmp_path, data)
+    assert refusal(path) == (f"file '{path}': the file is empty: expected a header line and "
+                             "data rows")
+
+
+@pytest.mark.parametrize("data", [b"id,visits\n", b"\xef\xbb\xbfid;visits\r\n\r\n;;\r\n , \n",
+                                  b"\nid|visits\n|\n"])
+def test_a_header_without_data_rows_is_named_at_row_2(tmp_path, data):
+    path = write(tmp_path, data)
+    assert refusal(path) == (f"file '{path}', row 2: the file has a header line and no data "
+                             "rows: nothing to segment")
+    packed = write(tmp_path, gzip.compress(data + b"\n" * 5), "in.csv.gz")
+    assert "has a header line and no data rows" in refusal(packed)
+
+
+@pytest.mark.parametrize("data", [b"id\n1\n", b"\n\nid,v\n\n1,2", b"id\t\n\t1\n"])
+def test_one_data_row_after_the_header_is_enough(tmp_path, data):
+    assert check_table_file(write(tmp_path, data), accepted=ACCEPTED) == "csv"
+
+
+def test_a_byte_that_is_not_utf8_is_named_with_its_line_and_offset(tmp_path, monkeypatch):
+    path = write(tmp_path, b"id,name\n1,ok\n2,caf\xe9\n")
+    expected = (f"file '{path}', row 3: byte 0xe9 at offset 18 is not UTF-8: the file was saved "
+                "in another encoding (Latin-1 or Windows-1252?); re-save it as UTF-8")
+    assert refusal(path) == expected
+    monkeypatch.setattr(filecheck, "CHUNK", 4)        # the bad byte in a later chunk
+    assert refusal(path) == expected
+    big = write(tmp_path, b"id\n" + b"12345\n" * 400 + b"\xff\n", "big.csv")
+    assert "byte 0xff at offset 2,403 is not UTF-8" in refusal(big)
+    assert "row 402:" in refusal(big)
+
+
+def test_a_file_ending_inside_a_character_is_truncated(tmp_path):
+    path = write(tmp_path, b"id,name\n1,caf\xc3")
+    assert refusal(path) == (f"file '{path}', row 2: the file ends in the middle of a character: "
+                             "is it truncated? It is not valid UTF-8")
+
+
+def test_a_truncated_gzip_file_is_named(tmp_path):
+    packed = gzip.compress(b"id,v\n" + "".join(f"{i},{i * 7919 % 10007}\n"
+                                                for i in range(5000)).encode())
+    path = write(tmp_path, packed[:len(packed) // 2], "in.csv.gz")
+    assert refusal(path).startswith(f"file '{path}': the file is gzip-compressed but cannot be "
+                                    "read to its end (")
+    assert refusal(path).endswith("); is it truncated?")
+    header_cut = write(tmp_path, packed[:12], "cut.csv.gz")
+    assert refusal(header_cut).startswith(f"file '{header_cut}': the file is gzip-compressed but "
+                                          "cannot be decompressed (")
+    assert refusal(header_cut).endswith("); is it truncated?")
+
+
+def test_data_lines_are_counted_up_to_two():
+    assert filecheck._count_data_lines(b"h\n1\n2\n3\n", 0, False) == (2, True)
+    assert filecheck._count_data_lines(b"h\n", 0, False) == (0, True)
+    assert filecheck._count_data_lines(b"1\n2\n", 0, True) == (2, True)
+    assert filecheck._count_data_lines(b" ,;|\t\n", 1, True) == (1, True)
