@@ -81,7 +81,11 @@ def sample_customers_csv(tmp_path) -> Path:
 
 def pytest_collection_modifyitems(items):
     """Tests that read the real runs (session fixtures that run flows for 30-60 s) go to one
-    worker (`pytest -n 2 --dist loadgroup`), so each run is made once, not once per worker."""
+    worker (`pytest -n 2 --dist loadgroup`), so each run is made once, not once per worker;
+    the deployment tests share one Prefect server (2 minutes to start) and run in order on
+    one worker, each after the run it reads."""
     for item in items:
         if {"real_runs", "transaction_run"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("real-runs"))
+        elif "prefect_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("prefect-server"))
