@@ -45,6 +45,12 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
+# Tests that read the real runs (session fixtures that run flows for 30-60 s) carry
+# REAL_RUNS: with `pytest -n 2 --dist loadgroup` they share one worker, so each run is made
+# once, not once per worker.
+REAL_RUNS = pytest.mark.xdist_group("real-runs")
+
+
 @pytest.fixture(scope="session")
 def real_runs(prefect_harness, tmp_path_factory) -> dict:
     """A real customer run and meter run under one folder (tests/real_runs.py); read only."""
@@ -78,14 +84,3 @@ def sample_customers_csv(tmp_path) -> Path:
 
     return write_sample_customers(tmp_path / "raw", n=200, seed=7)
 
-
-def pytest_collection_modifyitems(items):
-    """Tests that read the real runs (session fixtures that run flows for 30-60 s) go to one
-    worker (`pytest -n 2 --dist loadgroup`), so each run is made once, not once per worker;
-    the deployment tests share one Prefect server (2 minutes to start) and run in order on
-    one worker, each after the run it reads."""
-    for item in items:
-        if {"real_runs", "transaction_run"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("real-runs"))
-        elif "prefect_stack" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("prefect-server"))

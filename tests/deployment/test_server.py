@@ -27,7 +27,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Scheduled
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+# One Prefect server for the module (2 minutes to start); later tests read earlier runs, so
+# with `--dist loadgroup` the whole module runs on one worker, in order.
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.xdist_group("prefect-server")]
 
 CUSTOMERS = "customer-segmentation/customers"
 NIGHTLY = "nightly-segmentation/nightly"
