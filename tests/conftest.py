@@ -22,6 +22,22 @@ def one_thread_per_library():
     with threadpool_limits(limits=1):
         yield
 
+
+def pytest_collection_modifyitems(config, items):
+    """Under mutmut (it sets MUTANT_UNDER_TEST), leave out the tests that need a Prefect API.
+
+    They start a server and real runs in every mutant's process (12-20 s for the server
+    alone, minutes on a busy machine), so mutmut's timeout counted each mutant they reach as
+    caught: `make mutate` is about the pure tests (pyproject.toml, [tool.mutmut]).
+    """
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    needs_prefect = [item for item in items if "prefect_harness" in item.fixturenames]
+    if needs_prefect:
+        config.hook.pytest_deselected(items=needs_prefect)
+        items[:] = [item for item in items if item not in needs_prefect]
+
+
 REPO = Path(__file__).resolve().parents[1]
 # SEGMENT_SHARED_DATA: for copies of the tests that live elsewhere (mutmut runs them in mutants/)
 SHARED_DATA = Path(os.environ.get("SEGMENT_SHARED_DATA", REPO.parent / "shared" / "data"))
