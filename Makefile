@@ -27,7 +27,7 @@ run: $(STAMP)
 ## Prefect servers and subprocesses, so two processes keep both cores busy)
 test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken (not part of the tests)
 bench: $(STAMP)

@@ -61,12 +61,6 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
-# Tests that read the real runs (session fixtures that run flows for 30-60 s) carry
-# REAL_RUNS: with `pytest -n 2 --dist loadgroup` they share one worker, so each run is made
-# once, not once per worker.
-REAL_RUNS = pytest.mark.xdist_group("real-runs")
-
-
 @pytest.fixture(scope="session")
 def real_runs(prefect_harness, tmp_path_factory) -> dict:
     """A real customer run and meter run under one folder (tests/real_runs.py); read only."""

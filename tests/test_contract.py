@@ -16,10 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from segmentation import contract
-from tests.conftest import REAL_RUNS
 from tests.real_runs import BAD_CUSTOMER_LINES, CUSTOMERS
-
-pytestmark = REAL_RUNS      # with the other readers of the real runs, on one worker
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "outputs.md"

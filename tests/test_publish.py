@@ -21,7 +21,6 @@ import pytest
 from segmentation.locks import RunInProgress, run_lock
 from segmentation.publish import PAUSE_ENV, publish_run, save_figure
 from segmentation.settings import RunPaths
-from tests.conftest import REAL_RUNS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -231,7 +230,6 @@ def test_absolute_report_links_of_earlier_runs_become_relative(tmp_path):
     assert state(tmp_path, "2026-11-01") == (3, 3, 4)
 
 
-@REAL_RUNS
 def test_a_moved_project_reads_and_runs_on(real_runs, tmp_path):
     """Real customer and meter runs, their whole folder (data and outputs roots) moved: every
     file reads from the new place, through links inside it, and the next runs publish there."""

@@ -28,8 +28,8 @@ from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Scheduled
 
 # One Prefect server for the module (2 minutes to start); later tests read earlier runs, so
-# with `--dist loadgroup` the whole module runs on one worker, in order.
-pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.xdist_group("prefect-server")]
+# the module runs on one worker, in order (`make test`: pytest-xdist with --dist loadfile).
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 CUSTOMERS = "customer-segmentation/customers"
 NIGHTLY = "nightly-segmentation/nightly"

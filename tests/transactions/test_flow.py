@@ -7,10 +7,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import REAL_RUNS
 from tests.real_runs import MALFORMED_LINE, RUN_DATE
 
-pytestmark = [pytest.mark.usefixtures("prefect_harness"), REAL_RUNS]
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_every_line_is_accounted_for_and_the_manifest_says_where(transaction_run):
