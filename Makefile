@@ -24,10 +24,11 @@ run: $(STAMP)
 	$(BIN)/segment run nightly
 
 ## test: install with test extras, run the whole test suite (two workers: much of it waits on
-## Prefect servers and subprocesses, so two processes keep both cores busy)
+## Prefect servers and subprocesses, so two processes keep both cores busy; whole files per
+## worker, the slowest first: tests/conftest.py orders them)
 test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 ## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken (not part of the tests)
 bench: $(STAMP)

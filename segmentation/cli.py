@@ -359,7 +359,8 @@ def run_flow(args) -> dict:
 
     BadInputSaidOnce.cli_prints = True     # the paragraph is printed once, by main()
     try:
-        return _call_flow(args)
+        with prefect_startup.api_settings():
+            return _call_flow(args)
     finally:
         BadInputSaidOnce.cli_prints = False
 
@@ -404,7 +405,8 @@ def preflight_checks(args) -> None:
     """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
     from segmentation import preflight
     from segmentation.catalog import catalog_entry, load_catalog
-    from segmentation.settings import segment_threads
+    from segmentation.locks import check_run_free
+    from segmentation.settings import london_today, segment_threads
 
     segment_threads()                   # a bad SEGMENT_THREADS is named before Prefect starts
     if args.flow in ("nightly", "dataset"):
@@ -413,6 +415,8 @@ def preflight_checks(args) -> None:
             catalog_entry(args.name)
         return
     preflight.check_dataset(args.dataset)
+    check_run_free(RunPaths.create(args.dataset, args.run_date or london_today(),
+                                   args.data_root, args.outputs_root))
     preflight.check_attributes(args.attributes, args.attributes_id, args.flow)
     if args.k is None:
         preflight.check_k(args.k_min, args.k_max)

@@ -56,10 +56,7 @@ def _flock(path: Path, *, wait_seconds: float, describe: str):
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    held = _read_holder(path)
-                    raise RunInProgress(
-                        f"{describe} is already running ({held}); wait for it to finish, or stop "
-                        f"it; the lock is {path}") from None
+                    raise _in_progress(path, describe) from None
                 time.sleep(0.5)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(_holder(_current_flow_run())).encode())
@@ -69,6 +66,11 @@ def _flock(path: Path, *, wait_seconds: float, describe: str):
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _in_progress(path: Path, describe: str) -> RunInProgress:
+    return RunInProgress(f"{describe} is already running ({_read_holder(path)}); wait for it to "
+                         f"finish, or stop it; the lock is {path}")
 
 
 def _read_holder(path: Path) -> str:
@@ -86,14 +88,35 @@ def lock_wait_seconds() -> float:
     return float(os.environ.get("SEGMENT_LOCK_WAIT_SECONDS", "0"))
 
 
+def _run_lock_file(paths: RunPaths) -> tuple[Path, str]:
+    day = paths.run_date.isoformat()
+    return (paths.locks_dir / f"{paths.dataset}-{day}.lock",
+            f"a run of dataset '{paths.dataset}' for {day}")
+
+
 @contextmanager
 def run_lock(paths: RunPaths, wait_seconds: float | None = None):
     """Hold the dataset-and-date lock for the whole run (RunInProgress when taken)."""
     wait = lock_wait_seconds() if wait_seconds is None else wait_seconds
-    with _flock(paths.locks_dir / f"{paths.dataset}-{paths.run_date.isoformat()}.lock",
-                wait_seconds=wait,
-                describe=f"a run of dataset '{paths.dataset}' for {paths.run_date.isoformat()}"):
+    path, describe = _run_lock_file(paths)
+    with _flock(path, wait_seconds=wait, describe=describe):
         yield
+
+
+def check_run_free(paths: RunPaths) -> None:
+    """Refuse at once when another run holds this dataset and date (the CLI asks before
+    Prefect starts; the run itself still takes the lock, so a race is refused there)."""
+    path, describe = _run_lock_file(paths)
+    if lock_wait_seconds() > 0 or not path.exists():
+        return                         # told to wait for it, or never locked
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise _in_progress(path, describe) from None
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from segmentation.errors import InputError
 
@@ -35,6 +36,14 @@ def segment_threads() -> int:
         raise InputError(f"SEGMENT_THREADS must be a whole number of 1 or more (the BLAS and "
                          f"OpenMP threads of a run), got '{raw}'")
     return int(raw)
+
+
+SCHEDULE_TZ = ZoneInfo("Europe/London")   # the nightly schedule's zone: a run's default date
+
+
+def london_today() -> date:
+    """Today's date where the nightly schedule runs (a run without a date writes this one)."""
+    return datetime.now(SCHEDULE_TZ).date()
 
 
 def default_data_root() -> Path:

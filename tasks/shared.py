@@ -8,7 +8,6 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -21,9 +20,7 @@ from segmentation.io import sha256_file
 from segmentation.locks import run_lock
 from segmentation.publish import publish_run
 from segmentation.report_html import html_report
-from segmentation.settings import RunPaths
-
-SCHEDULE_TZ = ZoneInfo("Europe/London")
+from segmentation.settings import SCHEDULE_TZ, RunPaths, london_today
 
 
 class BadInputSaidOnce(logging.Filter):
@@ -116,7 +113,7 @@ def resolve_run_date(run_date: str | date | None) -> date:
     scheduled = flow_run.scheduled_start_time
     if isinstance(scheduled, datetime):
         return scheduled.astimezone(SCHEDULE_TZ).date()
-    return datetime.now(SCHEDULE_TZ).date()
+    return london_today()
 
 
 class StepTimer:

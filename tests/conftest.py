@@ -23,13 +23,37 @@ def one_thread_per_library():
         yield
 
 
+def slow_files_first(items) -> None:
+    """Order the files by how long they take, in place, keeping each file's own order.
+
+    `make test` hands whole files to its workers in this order (``--dist loadfile
+    --no-loadscope-reorder``); xdist's default puts the files with most tests first, which
+    started the deployment tests (one Prefect stack, 3 minutes) last, alone on one worker.
+    The real-server file goes first, then the files of real flow runs, then the rest.
+    """
+    def weight(item) -> int:
+        if item.get_closest_marker("server"):
+            return 0
+        if "prefect_harness" in item.fixturenames or item.get_closest_marker("slow"):
+            return 1
+        return 2
+
+    files: dict[str, int] = {}
+    for item in items:
+        name = item.nodeid.split("::")[0]
+        files[name] = min(files.get(name, 2), weight(item))
+    items.sort(key=lambda item: files[item.nodeid.split("::")[0]])   # stable: file order kept
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under mutmut (it sets MUTANT_UNDER_TEST), leave out the tests that need a Prefect API.
+    """Slow files first (``slow_files_first``); under mutmut (it sets MUTANT_UNDER_TEST), leave
+    out the tests that need a Prefect API.
 
     They start a server and real runs in every mutant's process (12-20 s for the server
     alone, minutes on a busy machine), so mutmut's timeout counted each mutant they reach as
     caught: `make mutate` is about the pure tests (pyproject.toml, [tool.mutmut]).
     """
+    slow_files_first(items)
     if "MUTANT_UNDER_TEST" not in os.environ:
         return
     needs_prefect = [item for item in items if "prefect_harness" in item.fixturenames]

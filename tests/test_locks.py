@@ -16,7 +16,8 @@ from datetime import date
 import pytest
 
 from segmentation.errors import SegmentationError
-from segmentation.locks import RunInProgress, publish_lock, run_lock, store_lock
+from segmentation.locks import (RunInProgress, check_run_free, publish_lock, run_lock,
+                                store_lock)
 from segmentation.settings import RunPaths
 
 DAY = date(2026, 11, 1)
@@ -83,6 +84,26 @@ def test_a_second_run_of_the_same_dataset_and_date_is_refused_naming_the_holder(
     assert re.search(r"since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", message)
     assert message.endswith("; wait for it to finish, or stop it; the lock is "
                             f"{paths.locks_dir / 'shop-2026-11-01.lock'}")
+
+
+def test_the_cli_check_refuses_a_held_date_before_starting_and_lets_a_free_one_run(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv("SEGMENT_LOCK_WAIT_SECONDS", raising=False)
+    paths = paths_for(tmp_path)
+    check_run_free(paths)                                   # never locked: no lock file yet
+    with run_lock(paths):
+        with pytest.raises(RunInProgress) as refused:
+            check_run_free(paths_for(tmp_path))
+        check_run_free(paths_for(tmp_path, day=date(2026, 11, 2)))   # another date is free
+        check_run_free(paths_for(tmp_path, dataset="grid"))
+        monkeypatch.setenv("SEGMENT_LOCK_WAIT_SECONDS", "5")
+        check_run_free(paths)                               # told to wait: the run waits
+    assert str(refused.value).startswith(
+        "a run of dataset 'shop' for 2026-11-01 is already running (pid ")
+    monkeypatch.delenv("SEGMENT_LOCK_WAIT_SECONDS")
+    check_run_free(paths)                                   # released: free again
+    with run_lock(paths, wait_seconds=0):                   # the check took nothing for itself
+        pass
 
 
 def test_another_date_or_dataset_runs_beside_it_and_the_lock_is_released_after(tmp_path):
