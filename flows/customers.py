@@ -131,6 +131,7 @@ def customer_flow(
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
                        "quarantine": str(paths.partition_dir / "quarantine.parquet"),
+                       "model": str(paths.partition_dir / "model.json"),
                        "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
                        "data docs (validation)": str(paths.report_dir /
                                                      data_docs_page(ingested["sha256"]))}
@@ -158,7 +159,8 @@ def customer_flow(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"]},
                 segmented["plots"], manifest, report,
-                {data_docs_page(ingested["sha256"]): validated["data_docs"]})
+                {data_docs_page(ingested["sha256"]): validated["data_docs"]},
+                {"model.json": segmented["model"]})
             report_artifacts(dataset, report, profiles)
             logger.info("k=%s stability=%.2f silhouette=%.3f segments=%s quarantined=%s",
                         segmented["selection"].k, segmented["selection"].stability,

@@ -146,7 +146,8 @@ def meter_flow(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": quarantine["quarantine"],
                         "quarantine_meters": segmented["quarantine_meters"]},
-                segmented["plots"], manifest, report, record.data_docs_pages(ingested))
+                segmented["plots"], manifest, report, record.data_docs_pages(ingested),
+                {"model.json": segmented["model"]})
             segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
             report_artifacts(dataset, report, profiles.drop(
                 columns=["centroid_profile", "profile_p10", "profile_p90", "monthly_index"]))

@@ -142,6 +142,7 @@ def transaction_flow(
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
                        "quarantine": str(paths.partition_dir / "quarantine.parquet"),
+                       "model": str(paths.partition_dir / "model.json"),
                        "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
                        "data docs (validation)": str(paths.report_dir / docs)}
             report = outputs.transaction_report(
@@ -169,7 +170,8 @@ def transaction_flow(
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"]},
-                segmented["plots"], manifest, report, {docs: validated["data_docs"]})
+                segmented["plots"], manifest, report, {docs: validated["data_docs"]},
+                {"model.json": segmented["model"]})
             report_artifacts(dataset, report, profiles)
             logger.info("k=%s silhouette=%.3f segments=%s lines quarantined=%s",
                         segmented["selection"].k, segmented["silhouette"], segment_sizes,

@@ -15,18 +15,43 @@ from segmentation.model import SegmentModel
 from segmentation.settings import SEED
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """Standard scaling of named columns, then a weight per column: what k-means saw.
+
+    Kept with the model (``segmentation.artifact``) so a new member is scaled with the
+    run's means and spreads, not its own.
+    """
+
+    columns: list[str]
+    mean: list[float]
+    scale: list[float]             # 1.0 for a constant column, as scikit-learn has it
+    weights: list[float]
+
+    @classmethod
+    def fit(cls, features: pd.DataFrame, weights: dict[str, float] | None = None) -> "Scaling":
+        scaler = StandardScaler().fit(features.to_numpy(dtype=float))
+        return cls(list(features.columns), scaler.mean_.tolist(), scaler.scale_.tolist(),
+                   [float((weights or {}).get(c, 1.0)) for c in features.columns])
+
+    def apply(self, features: pd.DataFrame) -> np.ndarray:
+        """Rows in the scaled space (a missing value sits at the mean, 0)."""
+        X = features[self.columns].to_numpy(dtype=float, copy=True)
+        X -= np.asarray(self.mean)
+        X /= np.asarray(self.scale)
+        X = np.nan_to_num(X)
+        if any(w != 1.0 for w in self.weights):
+            X = X * np.asarray(self.weights)
+        return X
+
+
 def scale_features(features: pd.DataFrame, weights: dict[str, float] | None = None) -> np.ndarray:
     """Standard-scale each column (constant columns stay 0), then multiply by its weight.
 
     Weights let a block of many columns (a 48-point profile) count as much as
     one scalar: see the meter flow's documented weighting.
     """
-    X = StandardScaler().fit_transform(features.to_numpy(dtype=float))
-    X = np.nan_to_num(X)
-    if weights:
-        w = np.array([weights.get(c, 1.0) for c in features.columns], dtype=float)
-        X = X * w
-    return X
+    return Scaling.fit(features, weights).apply(features)
 
 
 @dataclass(frozen=True)

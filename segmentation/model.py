@@ -69,6 +69,7 @@ class SegmentModel:
     atypical_ : ndarray of bool, rows that would have formed a too-small segment
     atypical_reason_ : list of str or None
     inertia_ : float, sum of squared distances of all rows to their centroid
+    far_out_fences_ : ndarray of float, per segment (NaN: too few typical members for one)
     min_size_ : int, the floor applied
     """
 
@@ -117,15 +118,14 @@ class SegmentModel:
         # Order by size (desc), then centroid coordinates, so ids do not depend on k-means' init.
         keys = [(-sizes[i], *np.round(centres[i], 9)) for i in range(self.k)]
         order = sorted(range(self.k), key=lambda i: keys[i])
-        remap = np.empty(self.k, dtype=int)
-        remap[order] = np.arange(self.k)
         self.cluster_centers_ = centres[order]
-        self.labels_ = remap[nearest]
+        # Labels from the ordered centroids: exactly what ``predict`` (and a saved model) gives.
+        self.labels_ = self.predict(X)
         distance = self.distance_to_centroid(X)
-        for row, fence in _far_out(distance, self.labels_, typical, self.k):
+        self.far_out_fences_ = far_out_fences(distance, self.labels_, typical, self.k)
+        for row in np.flatnonzero(typical & (distance > self.far_out_fences_[self.labels_])):
             typical[row] = False
-            reasons[row] = (f"far from every segment: distance {distance[row]:.2f} to the nearest "
-                            f"centroid, beyond its segment's fence {fence:.2f}")
+            reasons[row] = far_out_reason(distance[row], self.far_out_fences_[self.labels_[row]])
         self.atypical_ = ~typical
         self.atypical_reason_ = reasons
         self.min_size_ = floor
@@ -147,16 +147,23 @@ class SegmentModel:
         return self.transform(X).min(axis=1)
 
 
-def _far_out(distance: np.ndarray, labels: np.ndarray, typical: np.ndarray, k: int):
-    """(row, fence) of typical rows beyond their segment's far-out fence."""
+def far_out_fences(distance: np.ndarray, labels: np.ndarray, typical: np.ndarray,
+                   k: int) -> np.ndarray:
+    """Each segment's far-out fence on the distance to its centroid, from its typical members
+    (NaN, no fence, for a segment of fewer than ``MIN_SEGMENT_MEMBERS`` typical members)."""
+    fences = np.full(k, np.nan)
     for segment in range(k):
         members = np.flatnonzero((labels == segment) & typical)
         if len(members) < MIN_SEGMENT_MEMBERS:
             continue
         q1, median, q3 = np.percentile(distance[members], [25, 50, 75])
-        fence = max(q3 + FAR_OUT * (q3 - q1), 2 * median)
-        for row in members[distance[members] > fence]:
-            yield int(row), float(fence)
+        fences[segment] = max(q3 + FAR_OUT * (q3 - q1), 2 * median)
+    return fences
+
+
+def far_out_reason(distance: float, fence: float) -> str:
+    return (f"far from every segment: distance {distance:.2f} to the nearest centroid, "
+            f"beyond its segment's fence {fence:.2f}")
 
 
 def _distances(X: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -103,13 +103,15 @@ def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Pat
                 schemas: dict[str, pa.Schema] | None = None, manifest: dict,
                 report_md: str, figures: dict[str, plt.Figure | Path],
                 report_files: dict[str, Path] | None = None,
-                report_html: str | None = None) -> dict[str, str]:
+                report_html: str | None = None,
+                data_files: dict[str, Path] | None = None) -> dict[str, str]:
     """Stage tables, manifest, report and plots, then publish them in one switch.
 
     Tables and figures may be given as finished files (a Parquet or PNG path),
     which are copied, so Prefect tasks can hand over paths instead of objects.
     ``report_files`` maps a relative path in the report dir (e.g.
-    ``data_docs/validation.html``) to a finished file to copy there.
+    ``data_docs/validation.html``) to a finished file to copy there; ``data_files`` maps a
+    file name in the partition (``model.json``) to a finished file to copy beside the tables.
 
     Returns the published paths and ``latest_moved`` ("yes", or why not).
     """
@@ -128,6 +130,8 @@ def publish_run(paths: RunPaths, tables: dict[str, pd.DataFrame | pa.Table | Pat
                 shutil.copyfile(frame, target)
             else:
                 pq.write_table(to_table(frame, schemas.get(name)), target)
+        for name, source in (data_files or {}).items():
+            shutil.copyfile(source, data_stage / name)
         write_json_atomic(record, data_stage / RUN_RECORD)
         (report_stage / "plots").mkdir(parents=True)
         for name, fig in figures.items():

@@ -79,9 +79,11 @@ def validate_customers(ingested: dict, config: CustomerConfig, paths: RunPaths,
 @task(name="clean-customers", cache_policy=NO_CACHE)
 def clean_customers(validated: dict, config: CustomerConfig, paths: RunPaths) -> dict:
     """Missing-value and outlier policies."""
-    frame, counts = pipeline.clean(pd.read_parquet(validated["valid"]), config)
+    valid = pd.read_parquet(validated["valid"])
+    frame, counts = pipeline.clean(valid, config)
     target = write_parquet_atomic(frame, paths.work_dir / "clean.parquet")
-    return {"clean": str(target), "cleaning": counts}
+    return {"clean": str(target), "cleaning": counts,
+            "cleaned_with": pipeline.cleaning_parameters(valid, config)}
 
 
 @task(name="segment-customers", cache_policy=NO_CACHE)
@@ -99,7 +101,9 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
                          "validation and cleaning, at least 3 are "
                          f"needed to segment{why}; nothing was published", file=source)
     result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
-                                         min_size=min_size)
+                                         min_size=min_size, cleaned_with=cleaned["cleaned_with"])
+    pipeline.model_artifact(result, kind="customers", dataset=paths.dataset,
+                            run_date=paths.run_date).save(paths.work_dir / "model.json")
     segments = outputs.with_run_date(result.segments, paths.run_date)
     profiles = outputs.with_run_date(result.profiles, paths.run_date)
     work = paths.work_dir

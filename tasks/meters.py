@@ -15,7 +15,7 @@ from segmentation.meters import outputs, pipeline
 from segmentation.meters.clean import CleaningPolicy, Window
 from segmentation.meters.ingest import ingest_file
 from segmentation.meters.seasons import resolve_hemisphere
-from segmentation.meters.segment import segment_meters
+from segmentation.meters.segment import model_artifact, segment_meters
 from segmentation.meters.store import ReadingsStore
 from segmentation.publish import save_figure
 from segmentation.quality import quality
@@ -91,6 +91,8 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                                          work / "profiles.parquet", outputs.profiles_schema()),
         "quarantine_meters": write_parquet_atomic(quarantined_meters, work / "quarantine_meters.parquet",
                                                   pipeline.QUARANTINE_METERS_SCHEMA),
+        "model": model_artifact(seg, shape=shape, dataset=paths.dataset,
+                                run_date=paths.run_date).save(work / "model.json"),
     }
     (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.meter_figures(segments, profiles, seg.selection, seg.band_rule,

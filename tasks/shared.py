@@ -154,7 +154,8 @@ def data_docs_page(sha256: str) -> str:
 
 def segmentation_outputs(work: Path, result, figures: dict) -> dict:
     """Save a customer-like run's plots and return what its flow needs of the segmentation
-    (``result``: ``customers.pipeline.CustomerSegments``): files, k selection, quality."""
+    (``result``: ``customers.pipeline.CustomerSegments``; its model already saved as
+    ``work/model.json``): files, k selection, quality."""
     from segmentation.publish import save_figure
     from segmentation.quality import quality
 
@@ -163,7 +164,7 @@ def segmentation_outputs(work: Path, result, figures: dict) -> dict:
              for name, fig in figures.items()}
     fit = result.result
     return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
-            "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
+            "model": str(work / "model.json"), "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
             "transforms": result.transforms,
             "quality": quality(fit.selection, fit.silhouette, fit.labels, fit.atypical,
                                result.fallback_segments)}
@@ -177,12 +178,14 @@ def artifact_key(dataset: str, kind: str) -> str:
 @task(name="publish-outputs", cache_policy=NO_CACHE, **IO_RETRIES)
 def publish_outputs(paths: RunPaths, table_files: dict[str, str], figure_files: dict[str, str],
                     manifest: dict, report_md: str,
-                    report_files: dict[str, str] | None = None) -> dict[str, str]:
+                    report_files: dict[str, str] | None = None,
+                    data_files: dict[str, str] | None = None) -> dict[str, str]:
     """Move the run's finished files into place for its date, then ``latest/``."""
     published = publish_run(paths, {k: Path(v) for k, v in table_files.items()}, manifest=manifest,
                             report_md=report_md, figures={k: Path(v) for k, v in figure_files.items()},
                             report_files={k: Path(v) for k, v in (report_files or {}).items()},
-                            report_html=html_report(report_md, figure_files))
+                            report_html=html_report(report_md, figure_files),
+                            data_files={k: Path(v) for k, v in (data_files or {}).items()})
     if published["latest_moved"] != "yes":
         get_run_logger().warning("published %s for %s; latest/ not moved (%s)", paths.dataset,
                                  paths.run_date, published["latest_moved"])

@@ -109,6 +109,8 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
                          "segment; nothing was published", file=source)
     result, cleaning = pipeline.segment_transactions(frame, k=k, k_min=k_min, k_max=k_max,
                                                      seed=seed, min_size=min_size)
+    pipeline.model_artifact(result, dataset=paths.dataset,
+                            run_date=paths.run_date).save(paths.work_dir / "model.json")
     segments = outputs.segment_rows(result.segments).assign(run_date=paths.run_date)
     profiles = outputs.with_medians(result.profiles, result.segments).assign(
         run_date=paths.run_date)

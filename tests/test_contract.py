@@ -264,3 +264,19 @@ def test_attributes_are_profiled_counted_and_reported_in_both_runs(runs):
         assert all(0 <= v <= 1 for v in strength.values())
         report = Path(published["report"]).read_text()
         assert "## Member attributes" in report and "Cramér's V" in report
+
+
+def test_every_run_publishes_its_model_beside_its_segments_in_the_partition_and_latest(
+        runs_of_every_kind):
+    from segmentation.artifact import ModelArtifact
+
+    for kind in ("customers", "meters", "transactions"):
+        partition = Path(runs_of_every_kind[kind]["published"]["segments"]).parent
+        model = ModelArtifact.load(partition / "model.json", kind=kind)
+        profiles = pd.read_parquet(partition / "profiles.parquet")
+        assert [(s["segment_id"], s["segment_name"]) for s in model.segments] == list(
+            zip(profiles["segment_id"], profiles["segment_name"]))
+        assert model.k["chosen"] == len(profiles) == len(model.centroids)
+        assert model.run_date == str(profiles["run_date"].iloc[0])
+        latest = partition.parent / "latest" / "model.json"
+        assert latest.read_bytes() == (partition / "model.json").read_bytes()

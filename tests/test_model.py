@@ -5,14 +5,14 @@ import pytest
 from sklearn.datasets import make_blobs
 
 import segmentation.model as model_module
-from segmentation.model import FAR_OUT, InfeasibleK, SegmentModel, _far_out
+from segmentation.model import FAR_OUT, InfeasibleK, SegmentModel, far_out_fences
 
 
 def flagged(distances, labels=None):
     distances = np.asarray(distances, dtype=float)
     labels = np.zeros(len(distances), int) if labels is None else np.asarray(labels)
-    return [row for row, _ in _far_out(distances, labels, np.ones(len(distances), bool),
-                                       int(labels.max()) + 1)]
+    fences = far_out_fences(distances, labels, np.ones(len(distances), bool), int(labels.max()) + 1)
+    return list(np.flatnonzero(distances > fences[labels]))
 
 
 def test_far_out_fence_is_q3_plus_three_iqr():

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segmentation.clustering import Segmentation, centroids_in_units, profiles_table, \
-    scale_features, segment
+from segmentation.artifact import (ModelArtifact, code_version, k_summary, segments_of,
+                                   table_points, table_space)
+from segmentation.clustering import Scaling, Segmentation, centroids_in_units, profiles_table, \
+    segment
 from segmentation.customers import clean as cleaning
 from segmentation.customers.config import CustomerConfig, select_columns, with_line_ids
 from segmentation.customers.ingest import canonical_name, normalise_gender, normalise_ids, \
@@ -73,6 +75,22 @@ def validate(rows: pd.DataFrame, config: CustomerConfig, file: str
     return valid, quarantine, outcome
 
 
+def cleaning_parameters(valid: pd.DataFrame, config: CustomerConfig) -> dict:
+    """What ``clean`` takes from the run's rows, for the model artifact: the medians it fills
+    missing values with (``impute``) and the fences it pulls values in to (``winsorize``)."""
+    features = list(config.features)
+    imputed = cleaning.impute_median(valid, features)[0] if config.missing == "impute" else valid
+    return {"impute_medians": ({c: float(valid[c].median()) for c in features}
+                               if config.missing == "impute" else {}),
+            "winsorize_fences": (fence_lists(cleaning.outlier_fences(imputed, features))
+                                 if config.outliers == "winsorize" and len(valid) else {})}
+
+
+def fence_lists(fences: pd.DataFrame) -> dict[str, list[float]]:
+    """Column -> [lower, upper], JSON-ready."""
+    return {c: [float(fences.loc[c, "lower"]), float(fences.loc[c, "upper"])] for c in fences.index}
+
+
 def clean(valid: pd.DataFrame, config: CustomerConfig) -> tuple[pd.DataFrame, dict]:
     """Impute (if configured), then flag or winsorize outliers; returns counts per policy."""
     features = list(config.features)
@@ -96,6 +114,12 @@ def feature_frame(frame: pd.DataFrame, config: CustomerConfig,
     return pd.concat([numeric, dummies], axis=1)
 
 
+def clip_fences(features: pd.DataFrame) -> pd.DataFrame:
+    """The far-out fences (``lower``, ``upper``) of the columns ``clip_far_out`` clips."""
+    fences = cleaning.outlier_fences(features, list(features.columns))
+    return fences[fences["upper"] > fences["lower"]]
+
+
 def clip_far_out(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Features (after transforms) clipped to their far-out fences, for clustering only,
     and for each row the columns that were clipped ("" when none).
@@ -106,8 +130,8 @@ def clip_far_out(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     row is atypical, left out of its segment's means. A column whose quartiles
     coincide (most values equal) has no fence and is left as it is.
     """
-    fences = cleaning.outlier_fences(features, list(features.columns))
-    columns = list(fences.index[fences["upper"] > fences["lower"]])
+    fences = clip_fences(features)
+    columns = list(fences.index)
     clipped = features.copy()
     clipped[columns] = features[columns].clip(fences.loc[columns, "lower"],
                                                fences.loc[columns, "upper"], axis=1)
@@ -138,24 +162,30 @@ class CustomerSegments:
     result: Segmentation
     transforms: dict
     fallback_segments: set
+    space: dict              # how a member becomes a point of the model (``artifact``)
+    names: dict              # segment id -> name
 
 
 def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | None = None,
                       k_min: int = 2, k_max: int = 10, seed: int = 42,
                       min_size: int | None = None, namer: Callable | None = None,
-                      floors: dict[str, float] | None = None) -> CustomerSegments:
+                      floors: dict[str, float] | None = None,
+                      cleaned_with: dict | None = None) -> CustomerSegments:
     """Transform, scale, choose k, cluster, name; one row per customer and one per segment.
 
     ``namer(labels, described, scaled, typical) -> (names, fallbacks)`` names the segments
     (default: ``name_customer_segments`` with the table's roles); ``floors`` raises features
-    to a lower bound for clustering only (published values stay as they are).
+    to a lower bound for clustering only (published values stay as they are);
+    ``cleaned_with`` (``cleaning_parameters``) goes into the model's space.
     """
     clustered = frame.assign(**{c: frame[c].clip(lower=v) for c, v in (floors or {}).items()})
     transforms = choose_transforms(clustered, list(config.features), config.transform)
     features = feature_frame(clustered, config, transforms)
     numeric = list(config.features)
+    fences = clip_fences(features[numeric])
     features[numeric], clipped = clip_far_out(features[numeric])
-    X = scale_features(features)
+    scaling = Scaling.fit(features)
+    X = scaling.apply(features)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
                      unit="customers")
     described = frame[config.numeric].astype(float).reset_index(drop=True)
@@ -181,6 +211,34 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     profiles = profiles_table(result.labels, names, centroids, atypical)
     shares = categorical_shares(frame, result.labels, list(config.categorical))
     profiles = profiles.merge(shares, left_on="segment_id", right_index=True, how="left")
-    return CustomerSegments(segments, profiles, result, transforms, fallbacks)
+    space = table_space(features=list(config.features), transforms=transforms,
+                        clip_fences=fence_lists(fences), scaling=scaling, floors=floors,
+                        categorical=(list(config.categorical) if config.cluster_categorical
+                                     else []),
+                        **(cleaned_with or {}))
+    return CustomerSegments(segments, profiles, result, transforms, fallbacks, space, names)
 
 
+
+
+def model_artifact(segmented: CustomerSegments, *, kind: str, dataset: str, run_date) -> ModelArtifact:
+    """The run's model (``artifact``): its space, centroids, segment names and fences."""
+    fit = segmented.result
+    centroids, segments = segments_of(fit.model, segmented.names)
+    return ModelArtifact(kind=kind, dataset=dataset, run_date=str(run_date), space=segmented.space,
+                         centroids=centroids, segments=segments, k=k_summary(fit),
+                         code_version=code_version())
+
+
+def assign_rows(frame: pd.DataFrame, model: ModelArtifact) -> pd.DataFrame:
+    """Place validated rows in a saved model's segments (its cleaning, transforms, fences and
+    scaling, never these rows' own): one row per input row, in order, with the columns of
+    ``ModelArtifact.assign``; a value beyond the run's far-out fence makes a row atypical."""
+    X, clipped = table_points(frame.reset_index(drop=True), model.space)
+    placed = model.assign(X)
+    beyond = [f"value beyond the far-out fence of {c}: clipped for clustering" if c else None
+              for c in clipped]
+    reasons = ["; ".join(filter(None, [r if isinstance(r, str) else None, b])) or None
+               for r, b in zip(placed["atypical_reason"], beyond)]
+    return placed.assign(is_atypical=placed["is_atypical"] | clipped.ne("").to_numpy(),
+                         atypical_reason=pd.Series(reasons, dtype="string"))

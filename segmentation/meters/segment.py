@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from segmentation.clustering import segment
+from segmentation.artifact import ModelArtifact, code_version, k_summary, segments_of
+from segmentation.clustering import Segmentation, segment
 from segmentation.errors import InputError
 from segmentation.kselect import KSelection
 from segmentation.meters.naming import name_segments
@@ -58,6 +59,8 @@ class MeterSegmentation:
     seasonal: pd.Series
     segment_labels: list[str]
     weighting: dict = field(default_factory=dict)
+    fit: Segmentation | None = None        # the fitted model, for the run's model artifact
+    band_limits: tuple[float, float] | None = None   # unrounded (low, high) kWh/day
 
 
 def hourly(profile: np.ndarray) -> np.ndarray:
@@ -88,22 +91,32 @@ def shape_matrix(features: pd.DataFrame, shape: str = "daily") -> np.ndarray:
     return np.hstack(parts)
 
 
+def band_thresholds(kwh: pd.Series, thresholds: tuple[float, float] | None = None
+                    ) -> tuple[float, float, str]:
+    """(low, high, how they were set): the run's tertiles, or the fixed thresholds given."""
+    if thresholds is None:
+        low, high = (float(q) for q in np.quantile(kwh, [1 / 3, 2 / 3]))
+        return low, high, "tertiles of this run's meters"
+    low, high = (float(t) for t in thresholds)
+    if not 0 <= low < high:
+        raise InputError(f"--kwh-bands needs two increasing thresholds, got {low}, {high}")
+    return low, high, "fixed thresholds (--kwh-bands)"
+
+
+def bands_between(kwh: pd.Series, low: float, high: float) -> pd.Series:
+    """Low below ``low``, High from ``high``, Medium between."""
+    bands = np.where(kwh < low, BANDS[0], np.where(kwh < high, BANDS[1], BANDS[2]))
+    return pd.Series(bands, index=kwh.index, dtype="string")
+
+
 def consumption_bands(kwh: pd.Series, thresholds: tuple[float, float] | None = None
                       ) -> tuple[pd.Series, dict]:
     """Band of each meter and how the thresholds were set (for the manifest)."""
-    if thresholds is None:
-        low, high = (float(q) for q in np.quantile(kwh, [1 / 3, 2 / 3]))
-        how = "tertiles of this run's meters"
-    else:
-        low, high = (float(t) for t in thresholds)
-        if not 0 <= low < high:
-            raise InputError(f"--kwh-bands needs two increasing thresholds, got {low}, {high}")
-        how = "fixed thresholds (--kwh-bands)"
-    bands = np.where(kwh < low, BANDS[0], np.where(kwh < high, BANDS[1], BANDS[2]))
+    low, high, how = band_thresholds(kwh, thresholds)
     rule = {"rule": how, "low_below_kwh_per_day": round(low, 3),
             "high_from_kwh_per_day": round(high, 3),
             "text": f"Low < {low:.1f} <= Medium < {high:.1f} <= High kWh/day ({how})"}
-    return pd.Series(bands, index=kwh.index, dtype="string"), rule
+    return bands_between(kwh, low, high), rule
 
 
 def seasonal_users(features: pd.DataFrame, min_ratio: float = MIN_SEASONAL_RATIO) -> pd.Series:
@@ -154,4 +167,40 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
         labels=result.labels, names=names, fallback_segments=fallbacks, distance=result.distance,
         atypical=result.atypical, atypical_reason=result.atypical_reason,
         selection=result.selection, silhouette=result.silhouette, bands=bands,
-        band_rule=band_rule, seasonal=seasonal, segment_labels=labels_text, weighting=weighting)
+        band_rule=band_rule, seasonal=seasonal, segment_labels=labels_text, weighting=weighting,
+        fit=result, band_limits=band_thresholds(features["mean_daily_kwh"].astype(float),
+                                                kwh_bands)[:2])
+
+
+SHAPE_COLUMNS = {"daily": ["profile"], "weekday-weekend": ["profile", "profile_weekday",
+                                                           "profile_weekend"]}
+
+
+def model_artifact(segmented: MeterSegmentation, *, shape: str, dataset: str,
+                   run_date) -> ModelArtifact:
+    """The run's model (``artifact``): the shape space, centroids, names, fences and bands."""
+    centroids, segments = segments_of(segmented.fit.model, segmented.names)
+    return ModelArtifact(
+        kind="meters", dataset=dataset, run_date=str(run_date),
+        space={"type": "meter-shape", "shape": shape, "features": SHAPE_COLUMNS[shape],
+               "clr_floor": CLR_FLOOR},
+        centroids=centroids, segments=segments, k=k_summary(segmented.fit),
+        extra={"bands": {"low_below_kwh_per_day": segmented.band_limits[0],
+                         "high_from_kwh_per_day": segmented.band_limits[1],
+                         "rule": segmented.band_rule["rule"]},
+               "seasonal_min_ratio": MIN_SEASONAL_RATIO},
+        code_version=code_version())
+
+
+def assign_meters(features: pd.DataFrame, model: ModelArtifact) -> pd.DataFrame:
+    """Place meters (``features.meter_features`` rows) in a saved model's load shapes, bands
+    (the run's thresholds) and seasonal flag; one row per meter, in order."""
+    features = features.reset_index(drop=True)
+    placed = model.assign(shape_matrix(features, model.space["shape"]))
+    bands = model.extra["bands"]
+    band = bands_between(features["mean_daily_kwh"].astype(float),
+                         bands["low_below_kwh_per_day"], bands["high_from_kwh_per_day"])
+    seasonal = seasonal_users(features, model.extra["seasonal_min_ratio"])
+    labels = [segment_label(b, n, bool(x)) for b, n, x in zip(band, placed["segment_name"], seasonal)]
+    return placed.assign(consumption_band=band.to_numpy(), seasonal_user=seasonal.to_numpy(),
+                         segment_label=labels)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import pandas as pd
 
 from segmentation.customers.config import CustomerConfig
-from segmentation.customers.pipeline import CustomerSegments, clean, segment_customers
+from segmentation.artifact import ModelArtifact
+from segmentation.customers.pipeline import (CustomerSegments, clean, cleaning_parameters,
+                                             segment_customers)
+from segmentation.customers.pipeline import model_artifact as table_model
 from segmentation.transactions.features import CLUSTER_FEATURES
 from segmentation.transactions.naming import name_rfm_segments
 
@@ -35,7 +38,14 @@ def segment_transactions(features: pd.DataFrame, *, k: int | None = None, k_min:
     on the members' rows) and the cleaning counts.
     """
     config = features_config(transform, outliers)
-    frame, cleaning = clean(features.reset_index(drop=True), config)
+    features = features.reset_index(drop=True)
+    frame, cleaning = clean(features, config)
     result = segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
-                               min_size=min_size, namer=name_rfm_segments, floors=FLOORS)
+                               min_size=min_size, namer=name_rfm_segments, floors=FLOORS,
+                               cleaned_with=cleaning_parameters(features, config))
     return result, cleaning
+
+
+def model_artifact(segmented: CustomerSegments, *, dataset: str, run_date) -> ModelArtifact:
+    """The run's model: a customer-table model over the behavioural features."""
+    return table_model(segmented, kind="transactions", dataset=dataset, run_date=run_date)

@@ -185,3 +185,30 @@ def test_too_few_meters_names_the_meters_set_aside(planted):
     assert message.startswith("only 2 meters can be segmented, at least 3 are needed")
     assert "3 meters were set aside: 2 all readings are zero, 1 too little data" in message
     assert "nothing was published" in message
+
+
+@pytest.mark.parametrize("shape", ["daily", "weekday-weekend"])
+def test_a_saved_meter_model_places_the_run_s_meters_where_the_run_put_them(planted, shape,
+                                                                             tmp_path):
+    from segmentation.artifact import ModelArtifact
+    from segmentation.meters.segment import assign_meters, model_artifact
+
+    features, seg = planted
+    if shape != "daily":
+        seg = segment_meters(features, shape=shape)
+    saved = model_artifact(seg, shape=shape, dataset="grid", run_date="2026-11-30")
+    model = ModelArtifact.load(saved.save(tmp_path / "model.json"), kind="meters")
+    assert model.features == (["profile"] if shape == "daily" else
+                              ["profile", "profile_weekday", "profile_weekend"])
+    placed = assign_meters(features, model)
+    assert placed["segment_id"].tolist() == seg.labels.tolist()
+    assert np.array_equal(placed["distance_to_centroid"], seg.distance)
+    assert placed["segment_name"].tolist() == [seg.names[s] for s in seg.labels]
+    assert placed["consumption_band"].tolist() == seg.bands.tolist()
+    assert placed["seasonal_user"].tolist() == seg.seasonal.tolist()
+    assert placed["segment_label"].tolist() == seg.segment_labels
+    one = assign_meters(features.iloc[[7]], model)          # alone: the run's tertiles, not its own
+    alone, among = one.iloc[0].to_dict(), placed.iloc[7].to_dict()
+    # a distance computed for one row differs from the batch's in the last digits (BLAS blocks)
+    assert alone.pop("distance_to_centroid") == pytest.approx(among.pop("distance_to_centroid"))
+    assert alone == among

@@ -50,3 +50,26 @@ def test_the_whole_log_and_the_log_cut_at_the_date_give_the_same_outputs(logs):
     assert {k: v for k, v in ca.items() if k != "lines_staged"} == \
         {k: v for k, v in cb.items() if k != "lines_staged"}
     assert pd.to_datetime(a.segments["last_purchase"]).max() <= pd.Timestamp(AS_OF)
+
+
+def test_a_saved_model_places_the_run_s_customers_where_the_run_put_them(logs, tmp_path):
+    from segmentation.artifact import ModelArtifact
+    from segmentation.customers.pipeline import assign_rows
+    from segmentation.transactions.features import CLUSTER_FEATURES
+    from segmentation.transactions.pipeline import model_artifact
+
+    root, whole, _ = logs
+    result, _, _ = run_as_of(whole, tmp_path)
+    saved = model_artifact(result, dataset="shop", run_date=AS_OF).save(tmp_path / "model.json")
+    model = ModelArtifact.load(saved, kind="transactions", features=list(CLUSTER_FEATURES))
+    assert model.space["floors"] == {"monetary": 0.0}
+    placed = assign_rows(pd.read_parquet(tmp_path / "features.parquet"), model)
+    assert placed["segment_id"].tolist() == result.segments["segment_id"].tolist()
+    assert placed["segment_name"].tolist() == result.segments["segment_name"].tolist()
+    assert placed["distance_to_centroid"].tolist() == result.segments["distance_to_centroid"].tolist()
+    # far from every segment, or clipped: the model says so again; a floor's reason ("would
+    # form a segment of ...") belongs to the fit, not to one member
+    run_reason = result.segments["atypical_reason"].fillna("")
+    again = run_reason.str.contains("far from every segment|clipped for clustering")
+    assert again.any()
+    assert placed["is_atypical"].tolist() == again.tolist()
