@@ -16,7 +16,7 @@ from segmentation.customers.ingest import SOURCE_ROW
 from segmentation.errors import InputError
 from segmentation.parameters import (DatasetName, KMax, KMin, MinSegmentSize, KValue, Missing, Outliers,
                                      QuarantineShare, RunDate, Transform)
-from segmentation.parameters import AttributesId, AttributesPath
+from segmentation.parameters import AttributesId, AttributesPath, FreshIds
 from segmentation.attributes import insert_section
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
@@ -24,7 +24,7 @@ from segmentation.threads import limit_threads
 from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run,
                           one_raw_input, publish_outputs, report_artifacts, resolve_run_date)
-from tasks.shared import profile_member_attributes
+from tasks.shared import history_report, profile_member_attributes
 
 
 def default_customer_input(paths: RunPaths) -> str:
@@ -53,6 +53,7 @@ def customer_flow(
     max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
     attributes_path: AttributesPath = None,
     attributes_id: AttributesId = None,
+    fresh_ids: FreshIds = False,
 ) -> dict:
     """Ingest, validate, clean, segment and publish a customer table for one run date.
 
@@ -78,6 +79,8 @@ def customer_flow(
         attributes_path: Per-member attribute table (CSV or Parquet) joined by customer_id;
             each column profiled per segment (profiles.parquet, manifest, report)
         attributes_id: Id column of the attribute table; empty: customer_id, id or the one *_id
+        fresh_ids: Number segments by size (0 = largest) instead of following the
+            previous run's ids (a first run numbers them so anyway)
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -106,7 +109,7 @@ def customer_flow(
             cleaned = steps.clean_customers(validated, config, paths)
             timer.lap("clean")
             segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED,
-                                                ingested["path"], min_segment_size)
+                                                ingested["path"], min_segment_size, fresh_ids)
             timer.lap("segment")
             attributes = (profile_member_attributes(attributes_path, attributes_id, "customer_id",
                                                     segmented["segments"], segmented["profiles"])
@@ -131,6 +134,7 @@ def customer_flow(
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
                        "quarantine": str(paths.partition_dir / "quarantine.parquet"),
+                       "migrations": str(paths.partition_dir / "migrations.parquet"),
                        "model": str(paths.partition_dir / "model.json"),
                        "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
                        "data docs (validation)": str(paths.report_dir /
@@ -142,6 +146,7 @@ def customer_flow(
                 selection=segmented["selection"], silhouette=segmented["silhouette"], counts=counts,
                 cleaning=cleaned["cleaning"], paths=planned, quality=segmented["quality"],
                 transforms=segmented["transforms"], identity=identity, config=config)
+            report = history_report(report, segmented)
             if attributes:
                 report = insert_section(report, attributes["section"])
             manifest = build_manifest(
@@ -153,12 +158,13 @@ def customer_flow(
                 quality=segmented["quality"], transforms=segmented["transforms"], customer_id=identity,
                 clustered_on=list(config.features) + (list(config.categorical)
                                                       if config.cluster_categorical else []),
-                profiled_categorical=list(config.categorical),
+                profiled_categorical=list(config.categorical), alignment=segmented["alignment"],
                 **({"attributes": attributes["manifest"]} if attributes else {}))
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
-                        "quarantine": validated["quarantine"]},
-                segmented["plots"], manifest, report,
+                        "quarantine": validated["quarantine"],
+                        "migrations": segmented["migrations"]},
+                {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
                 {data_docs_page(ingested["sha256"]): validated["data_docs"]},
                 {"model.json": segmented["model"]})
             report_artifacts(dataset, report, profiles)

@@ -18,14 +18,14 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
                                      Shape, Timezone, WindowDays)
 from segmentation.meters import record
 from segmentation.attributes import insert_section
-from segmentation.parameters import AttributesId, AttributesPath
+from segmentation.parameters import AttributesId, AttributesPath, FreshIds
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from tasks import meters as steps
 from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
                           publish_outputs, report_artifacts, resolve_run_date)
-from tasks.shared import profile_member_attributes
+from tasks.shared import history_report, profile_member_attributes
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -58,6 +58,7 @@ def meter_flow(
     max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
     attributes_path: AttributesPath = None,
     attributes_id: AttributesId = None,
+    fresh_ids: FreshIds = False,
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 
@@ -82,6 +83,8 @@ def meter_flow(
         attributes_path: Per-meter attribute table (CSV or Parquet) joined by meter_id; each
             column profiled per segment (profiles.parquet, manifest, report)
         attributes_id: Id column of the attribute table; empty: meter_id, id or the one *_id
+        fresh_ids: Number segments by size (0 = largest) instead of following the
+            previous run's ids (a first run numbers them so anyway)
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -117,7 +120,7 @@ def meter_flow(
             timer.lap("features")
 
             segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands,
-                                                min_segment_size)
+                                                min_segment_size, fresh_ids)
             seg = segmented["segmentation"]
             attributes = (profile_member_attributes(attributes_path, attributes_id, "meter_id",
                                                     segmented["segments"], segmented["profiles"])
@@ -139,14 +142,18 @@ def meter_flow(
                 paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
                 counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
                 timings=timer.timings, store_dir=store_dir)
+            manifest["alignment"] = segmented["alignment"]
+            report = history_report(report, segmented)
             if attributes:
                 manifest["attributes"] = attributes["manifest"]
                 report = insert_section(report, attributes["section"])
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": quarantine["quarantine"],
-                        "quarantine_meters": segmented["quarantine_meters"]},
-                segmented["plots"], manifest, report, record.data_docs_pages(ingested),
+                        "quarantine_meters": segmented["quarantine_meters"],
+                        "migrations": segmented["migrations"]},
+                {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
+                record.data_docs_pages(ingested),
                 {"model.json": segmented["model"]})
             segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))
             report_artifacts(dataset, report, profiles.drop(

@@ -14,7 +14,7 @@ from segmentation.errors import InputError
 from segmentation.attributes import insert_section
 from segmentation.parameters import (AttributesId, AttributesPath, Column, DatasetName, KMax, KMin, KValue, MaxQuantity,
                                      MinSegmentSize, QuarantineShare, RunDate, Timezone,
-                                     TransactionWindow)
+                                     TransactionWindow, FreshIds)
 from segmentation.report import build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
 from segmentation.threads import limit_threads
@@ -23,9 +23,9 @@ from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY, \
     resolve_transaction_config
 from segmentation.transactions.ingest import read_header
 from tasks import transactions as steps
-from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run, one_raw_input,
-                          profile_member_attributes, publish_outputs, report_artifacts,
-                          resolve_run_date)
+from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run, history_report,
+                          one_raw_input, profile_member_attributes, publish_outputs,
+                          report_artifacts, resolve_run_date)
 
 
 def default_transaction_input(paths: RunPaths) -> str:
@@ -60,6 +60,7 @@ def transaction_flow(
     max_quarantine_share: QuarantineShare = MAX_QUARANTINE_SHARE,
     attributes_path: AttributesPath = None,
     attributes_id: AttributesId = None,
+    fresh_ids: FreshIds = False,
 ) -> dict:
     """Ingest, validate, clean, compute behaviour as of the run date, segment and publish.
 
@@ -90,6 +91,8 @@ def transaction_flow(
         attributes_path: Per-customer attribute table (CSV or Parquet) joined by customer_id;
             each column profiled per segment (profiles.parquet, manifest, report)
         attributes_id: Id column of the attribute table; empty: customer_id, id or the one *_id
+        fresh_ids: Number segments by size (0 = largest) instead of following the
+            previous run's ids (a first run numbers them so anyway)
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -118,7 +121,7 @@ def transaction_flow(
             featured = steps.transaction_features(validated, config, paths)
             timer.lap("features")
             segmented = steps.segment_transactions(featured, paths, k, k_min, k_max, SEED,
-                                                   input_path, min_segment_size)
+                                                   input_path, min_segment_size, fresh_ids)
             timer.lap("segment")
             attributes = (profile_member_attributes(attributes_path, attributes_id, "customer_id",
                                                     segmented["segments"], segmented["profiles"])
@@ -142,6 +145,7 @@ def transaction_flow(
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
                        "quarantine": str(paths.partition_dir / "quarantine.parquet"),
+                       "migrations": str(paths.partition_dir / "migrations.parquet"),
                        "model": str(paths.partition_dir / "model.json"),
                        "latest": str(paths.latest_dir), "plots": str(paths.report_dir / "plots"),
                        "data docs (validation)": str(paths.report_dir / docs)}
@@ -152,6 +156,7 @@ def transaction_flow(
                 quality=segmented["quality"], transforms=segmented["transforms"],
                 new_customers=segmented["new_customers"], paths=planned,
                 extra_sections=[segmented["countries"]["section"]] if segmented["countries"] else [])
+            report = history_report(report, segmented)
             if attributes:
                 report = insert_section(report, attributes["section"])
             manifest = build_manifest(
@@ -163,14 +168,16 @@ def transaction_flow(
                 cleaning=segmented["cleaning"], expectations=validated["expectations"],
                 quality=segmented["quality"], transforms=segmented["transforms"],
                 customer_id=f"customer_id from column '{config.column('customer')}'",
-                new_customers=segmented["new_customers"],
+                new_customers=segmented["new_customers"], alignment=segmented["alignment"],
                 **({"countries": segmented["countries"]["manifest"]} if segmented["countries"]
                    else {}),
                 **({"attributes": attributes["manifest"]} if attributes else {}))
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
-                        "quarantine": validated["quarantine"]},
-                segmented["plots"], manifest, report, {docs: validated["data_docs"]},
+                        "quarantine": validated["quarantine"],
+                        "migrations": segmented["migrations"]},
+                {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
+                {docs: validated["data_docs"]},
                 {"model.json": segmented["model"]})
             report_artifacts(dataset, report, profiles)
             logger.info("k=%s silhouette=%.3f segments=%s lines quarantined=%s",

@@ -138,12 +138,15 @@ def describe_difference(saved: list[str], given: list[str]) -> str:
     return f"{', '.join(saved)}, and these members have {', '.join(given)} ({'; '.join(parts)})"
 
 
-def segments_of(model: SegmentModel, names: dict) -> tuple[list, list]:
-    """Centroids and segment entries (id, name, fence) of a fitted model."""
-    segments = [{"segment_id": i, "segment_name": str(names[i]),
-                 "far_out_fence": None if math.isnan(f) else float(f)}
-                for i, f in enumerate(model.far_out_fences_)]
-    return model.cluster_centers_.tolist(), segments
+def segments_of(model: SegmentModel, names: dict, ids: dict | None = None) -> tuple[list, list]:
+    """Centroids and segment entries (id, name, fence) of a fitted model, in the order of the
+    stable ids (``ids``: the model's segment -> its ``segment_id``; ``names`` by that id)."""
+    ids = ids or {i: i for i in range(len(model.cluster_centers_))}
+    order = sorted(range(len(model.cluster_centers_)), key=lambda i: ids[i])
+    segments = [{"segment_id": int(ids[i]), "segment_name": str(names[ids[i]]),
+                 "far_out_fence": (None if math.isnan(model.far_out_fences_[i])
+                                   else float(model.far_out_fences_[i]))} for i in order]
+    return model.cluster_centers_[order].tolist(), segments
 
 
 def code_version() -> str:

@@ -159,6 +159,9 @@ def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> No
 
 
 def _attributes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fresh-ids", action="store_true",
+                        help="number segments by size (0 = largest) instead of following the "
+                             "previous run's segment ids")
     parser.add_argument("--attributes", metavar="FILE",
                         help="per-member attribute table (CSV, gzip-compressed CSV or Parquet: "
                              "region, tariff, survey answers...), joined by id; each column is "
@@ -339,7 +342,8 @@ def _columns(args) -> dict:
 
 
 def _attribute_args(args) -> dict:
-    return {"attributes_path": args.attributes, "attributes_id": args.attributes_id}
+    return {"attributes_path": args.attributes, "attributes_id": args.attributes_id,
+            "fresh_ids": args.fresh_ids}
 
 
 def run_flow(args) -> dict:

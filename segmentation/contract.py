@@ -20,13 +20,23 @@ from pathlib import Path
 import pyarrow as pa
 
 SEGMENT_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("segment_id", pa.int32()),          # 0 = largest segment
+    ("segment_id", pa.int32()),          # stable across runs (alignment); first run: 0 = largest
     ("segment_name", pa.string()),       # the segment's name (load shape for meters)
     ("segment_label", pa.string()),      # one readable line (meters: band, shape, seasonal)
     ("is_atypical", pa.bool_()),         # would have formed a too-small segment, or far from all
     ("atypical_reason", pa.string()),    # null unless is_atypical
     ("distance_to_centroid", pa.float64()),  # in the scaled clustering space
+    ("previous_segment_id", pa.int32()),     # segment in the previous run; null: new or first run
 ]
+MIGRATIONS_SCHEMA = pa.schema([
+    ("from_segment_id", pa.int32()),     # null: members who joined the dataset
+    ("from_segment_name", pa.string()),
+    ("to_segment_id", pa.int32()),       # null: members who left it
+    ("to_segment_name", pa.string()),
+    ("members", pa.int64()),
+    ("share_of_from", pa.float64()),     # members / the from-segment's size; null for joiners
+    ("run_date", pa.date32()),
+])
 PROFILE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("segment_id", pa.int32()),
     ("segment_name", pa.string()),

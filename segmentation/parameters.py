@@ -69,3 +69,5 @@ AttributesPath = Annotated[str | None, Field(description="Per-member attribute t
 AttributesId = Annotated[str | None, Field(description="Id column of the attribute table; empty: "
                                                        "the kind's id name, id or the one *_id "
                                                        "column")]
+FreshIds = Annotated[bool, Field(description="Number segments by size (0 = largest) instead of "
+                                             "following the previous run's ids")]

@@ -179,3 +179,29 @@ def plot_profile_heatmap(means: pd.DataFrame, population: pd.DataFrame, names: l
                   + f"colour: above (red) or below (blue) the mean of all {members}"),
                  fontsize=8.5, color="#444")
     return fig
+
+
+def plot_migrations(moves: pd.DataFrame, title: str) -> plt.Figure:
+    """Heatmap of ``migrations.parquet``: rows the previous run's segments (and "joined"),
+    columns this run's (and "left"); each cell the share of its row, with the member count."""
+    rows = moves.assign(
+        source=moves["from_segment_id"].astype("string").fillna("joined") + " "
+        + moves["from_segment_name"].fillna(""),
+        target=moves["to_segment_id"].astype("string").fillna("left") + " "
+        + moves["to_segment_name"].fillna(""))
+    counts = rows.pivot_table(index="source", columns="target", values="members", aggfunc="sum",
+                              fill_value=0, sort=False)
+    share = counts.div(counts.sum(axis=1), axis=0)
+    fig, ax = plt.subplots(figsize=(min(2.2 + 1.3 * counts.shape[1], 12.5),
+                                    min(1.6 + 0.6 * counts.shape[0], 7.0)))
+    ax.imshow(share.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for (i, j), n in np.ndenumerate(counts.to_numpy()):
+        if n:
+            ax.text(j, i, f"{share.iat[i, j]:.0%}\n{n:,}", ha="center", va="center", fontsize=8,
+                    color="white" if share.iat[i, j] > 0.6 else "black")
+    ax.set_xticks(range(counts.shape[1]), [wrap_name(c, 16) for c in counts.columns], fontsize=8)
+    ax.set_yticks(range(counts.shape[0]), [wrap_name(r, 28) for r in counts.index], fontsize=8)
+    ax.set_xlabel("segment in this run")
+    ax.set_ylabel("segment in the previous run")
+    ax.set_title(title)
+    return fig

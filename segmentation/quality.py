@@ -22,7 +22,7 @@ def quality(selection: KSelection, silhouette: float, labels: np.ndarray, atypic
     """The run's quality figures and warnings (JSON-ready)."""
     labels = np.asarray(labels)
     n = max(len(labels), 1)
-    sizes = np.bincount(labels, minlength=selection.k)
+    sizes = np.unique(labels, return_counts=True)[1] if len(labels) else np.zeros(1)   # ids may skip
     figures = {
         "k": int(selection.k),
         "stability": round(selection.stability, 4),

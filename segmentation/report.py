@@ -250,3 +250,32 @@ def build_manifest(*, dataset: str, run_date, inputs: list[dict], counts: dict, 
         "threads": threads_in_use(),        # the BLAS/OpenMP limit the timings were taken under
         **extra,
     }
+
+
+def over_time_section(alignment: dict, moves: pd.DataFrame, top: int = 5) -> str:
+    """Markdown: which run the ids follow, kept / new / gone segments, the largest moves in
+    words ("12% of Champions (83 of 676) moved to At Risk"), joiners and leavers."""
+    lines = ["## Segments over time", f"- {alignment['note']}"]
+    if alignment.get("previous_run_date") and "kept" in alignment:
+        lines.append("- a segment is the one of the previous run when its centroid moved less "
+                     "than half-way to the nearest other segment of that run")
+        lines.append(f"- kept ids: {', '.join(alignment['kept']) or 'none'}; new ids: "
+                     f"{', '.join(map(str, alignment['new'])) or 'none'}; gone: "
+                     + (", ".join(f"{g['segment_id']} {g['segment_name']}" for g in alignment["gone"])
+                        or "none"))
+        lines += [f"- segment {r['segment_id']} renamed: {r['from']} -> {r['to']}"
+                  for r in alignment.get("renamed", [])]
+    moved = moves.dropna(subset=["from_segment_id", "to_segment_id"])
+    moved = moved[moved["from_segment_id"] != moved["to_segment_id"]]
+    for row in moved.sort_values(["members", "from_segment_id"], ascending=[False, True],
+                                 kind="stable").head(top).itertuples():
+        size = round(row.members / row.share_of_from)
+        lines.append(f"- {row.share_of_from:.0%} of {row.from_segment_name} ({row.members:,} of "
+                     f"{size:,}) moved to {row.to_segment_name}")
+    if len(moves):
+        joined = int(moves.loc[moves["from_segment_id"].isna(), "members"].sum())
+        left = int(moves.loc[moves["to_segment_id"].isna(), "members"].sum())
+        stayed = int(moves.loc[moves["from_segment_id"] == moves["to_segment_id"], "members"].sum())
+        lines.append(f"- {stayed:,} members stayed in their segment, {joined:,} joined the "
+                     f"dataset, {left:,} left it")
+    return "\n".join(lines)

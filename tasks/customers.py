@@ -15,7 +15,8 @@ from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import write_parquet_atomic, write_text_atomic
 from segmentation.report import refuse_mostly_quarantined
 from segmentation.settings import MAX_QUARANTINE_SHARE, RunPaths
-from tasks.shared import (IO_RETRIES, checkpointed_input, segmentation_outputs,
+from segmentation.alignment import previous_run
+from tasks.shared import (IO_RETRIES, checkpointed_input, history_outputs, segmentation_outputs,
                           validation_failure_artifact)
 
 
@@ -89,8 +90,10 @@ def clean_customers(validated: dict, config: CustomerConfig, paths: RunPaths) ->
 @task(name="segment-customers", cache_policy=NO_CACHE)
 def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
                       k: int | None, k_min: int, k_max: int, seed: int,
-                      source: str | None = None, min_size: int | None = None) -> dict:
-    """Choose k, cluster, name; write typed tables and plots to the work dir."""
+                      source: str | None = None, min_size: int | None = None,
+                      fresh_ids: bool = False) -> dict:
+    """Choose k, cluster, name, align ids with the previous run; write typed tables, the
+    model, migrations and plots to the work dir."""
     frame = pd.read_parquet(cleaned["clean"])
     if len(frame) < 3:
         quarantine = pd.read_parquet(paths.work_dir / "quarantine.parquet", columns=["reason"])
@@ -100,11 +103,18 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
         raise InputError(f"only {len(frame)} row{'' if len(frame) == 1 else 's'} passed "
                          "validation and cleaning, at least 3 are "
                          f"needed to segment{why}; nothing was published", file=source)
+    previous = previous_run(paths.dataset_dir, paths.run_date, "customers", "customer_id",
+                            fresh_ids)
     result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
-                                         min_size=min_size, cleaned_with=cleaned["cleaned_with"])
+                                         min_size=min_size, cleaned_with=cleaned["cleaned_with"],
+                                         previous=previous.model,
+                                         previous_run_date=previous.run_date)
     pipeline.model_artifact(result, kind="customers", dataset=paths.dataset,
                             run_date=paths.run_date).save(paths.work_dir / "model.json")
-    segments = outputs.with_run_date(result.segments, paths.run_date)
+    members, history = history_outputs(paths.work_dir, result.segments, previous,
+                                       result.alignment, "customer_id", paths.run_date,
+                                       paths.dataset)
+    segments = outputs.with_run_date(members, paths.run_date)
     profiles = outputs.with_run_date(result.profiles, paths.run_date)
     work = paths.work_dir
     write_parquet_atomic(segments, work / "segments.parquet", outputs.segments_schema(config))
@@ -113,4 +123,4 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
     figures = outputs.customer_figures(result.segments, result.profiles,
                                        result.result.selection, config, result.transforms,
                                        dataset=paths.dataset, run_date=paths.run_date)
-    return segmentation_outputs(work, result, figures)
+    return {**segmentation_outputs(work, result, figures), **history}

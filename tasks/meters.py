@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from segmentation.errors import ValidationFailed
 from segmentation.io import write_parquet_atomic
+from segmentation.alignment import previous_run
 from segmentation.locks import store_lock
 from segmentation.meters import outputs, pipeline
 from segmentation.meters.clean import CleaningPolicy, Window
@@ -20,7 +21,7 @@ from segmentation.meters.store import ReadingsStore
 from segmentation.publish import save_figure
 from segmentation.quality import quality
 from segmentation.settings import RunPaths
-from tasks.shared import IO_RETRIES, validation_failure_artifact
+from tasks.shared import IO_RETRIES, history_outputs, validation_failure_artifact
 
 
 def window_to_dict(window: Window) -> dict:
@@ -70,16 +71,22 @@ def meter_shard_features(dataset_dir: str, shard: int, window: dict, policy: dic
 @task(name="segment-meters", cache_policy=NO_CACHE)
 def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min: int, k_max: int,
                       seed: int, shape: str = "daily",
-                      kwh_bands: list[float] | None = None, min_size: int | None = None) -> dict:
-    """Archetypes, bands, seasonal flags and names; write tables and plots to the work dir."""
+                      kwh_bands: list[float] | None = None, min_size: int | None = None,
+                      fresh_ids: bool = False) -> dict:
+    """Archetypes, bands, seasonal flags and names, ids aligned with the previous run; write
+    tables, the model, migrations and plots to the work dir."""
     features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
     features = features.sort_values("meter_id", kind="stable").reset_index(drop=True)
     quarantined_meters = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
                                    ignore_index=True).sort_values("meter_id", kind="stable")
+    previous = previous_run(paths.dataset_dir, paths.run_date, "meters", "meter_id", fresh_ids)
     seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed, shape=shape,
                          kwh_bands=tuple(kwh_bands) if kwh_bands else None,
-                         quarantined=quarantined_meters, min_size=min_size)
-    segments = outputs.segments_table(features, seg)
+                         quarantined=quarantined_meters, min_size=min_size,
+                         previous=previous.model, previous_run_date=previous.run_date)
+    segments, history = history_outputs(paths.work_dir, outputs.segments_table(features, seg),
+                                        previous, seg.alignment, "meter_id", paths.run_date,
+                                        paths.dataset)
     profiles = outputs.profiles_table(segments)
     figures_of_quality = quality(seg.selection, seg.silhouette, seg.labels, seg.atypical,
                                  seg.fallback_segments)
@@ -98,7 +105,7 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
     figures = outputs.meter_figures(segments, profiles, seg.selection, seg.band_rule,
                                     dataset=paths.dataset, run_date=paths.run_date)
     plots = {name: str(save_figure(fig, work / "plots" / f"{name}.png")) for name, fig in figures.items()}
-    return {**{k: str(v) for k, v in files.items()}, "plots": plots, "segmentation": seg,
+    return {**{k: str(v) for k, v in files.items()}, **history, "plots": plots, "segmentation": seg,
             "quality": figures_of_quality}
 
 

@@ -166,8 +166,43 @@ def segmentation_outputs(work: Path, result, figures: dict) -> dict:
     return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
             "model": str(work / "model.json"), "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
             "transforms": result.transforms,
-            "quality": quality(fit.selection, fit.silhouette, fit.labels, fit.atypical,
+            "quality": quality(fit.selection, fit.silhouette, result.labels, fit.atypical,
                                result.fallback_segments)}
+
+
+def history_outputs(work: Path, segments: pd.DataFrame, previous, alignment, id_column: str,
+                    run_date: date, dataset: str) -> tuple[pd.DataFrame, dict]:
+    """The members with ``previous_segment_id``; ``migrations.parquet`` (and its heatmap when
+    there was a previous run) written to the work dir: what changed since the ``previous``
+    run (``alignment.PreviousRun``)."""
+    from segmentation.alignment import migrations, with_previous_ids
+    from segmentation.contract import MIGRATIONS_SCHEMA
+    from segmentation.io import write_parquet_atomic
+
+    segments = segments.assign(previous_segment_id=with_previous_ids(segments, previous,
+                                                                     id_column))
+    moves = migrations(segments, previous.segments, id_column).assign(run_date=run_date)
+    path = write_parquet_atomic(moves, work / "migrations.parquet", MIGRATIONS_SCHEMA)
+    plots = {}
+    if len(moves):
+        from segmentation.plots import plot_migrations, plot_title
+        from segmentation.publish import save_figure
+
+        (work / "plots").mkdir(parents=True, exist_ok=True)
+        title = plot_title(dataset, run_date, f"moves since {previous.run_date}")
+        plots["migrations"] = str(save_figure(plot_migrations(moves, title),
+                                              work / "plots" / "migrations.png"))
+    return segments, {"migrations": str(path), "migration_plots": plots,
+                      "alignment": {"note": previous.note, **alignment.manifest()}}
+
+
+def history_report(report: str, segmented: dict) -> str:
+    """The report with its "Segments over time" section (before "Segment quality")."""
+    from segmentation.attributes import insert_section
+    from segmentation.report import over_time_section
+
+    moves = pd.read_parquet(segmented["migrations"])
+    return insert_section(report, over_time_section(segmented["alignment"], moves))
 
 
 def artifact_key(dataset: str, kind: str) -> str:

@@ -15,7 +15,8 @@ from segmentation.settings import RunPaths
 from segmentation.transactions import features as behaviour
 from segmentation.transactions import ingest, outputs, pipeline
 from segmentation.transactions.config import TransactionConfig
-from tasks.shared import (IO_RETRIES, checkpointed_input, segmentation_outputs,
+from segmentation.alignment import previous_run
+from tasks.shared import (IO_RETRIES, checkpointed_input, history_outputs, segmentation_outputs,
                           validation_failure_artifact)
 
 
@@ -100,18 +101,27 @@ def transaction_features(validated: dict, config: TransactionConfig, paths: RunP
 
 @task(name="segment-transactions", cache_policy=NO_CACHE)
 def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: int, k_max: int,
-                         seed: int, source: str, min_size: int | None = None) -> dict:
-    """Choose k, cluster, name; write typed tables and plots to the work dir."""
+                         seed: int, source: str, min_size: int | None = None,
+                         fresh_ids: bool = False) -> dict:
+    """Choose k, cluster, name, align ids with the previous run; write typed tables, the
+    model, migrations and plots to the work dir."""
     frame = pd.read_parquet(featured["features"])
     if len(frame) < 3:
         raise InputError(f"only {len(frame)} customer{'' if len(frame) == 1 else 's'} bought "
                          f"anything on or before {paths.run_date}; at least 3 are needed to "
                          "segment; nothing was published", file=source)
+    previous = previous_run(paths.dataset_dir, paths.run_date, "transactions", "customer_id",
+                            fresh_ids)
     result, cleaning = pipeline.segment_transactions(frame, k=k, k_min=k_min, k_max=k_max,
-                                                     seed=seed, min_size=min_size)
+                                                     seed=seed, min_size=min_size,
+                                                     previous=previous.model,
+                                                     previous_run_date=previous.run_date)
     pipeline.model_artifact(result, dataset=paths.dataset,
                             run_date=paths.run_date).save(paths.work_dir / "model.json")
-    segments = outputs.segment_rows(result.segments).assign(run_date=paths.run_date)
+    members, history = history_outputs(paths.work_dir, result.segments, previous,
+                                       result.alignment, "customer_id", paths.run_date,
+                                       paths.dataset)
+    segments = outputs.segment_rows(members).assign(run_date=paths.run_date)
     profiles = outputs.with_medians(result.profiles, result.segments).assign(
         run_date=paths.run_date)
     work = paths.work_dir
@@ -130,7 +140,7 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
         figures["country_mix"] = plot_country_mix(
             countries["mix"], names, plot_title(paths.dataset, paths.run_date,
                                                 "country mix per segment"))
-    return {**segmentation_outputs(work, result, figures), "cleaning": cleaning,
+    return {**segmentation_outputs(work, result, figures), **history, "cleaning": cleaning,
             "countries": countries and {"section": countries["section"],
                                         "manifest": countries["manifest"]},
             "new_customers": int(segments["is_new"].sum())}

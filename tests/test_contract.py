@@ -118,7 +118,7 @@ def test_the_page_has_every_table_the_test_reads():
     assert set(tables) == {(file, part) for file in ("segments.parquet", "profiles.parquet",
                                                      "quarantine.parquet")
                            for part in ("shared", "customers", "meters", "transactions")} | {
-        ("quarantine_meters.parquet", "shared")}
+        ("quarantine_meters.parquet", "shared"), ("migrations.parquet", "shared")}
     for rows in tables.values():
         assert rows and all(kind in TYPES for _, kind in rows)
 
@@ -162,7 +162,8 @@ def runs_of_every_kind(real_runs, transaction_run) -> dict:
 
 
 @pytest.mark.parametrize("kind", ["customers", "meters", "transactions"])
-@pytest.mark.parametrize("file", ["segments", "profiles", "quarantine", "quarantine_meters"])
+@pytest.mark.parametrize("file", ["segments", "profiles", "quarantine", "quarantine_meters",
+                                  "migrations"])
 def test_published_files_follow_the_page(runs_of_every_kind, kind, file):
     if file == "quarantine_meters" and kind != "meters":
         pytest.skip("meters only")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segmentation.alignment import Alignment, align
 from segmentation.artifact import (ModelArtifact, code_version, k_summary, segments_of,
                                    table_points, table_space)
 from segmentation.clustering import Scaling, Segmentation, centroids_in_units, profiles_table, \
@@ -164,19 +165,24 @@ class CustomerSegments:
     fallback_segments: set
     space: dict              # how a member becomes a point of the model (``artifact``)
     names: dict              # segment id -> name
+    alignment: Alignment     # the model's segments -> stable ids (``alignment``)
+    labels: np.ndarray       # every member's segment_id
 
 
 def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | None = None,
                       k_min: int = 2, k_max: int = 10, seed: int = 42,
                       min_size: int | None = None, namer: Callable | None = None,
                       floors: dict[str, float] | None = None,
-                      cleaned_with: dict | None = None) -> CustomerSegments:
+                      cleaned_with: dict | None = None,
+                      previous: ModelArtifact | None = None,
+                      previous_run_date: str | None = None) -> CustomerSegments:
     """Transform, scale, choose k, cluster, name; one row per customer and one per segment.
 
     ``namer(labels, described, scaled, typical) -> (names, fallbacks)`` names the segments
     (default: ``name_customer_segments`` with the table's roles); ``floors`` raises features
     to a lower bound for clustering only (published values stay as they are);
-    ``cleaned_with`` (``cleaning_parameters``) goes into the model's space.
+    ``cleaned_with`` (``cleaning_parameters``) goes into the model's space. With the
+    ``previous`` run's model, segment ids follow it (``alignment``); without, 0 is the largest.
     """
     clustered = frame.assign(**{c: frame[c].clip(lower=v) for c, v in (floors or {}).items()})
     transforms = choose_transforms(clustered, list(config.features), config.transform)
@@ -200,23 +206,29 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
                                                   ~atypical)
     else:
         names, fallbacks = namer(result.labels, described, numeric, ~atypical)
-    centroids = centroids_in_units(described, result.labels, ~atypical)
-    segments = frame.reset_index(drop=True).rename(columns={config.id_column: "customer_id"})
-    segment_names = [names[s] for s in result.labels]
-    segments = segments.assign(segment_id=result.labels.astype(np.int32),
-                               segment_name=segment_names, segment_label=segment_names,
-                               is_atypical=atypical,
-                               atypical_reason=pd.Series(reasons, dtype="string"),
-                               distance_to_centroid=result.distance)
-    profiles = profiles_table(result.labels, names, centroids, atypical)
-    shares = categorical_shares(frame, result.labels, list(config.categorical))
-    profiles = profiles.merge(shares, left_on="segment_id", right_index=True, how="left")
     space = table_space(features=list(config.features), transforms=transforms,
                         clip_fences=fence_lists(fences), scaling=scaling, floors=floors,
                         categorical=(list(config.categorical) if config.cluster_categorical
                                      else []),
                         **(cleaned_with or {}))
-    return CustomerSegments(segments, profiles, result, transforms, fallbacks, space, names)
+    alignment = align(result.model.cluster_centers_, space, previous, previous_run_date)
+    labels = np.array([alignment.ids[i] for i in range(result.selection.k)])[result.labels]
+    names = {alignment.ids[i]: name for i, name in names.items()}
+    fallbacks = {alignment.ids[i] for i in fallbacks}
+    alignment.name(names)
+    centroids = centroids_in_units(described, labels, ~atypical)
+    segments = frame.reset_index(drop=True).rename(columns={config.id_column: "customer_id"})
+    segment_names = [names[s] for s in labels]
+    segments = segments.assign(segment_id=labels.astype(np.int32),
+                               segment_name=segment_names, segment_label=segment_names,
+                               is_atypical=atypical,
+                               atypical_reason=pd.Series(reasons, dtype="string"),
+                               distance_to_centroid=result.distance)
+    profiles = profiles_table(labels, names, centroids, atypical)
+    shares = categorical_shares(frame, labels, list(config.categorical))
+    profiles = profiles.merge(shares, left_on="segment_id", right_index=True, how="left")
+    return CustomerSegments(segments, profiles, result, transforms, fallbacks, space, names,
+                            alignment, labels)
 
 
 
@@ -224,9 +236,10 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
 def model_artifact(segmented: CustomerSegments, *, kind: str, dataset: str, run_date) -> ModelArtifact:
     """The run's model (``artifact``): its space, centroids, segment names and fences."""
     fit = segmented.result
-    centroids, segments = segments_of(fit.model, segmented.names)
+    centroids, segments = segments_of(fit.model, segmented.names, segmented.alignment.ids)
     return ModelArtifact(kind=kind, dataset=dataset, run_date=str(run_date), space=segmented.space,
                          centroids=centroids, segments=segments, k=k_summary(fit),
+                         extra={"max_segment_id": segmented.alignment.max_segment_id},
                          code_version=code_version())
 
 

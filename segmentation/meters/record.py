@@ -60,6 +60,7 @@ def data_docs_pages(ingested: list[dict]) -> dict[str, str]:
 def planned_outputs(paths: RunPaths) -> dict[str, str]:
     """Where consumers find this run's outputs (listed in the report)."""
     planned = {name: str(paths.partition_dir / f"{name}.parquet") for name in TABLES}
+    planned["migrations"] = str(paths.partition_dir / "migrations.parquet")
     planned["model"] = str(paths.partition_dir / "model.json")
     planned.update(latest=str(paths.latest_dir), plots=str(paths.report_dir / "plots"))
     planned["data docs (validation, one page per file)"] = str(paths.report_dir / "data_docs")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from segmentation.alignment import Alignment, align
 from segmentation.artifact import ModelArtifact, code_version, k_summary, segments_of
 from segmentation.clustering import Segmentation, segment
 from segmentation.errors import InputError
@@ -61,6 +62,7 @@ class MeterSegmentation:
     weighting: dict = field(default_factory=dict)
     fit: Segmentation | None = None        # the fitted model, for the run's model artifact
     band_limits: tuple[float, float] | None = None   # unrounded (low, high) kWh/day
+    alignment: Alignment | None = None     # the model's segments -> stable ids
 
 
 def hourly(profile: np.ndarray) -> np.ndarray:
@@ -133,7 +135,8 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
                    k_max: int = 10, seed: int = SEED, shape: str = "daily",
                    kwh_bands: tuple[float, float] | None = None,
                    quarantined: pd.DataFrame | None = None,
-                   min_size: int | None = None) -> MeterSegmentation:
+                   min_size: int | None = None, previous: ModelArtifact | None = None,
+                   previous_run_date: str | None = None) -> MeterSegmentation:
     """Shape archetypes by k-means, bands, seasonal flag and labels for every meter.
 
     Parameters
@@ -142,6 +145,8 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
         One row per meter from ``features.meter_features``, sorted by meter_id.
     quarantined : DataFrame, optional
         The meters set aside (``reason``), named when too few are left.
+    previous : ModelArtifact, optional
+        The previous run's model: segment ids follow it (``alignment``).
     """
     if len(features) < 3:
         why = ""
@@ -156,20 +161,32 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
                      unit="meters")
     names, fallbacks = name_segments(features, result.labels, ~result.atypical)
+    alignment = align(result.model.cluster_centers_, meter_space(shape), previous,
+                      previous_run_date)
+    labels = np.array([alignment.ids[i] for i in range(result.selection.k)])[result.labels]
+    names = {alignment.ids[i]: name for i, name in names.items()}
+    fallbacks = {alignment.ids[i] for i in fallbacks}
+    alignment.name(names)
     bands, band_rule = consumption_bands(features["mean_daily_kwh"].astype(float), kwh_bands)
     seasonal = seasonal_users(features)
     labels_text = [segment_label(b, names[int(s)], bool(x))
-                   for b, s, x in zip(bands, result.labels, seasonal)]
+                   for b, s, x in zip(bands, labels, seasonal)]
     weighting = {"shape": shape, "representation": "centred log-ratio of hourly shares",
                  "columns": X.shape[1], "magnitude": "consumption_band (not clustered)",
                  "seasonality": "seasonal_user (not clustered)"}
     return MeterSegmentation(
-        labels=result.labels, names=names, fallback_segments=fallbacks, distance=result.distance,
+        labels=labels, names=names, fallback_segments=fallbacks, distance=result.distance,
         atypical=result.atypical, atypical_reason=result.atypical_reason,
         selection=result.selection, silhouette=result.silhouette, bands=bands,
         band_rule=band_rule, seasonal=seasonal, segment_labels=labels_text, weighting=weighting,
         fit=result, band_limits=band_thresholds(features["mean_daily_kwh"].astype(float),
-                                                kwh_bands)[:2])
+                                                kwh_bands)[:2], alignment=alignment)
+
+
+def meter_space(shape: str) -> dict:
+    """The space meter shapes are clustered in (no parameters of a run's own)."""
+    return {"type": "meter-shape", "shape": shape, "features": SHAPE_COLUMNS[shape],
+            "clr_floor": CLR_FLOOR}
 
 
 SHAPE_COLUMNS = {"daily": ["profile"], "weekday-weekend": ["profile", "profile_weekday",
@@ -179,13 +196,12 @@ SHAPE_COLUMNS = {"daily": ["profile"], "weekday-weekend": ["profile", "profile_w
 def model_artifact(segmented: MeterSegmentation, *, shape: str, dataset: str,
                    run_date) -> ModelArtifact:
     """The run's model (``artifact``): the shape space, centroids, names, fences and bands."""
-    centroids, segments = segments_of(segmented.fit.model, segmented.names)
+    centroids, segments = segments_of(segmented.fit.model, segmented.names,
+                                      segmented.alignment.ids)
     return ModelArtifact(
-        kind="meters", dataset=dataset, run_date=str(run_date),
-        space={"type": "meter-shape", "shape": shape, "features": SHAPE_COLUMNS[shape],
-               "clr_floor": CLR_FLOOR},
+        kind="meters", dataset=dataset, run_date=str(run_date), space=meter_space(shape),
         centroids=centroids, segments=segments, k=k_summary(segmented.fit),
-        extra={"bands": {"low_below_kwh_per_day": segmented.band_limits[0],
+        extra={"max_segment_id": segmented.alignment.max_segment_id, "bands": {"low_below_kwh_per_day": segmented.band_limits[0],
                          "high_from_kwh_per_day": segmented.band_limits[1],
                          "rule": segmented.band_rule["rule"]},
                "seasonal_min_ratio": MIN_SEASONAL_RATIO},

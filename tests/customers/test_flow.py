@@ -241,3 +241,47 @@ def test_a_run_stopped_by_its_input_logs_one_message_and_no_traceback(tmp_path, 
     assert state.is_failed() and "failed validation" in state.message
     said = [r for r in caplog.records if "failed validation" in r.getMessage()]
     assert len(said) == 1 and said[0].levelname == "ERROR" and said[0].exc_info is None
+
+
+def test_a_second_run_keeps_segment_ids_and_publishes_who_moved(tmp_path, roots):
+    """Run on the 20th, then on the 21st after a tenth of the customers changed: segment ids
+    follow the first run, every member carries its previous segment, migrations reconcile."""
+    from segmentation.customers.sample import write_sample_customers
+
+    table = write_sample_customers(tmp_path / "raw", n=200, seed=7)
+    assert run_cli(table, roots, "--k", "5")[0] == 0
+    frame = pd.read_csv(table)
+    nudged = frame.index[::10]                               # a tenth: big spenders now
+    frame.loc[nudged, "Spending Score (1-100)"] = 95
+    frame.loc[nudged, "Annual Income (k$)"] = 120
+    frame.to_csv(table, index=False)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", "customers", "--input", str(table), "--run-date", "2026-11-21",
+                 "--data-root", roots["data_root"], "--outputs-root", roots["outputs_root"],
+                 "--k", "5"], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    processed = Path(roots["data_root"]) / "processed" / "customers"
+    first = pd.read_parquet(processed / f"run_date={RUN_DATE}" / "segments.parquet")
+    second = pd.read_parquet(processed / "run_date=2026-11-21" / "segments.parquet")
+    assert first["previous_segment_id"].isna().all()
+    joined = second.merge(first[["customer_id", "segment_id"]], on="customer_id",
+                          suffixes=("", "_first"))
+    assert (joined["previous_segment_id"] == joined["segment_id_first"]).all()
+    untouched = joined[~joined["customer_id"].astype(int).isin(frame.loc[nudged, "CustomerID"])]
+    assert (untouched["segment_id"] == untouched["segment_id_first"]).mean() > 0.95
+    moves = pd.read_parquet(processed / "run_date=2026-11-21" / "migrations.parquet")
+    assert moves["members"].sum() == 200 and moves["from_segment_id"].notna().all()
+    stay = moves[moves["from_segment_id"] == moves["to_segment_id"]]
+    assert stay["members"].sum() == (joined["segment_id"] == joined["segment_id_first"]).sum()
+    report_dir = Path(roots["outputs_root"]) / "customers" / "2026-11-21"
+    manifest = json.loads((report_dir / "manifest.json").read_text())
+    assert manifest["alignment"]["previous_run_date"] == RUN_DATE
+    assert manifest["alignment"]["note"] == f"segment ids follow the run of {RUN_DATE}"
+    assert "## Segments over time" in (report_dir / "report.md").read_text()
+    assert (report_dir / "plots" / "migrations.png").is_file()
+    code = main(["run", "customers", "--input", str(table), "--run-date", "2026-11-22",
+                 "--data-root", roots["data_root"], "--outputs-root", roots["outputs_root"],
+                 "--k", "5", "--fresh-ids"], stdout=io.StringIO(), stderr=err)
+    assert code == 0
+    fresh = pd.read_parquet(processed / "run_date=2026-11-22" / "profiles.parquet")
+    assert fresh["size"].is_monotonic_decreasing and fresh["segment_id"].tolist() == list(range(5))
