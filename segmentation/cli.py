@@ -49,6 +49,9 @@ EXAMPLES = {
     "nightly": """examples:
   segment run nightly                        # every dataset of segmentation.yaml, today
   segment run nightly --run-date 2024-05-01  # a backfill: latest/ stays on the newest date""",
+    "history": """examples:
+  segment history transactions --from 2024-01-01 --to 2024-06-30   # six month ends
+  segment history meters --from 2024-05-01 --to 2024-05-28 --every week""",
     "store": """examples:
   segment store list --dataset meters
   segment store remove data/raw/meters/readings_2024-05-01.csv
@@ -292,6 +295,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "naming those that failed.")
     _roots(nightly)
 
+    history = _sub(sub, "history", "run a catalog dataset for each date in a range",
+                   "Run one dataset of the catalog for each month end (or week, or day) from "
+                   "--from to --to, oldest first: each run uses only the data up to its date "
+                   "and keeps the segment ids of the run before it, so the history says who "
+                   "moved where.")
+    history.add_argument("name", help="the dataset's name in the catalog")
+    history.add_argument("--from", dest="date_from", type=_run_date, required=True,
+                         metavar="YYYY-MM-DD", help="first date (month: the first month end "
+                                                    "on or after it)")
+    history.add_argument("--to", dest="date_to", type=_run_date, required=True,
+                         metavar="YYYY-MM-DD", help="last date")
+    history.add_argument("--every", choices=["month", "week", "day"], default="month",
+                         help="month ends, every seventh day, or every day (default: month)")
+    history.add_argument("--data-root", metavar="DIR", help="data root (default: the "
+                         "project's data/, or $SEGMENT_DATA_ROOT)")
+    history.add_argument("--outputs-root", metavar="DIR", help="where reports go (default: "
+                         "the project's outputs/, or $SEGMENT_OUTPUTS_ROOT)")
+    _switches(history)
+    history.set_defaults(flow="history", run_date=None)
+
     store = _sub(sub, "store", "list a meter store's files, or take files out of it")
     actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     for name, text in (("list", "the files in the store"),
@@ -401,6 +424,11 @@ def _call_flow(args) -> dict:
     if args.flow == "dataset":
         from flows.nightly import dataset_flow
         return finished(dataset_flow, name=args.name, **roots)
+    if args.flow == "history":
+        from flows.history import history_flow
+        return finished(history_flow, name=args.name, date_from=args.date_from,
+                        date_to=args.date_to, every=args.every, data_root=args.data_root,
+                        outputs_root=args.outputs_root)
     from flows.nightly import nightly_flow
     return finished(nightly_flow, **roots)
 
@@ -413,10 +441,16 @@ def preflight_checks(args) -> None:
     from segmentation.settings import london_today, segment_threads
 
     segment_threads()                   # a bad SEGMENT_THREADS is named before Prefect starts
-    if args.flow in ("nightly", "dataset"):
+    if args.flow in ("nightly", "dataset", "history"):
         load_catalog()                  # a wrong entry is named before anything starts
-        if args.flow == "dataset":
+        if args.flow in ("dataset", "history"):
             catalog_entry(args.name)
+        if args.flow == "history":
+            from datetime import date
+
+            from segmentation.history import history_dates
+            history_dates(date.fromisoformat(args.date_from), date.fromisoformat(args.date_to),
+                          args.every)
         return
     preflight.check_dataset(args.dataset)
     check_run_free(RunPaths.create(args.dataset, args.run_date or london_today(),

@@ -7,7 +7,8 @@ from prefect import Flow
 from prefect.exceptions import ParameterTypeError
 
 FLOWS = {"flows.customers": "customer_flow", "flows.meters": "meter_flow",
-         "flows.transactions": "transaction_flow", "flows.nightly": "nightly_flow"}
+         "flows.transactions": "transaction_flow", "flows.nightly": "nightly_flow",
+         "flows.history": "history_flow"}
 
 
 @pytest.mark.parametrize("module", sorted(FLOWS))
@@ -15,7 +16,7 @@ def test_flow_loads_with_a_parameter_schema(module):
     flow = getattr(importlib.import_module(module), FLOWS[module])
     assert isinstance(flow, Flow)
     schema = flow.parameters.model_dump()
-    assert "run_date" in schema["properties"]
+    assert ("date_to" if module == "flows.history" else "run_date") in schema["properties"]
     assert flow.description
 
 

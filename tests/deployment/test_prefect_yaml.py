@@ -17,6 +17,7 @@ EXPECTED = {  # deployment name -> flow name
     "transactions": "transaction-segmentation",
     "nightly": "nightly-segmentation",
     "dataset": "dataset-segmentation",
+    "history": "history-segmentation",
 }
 
 
@@ -46,7 +47,7 @@ def strings(value):
             yield from strings(item)
 
 
-def test_declares_the_five_deployments(deployments):
+def test_declares_the_six_deployments(deployments):
     assert set(deployments) == set(EXPECTED)
 
 

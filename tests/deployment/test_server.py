@@ -120,7 +120,7 @@ def processed(workspace, *parts) -> Path:
 def test_all_deployments_are_registered(prefect_stack, client):
     by_name = {}
     for name in (CUSTOMERS, "meter-segmentation/meters", "transaction-segmentation/transactions",
-                 NIGHTLY, "dataset-segmentation/dataset"):
+                 NIGHTLY, "dataset-segmentation/dataset", "history-segmentation/history"):
         by_name[name] = client.read_deployment_by_name(name)
     for name, deployment in by_name.items():
         assert deployment.work_pool_name == "segmentation-pool", name

@@ -60,3 +60,43 @@ def test_countries_and_attributes_are_profiled_per_segment(transaction_run):
     report = Path(published["report"]).read_text()
     assert "## Countries" in report and "## Member attributes" in report
     assert report.index("## Countries") < report.index("## Segment quality")
+
+
+def test_history_runs_each_month_end_in_turn_and_keeps_segment_ids(tmp_path, monkeypatch):
+    """`segment history` over a generated log: one published run per month end, each as of its
+    date, each aligned with the one before (ids kept, members' previous segments, moves)."""
+    import io
+
+    from segmentation.cli import main
+    from segmentation.transactions.sample import write_log
+
+    from datetime import date
+
+    log = write_log(tmp_path / "data" / "raw" / "shop.csv", n_customers=150, seed=11,
+                    end=date(2024, 6, 30))
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"datasets:\n  shop:\n    kind: transactions\n    input: {log}\n    k: 4\n")
+    monkeypatch.setenv("SEGMENT_CATALOG", str(catalog))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["history", "shop", "--from", "2024-04-01", "--to", "2024-06-30",
+                 "--data-root", str(tmp_path / "data"), "--outputs-root", str(tmp_path / "out"),
+                 "--json"], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    assert sorted(json.loads(out.getvalue())) == ["2024-04-30", "2024-05-31", "2024-06-30"]
+    processed = tmp_path / "data" / "processed" / "shop"
+    runs = {day: pd.read_parquet(processed / f"run_date={day}" / "segments.parquet")
+            for day in ("2024-04-30", "2024-05-31", "2024-06-30")}
+    for day, segments in runs.items():
+        assert pd.to_datetime(segments["last_purchase"]).max() <= pd.Timestamp(day)
+    assert runs["2024-04-30"]["previous_segment_id"].isna().all()
+    for before, after in (("2024-04-30", "2024-05-31"), ("2024-05-31", "2024-06-30")):
+        joined = runs[after].merge(runs[before][["customer_id", "segment_id"]],
+                                   on="customer_id", how="left", suffixes=("", "_before"))
+        assert joined["previous_segment_id"].astype("Int64").equals(
+            joined["segment_id_before"].astype("Int64"))
+        manifest = json.loads((tmp_path / "out" / "shop" / after / "manifest.json").read_text())
+        assert manifest["alignment"]["previous_run_date"] == before
+        assert len(manifest["alignment"]["kept"]) >= 3            # most segments carry on
+        moves = pd.read_parquet(processed / f"run_date={after}" / "migrations.parquet")
+        assert moves["members"].sum() == len(set(runs[before]["customer_id"])
+                                             | set(runs[after]["customer_id"]))
