@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.nightly import run_dataset
 from segmentation.catalog import catalog_entry
 from segmentation.errors import SegmentationError
-from segmentation.history import history_dates
+from segmentation.history import history_dates, history_range
 from segmentation.parameters import DatasetName, Root
 from segmentation.threads import limit_threads
 from tasks.shared import QuietFailure, resolve_run_date
 
 Day = Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
-DEFAULT_MONTHS = 6
 
 
 @flow(name="history-segmentation", log_prints=True)
@@ -42,10 +39,7 @@ def history_flow(name: DatasetName, date_from: Day = None, date_to: Day = None,
     """
     with QuietFailure() as failure:
         limit_threads()
-        end = resolve_run_date(date_to)
-        start = (date.fromisoformat(date_from) if date_from else
-                 (pd.Timestamp(end) - pd.DateOffset(months=DEFAULT_MONTHS)).date())
-        days = history_dates(start, end, every)
+        days = history_dates(*history_range(date_from, resolve_run_date(date_to)), every)
         entry = catalog_entry(name)
         results = {}
         for day in days:

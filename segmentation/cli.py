@@ -301,11 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "and keeps the segment ids of the run before it, so the history says who "
                    "moved where.")
     history.add_argument("name", help="the dataset's name in the catalog")
-    history.add_argument("--from", dest="date_from", type=_run_date, required=True,
-                         metavar="YYYY-MM-DD", help="first date (month: the first month end "
-                                                    "on or after it)")
-    history.add_argument("--to", dest="date_to", type=_run_date, required=True,
-                         metavar="YYYY-MM-DD", help="last date")
+    history.add_argument("--from", dest="date_from", type=_run_date, metavar="YYYY-MM-DD",
+                         help="first date (month: the first month end on or after it; "
+                              "default: six months before --to)")
+    history.add_argument("--to", dest="date_to", type=_run_date, metavar="YYYY-MM-DD",
+                         help="last date (default: today)")
     history.add_argument("--every", choices=["month", "week", "day"], default="month",
                          help="month ends, every seventh day, or every day (default: month)")
     history.add_argument("--data-root", metavar="DIR", help="data root (default: the "
@@ -448,9 +448,9 @@ def preflight_checks(args) -> None:
         if args.flow == "history":
             from datetime import date
 
-            from segmentation.history import history_dates
-            history_dates(date.fromisoformat(args.date_from), date.fromisoformat(args.date_to),
-                          args.every)
+            from segmentation.history import history_dates, history_range
+            end = date.fromisoformat(args.date_to) if args.date_to else london_today()
+            history_dates(*history_range(args.date_from, end), args.every)
         return
     preflight.check_dataset(args.dataset)
     check_run_free(RunPaths.create(args.dataset, args.run_date or london_today(),

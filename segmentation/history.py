@@ -14,6 +14,16 @@ from segmentation.errors import InputError
 
 EVERY = ("month", "week", "day")
 MAX_RUNS = 400          # a typo in a year should not start thousands of runs
+DEFAULT_MONTHS = 6      # without --from: the last six months
+
+
+def history_range(date_from: str | None, end: date) -> tuple[date, date]:
+    """(start, end): ``date_from``, or ``DEFAULT_MONTHS`` months before ``end``."""
+    if date_from:
+        return date.fromisoformat(date_from), end
+    month = end.month - DEFAULT_MONTHS
+    year, month = (end.year, month) if month > 0 else (end.year - 1, month + 12)
+    return date(year, month, min(end.day, calendar.monthrange(year, month)[1])), end
 
 
 def history_dates(start: date, end: date, every: str) -> list[date]:

@@ -35,3 +35,12 @@ def test_a_range_that_gives_no_runs_or_too_many_is_refused_in_words(start, end, 
         history_dates(start, end, every)
     assert len(history_dates(date(2000, 1, 1), date(2000, 1, 1) + (MAX_RUNS - 1) * (
         date(2000, 1, 2) - date(2000, 1, 1)), "day")) == MAX_RUNS
+
+
+def test_without_a_start_a_history_covers_the_six_months_before_its_end():
+    from segmentation.history import history_range
+
+    assert history_range(None, date(2024, 8, 31)) == (date(2024, 2, 29), date(2024, 8, 31))
+    assert history_range(None, date(2024, 3, 15)) == (date(2023, 9, 15), date(2024, 3, 15))
+    assert history_range("2024-01-01", date(2024, 3, 15)) == (date(2024, 1, 1), date(2024, 3, 15))
+    assert len(history_dates(*history_range(None, date(2024, 8, 31)), "month")) == 7

@@ -79,7 +79,7 @@ def test_only_the_nightly_schedule_is_active(deployments):
     # The parent runs both datasets; active child schedules would run them twice.
     assert {n: d["schedules"][0]["active"] for n, d in deployments.items()} == {
         "customers": False, "meters": False, "transactions": False, "nightly": True,
-        "dataset": False}
+        "dataset": False, "history": False}
 
 
 def test_pull_step_is_portable(config, deployments):
