@@ -159,11 +159,13 @@ def customer_flow(
                 clustered_on=list(config.features) + (list(config.categorical)
                                                       if config.cluster_categorical else []),
                 profiled_categorical=list(config.categorical), alignment=segmented["alignment"],
+                prediction=segmented["prediction"],
                 **({"attributes": attributes["manifest"]} if attributes else {}))
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"],
-                        "migrations": segmented["migrations"]},
+                        "migrations": segmented["migrations"],
+                        **segmented["prediction_tables"]},
                 {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
                 {data_docs_page(ingested["sha256"]): validated["data_docs"]},
                 {"model.json": segmented["model"]})

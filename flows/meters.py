@@ -143,6 +143,7 @@ def meter_flow(
                 counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
                 timings=timer.timings, store_dir=store_dir)
             manifest["alignment"] = segmented["alignment"]
+            manifest["prediction"] = segmented["prediction"]
             report = history_report(report, segmented)
             if attributes:
                 manifest["attributes"] = attributes["manifest"]
@@ -151,7 +152,8 @@ def meter_flow(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": quarantine["quarantine"],
                         "quarantine_meters": segmented["quarantine_meters"],
-                        "migrations": segmented["migrations"]},
+                        "migrations": segmented["migrations"],
+                        **segmented["prediction_tables"]},
                 {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
                 record.data_docs_pages(ingested),
                 {"model.json": segmented["model"]})

@@ -169,13 +169,15 @@ def transaction_flow(
                 quality=segmented["quality"], transforms=segmented["transforms"],
                 customer_id=f"customer_id from column '{config.column('customer')}'",
                 new_customers=segmented["new_customers"], alignment=segmented["alignment"],
+                prediction=segmented["prediction"],
                 **({"countries": segmented["countries"]["manifest"]} if segmented["countries"]
                    else {}),
                 **({"attributes": attributes["manifest"]} if attributes else {}))
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"],
-                        "migrations": segmented["migrations"]},
+                        "migrations": segmented["migrations"],
+                        **segmented["prediction_tables"]},
                 {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
                 {docs: validated["data_docs"]},
                 {"model.json": segmented["model"]})

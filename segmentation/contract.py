@@ -82,3 +82,11 @@ def source_file_name(path: Path | str, data_root: Path | str | None) -> str:
         if path.is_relative_to(root):
             return path.relative_to(root).as_posix()
     return os.fspath(path)
+
+
+def predictions_schema(id_column: str, segment_ids: list[int]) -> pa.Schema:
+    """predictions.parquet: the member, its segment, the most likely next one, the chance of
+    staying, one probability per segment of the run, run_date."""
+    return pa.schema([(id_column, pa.string()), ("segment_id", pa.int32()),
+                      ("predicted_segment_id", pa.int32()), ("p_stay", pa.float64()),
+                      *[(f"p_segment_{i}", pa.float64()) for i in segment_ids], RUN_DATE])

@@ -252,7 +252,8 @@ def build_manifest(*, dataset: str, run_date, inputs: list[dict], counts: dict, 
     }
 
 
-def over_time_section(alignment: dict, moves: pd.DataFrame, top: int = 5) -> str:
+def over_time_section(alignment: dict, moves: pd.DataFrame, top: int = 5,
+                      prediction: dict | None = None) -> str:
     """Markdown: which run the ids follow, kept / new / gone segments, the largest moves in
     words ("12% of Champions (83 of 676) moved to At Risk"), joiners and leavers."""
     lines = ["## Segments over time", f"- {alignment['note']}"]
@@ -278,4 +279,18 @@ def over_time_section(alignment: dict, moves: pd.DataFrame, top: int = 5) -> str
         stayed = int(moves.loc[moves["from_segment_id"] == moves["to_segment_id"], "members"].sum())
         lines.append(f"- {stayed:,} members stayed in their segment, {joined:,} joined the "
                      f"dataset, {left:,} left it")
+    if prediction is not None:
+        lines.append(prediction_line(prediction))
     return "\n".join(lines)
+
+
+def prediction_line(prediction: dict) -> str:
+    """One line: the next-run prediction's backtest against "stays", or why there is none."""
+    if not prediction.get("written"):
+        return f"- no prediction of the next run: {prediction['why']}"
+    tests = prediction["backtest"]
+    return (f"- next run predicted (predictions.parquet) by {prediction['model'].lower()}, from "
+            f"{prediction['transitions_used']:,} moves; backtest over {len(tests)} run(s): "
+            f"accuracy {prediction['accuracy']:.1%}, log loss {prediction['log_loss']:.3f}, "
+            f"against \"stays in its segment\" {prediction['baseline_accuracy']:.1%}, "
+            f"{prediction['baseline_log_loss']:.3f}")

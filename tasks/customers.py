@@ -111,9 +111,8 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
                                          previous_run_date=previous.run_date)
     pipeline.model_artifact(result, kind="customers", dataset=paths.dataset,
                             run_date=paths.run_date).save(paths.work_dir / "model.json")
-    members, history = history_outputs(paths.work_dir, result.segments, previous,
-                                       result.alignment, "customer_id", paths.run_date,
-                                       paths.dataset)
+    members, history = history_outputs(paths, result.segments, previous, result.alignment,
+                                       "customer_id")
     segments = outputs.with_run_date(members, paths.run_date)
     profiles = outputs.with_run_date(result.profiles, paths.run_date)
     work = paths.work_dir

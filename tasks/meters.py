@@ -84,9 +84,8 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                          kwh_bands=tuple(kwh_bands) if kwh_bands else None,
                          quarantined=quarantined_meters, min_size=min_size,
                          previous=previous.model, previous_run_date=previous.run_date)
-    segments, history = history_outputs(paths.work_dir, outputs.segments_table(features, seg),
-                                        previous, seg.alignment, "meter_id", paths.run_date,
-                                        paths.dataset)
+    segments, history = history_outputs(paths, outputs.segments_table(features, seg), previous,
+                                        seg.alignment, "meter_id")
     profiles = outputs.profiles_table(segments)
     figures_of_quality = quality(seg.selection, seg.silhouette, seg.labels, seg.atypical,
                                  seg.fallback_segments)

@@ -170,15 +170,17 @@ def segmentation_outputs(work: Path, result, figures: dict) -> dict:
                                result.fallback_segments)}
 
 
-def history_outputs(work: Path, segments: pd.DataFrame, previous, alignment, id_column: str,
-                    run_date: date, dataset: str) -> tuple[pd.DataFrame, dict]:
+def history_outputs(paths: RunPaths, segments: pd.DataFrame, previous, alignment,
+                    id_column: str) -> tuple[pd.DataFrame, dict]:
     """The members with ``previous_segment_id``; ``migrations.parquet`` (and its heatmap when
     there was a previous run) written to the work dir: what changed since the ``previous``
-    run (``alignment.PreviousRun``)."""
+    run (``alignment.PreviousRun``); with two earlier runs or more, ``predictions.parquet``
+    (``prediction``: each member's chances at the next run) and the backtest."""
     from segmentation.alignment import migrations, with_previous_ids
-    from segmentation.contract import MIGRATIONS_SCHEMA
+    from segmentation.contract import MIGRATIONS_SCHEMA, predictions_schema
     from segmentation.io import write_parquet_atomic
 
+    work, run_date, dataset = paths.work_dir, paths.run_date, paths.dataset
     segments = segments.assign(previous_segment_id=with_previous_ids(segments, previous,
                                                                      id_column))
     moves = migrations(segments, previous.segments, id_column).assign(run_date=run_date)
@@ -192,7 +194,19 @@ def history_outputs(work: Path, segments: pd.DataFrame, previous, alignment, id_
         title = plot_title(dataset, run_date, f"moves since {previous.run_date}")
         plots["migrations"] = str(save_figure(plot_migrations(moves, title),
                                               work / "plots" / "migrations.png"))
-    return segments, {"migrations": str(path), "migration_plots": plots,
+    from segmentation.prediction import prediction_block, published_history
+
+    runs, dates = published_history(paths.dataset_dir, run_date, id_column)
+    block, predicted = prediction_block(runs + [segments[[id_column, "segment_id"]]],
+                                        dates + [str(run_date)], id_column)
+    tables = {}
+    if predicted is not None:
+        ids = sorted(int(c.rsplit("_", 1)[1]) for c in predicted if c.startswith("p_segment_"))
+        tables["predictions"] = str(write_parquet_atomic(
+            predicted.assign(run_date=run_date), work / "predictions.parquet",
+            predictions_schema(id_column, ids)))
+    return segments, {"migrations": str(path), "migration_plots": plots, "prediction": block,
+                      "prediction_tables": tables,
                       "alignment": {"note": previous.note, **alignment.manifest()}}
 
 
@@ -202,7 +216,8 @@ def history_report(report: str, segmented: dict) -> str:
     from segmentation.report import over_time_section
 
     moves = pd.read_parquet(segmented["migrations"])
-    return insert_section(report, over_time_section(segmented["alignment"], moves))
+    return insert_section(report, over_time_section(segmented["alignment"], moves,
+                                                    prediction=segmented["prediction"]))
 
 
 def artifact_key(dataset: str, kind: str) -> str:

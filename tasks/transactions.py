@@ -118,9 +118,8 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
                                                      previous_run_date=previous.run_date)
     pipeline.model_artifact(result, dataset=paths.dataset,
                             run_date=paths.run_date).save(paths.work_dir / "model.json")
-    members, history = history_outputs(paths.work_dir, result.segments, previous,
-                                       result.alignment, "customer_id", paths.run_date,
-                                       paths.dataset)
+    members, history = history_outputs(paths, result.segments, previous, result.alignment,
+                                       "customer_id")
     segments = outputs.segment_rows(members).assign(run_date=paths.run_date)
     profiles = outputs.with_medians(result.profiles, result.segments).assign(
         run_date=paths.run_date)

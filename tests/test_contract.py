@@ -118,7 +118,8 @@ def test_the_page_has_every_table_the_test_reads():
     assert set(tables) == {(file, part) for file in ("segments.parquet", "profiles.parquet",
                                                      "quarantine.parquet")
                            for part in ("shared", "customers", "meters", "transactions")} | {
-        ("quarantine_meters.parquet", "shared"), ("migrations.parquet", "shared")}
+        ("quarantine_meters.parquet", "shared"), ("migrations.parquet", "shared"),
+        ("predictions.parquet", "shared")}
     for rows in tables.values():
         assert rows and all(kind in TYPES for _, kind in rows)
 

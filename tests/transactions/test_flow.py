@@ -100,3 +100,23 @@ def test_history_runs_each_month_end_in_turn_and_keeps_segment_ids(tmp_path, mon
         moves = pd.read_parquet(processed / f"run_date={after}" / "migrations.parquet")
         assert moves["members"].sum() == len(set(runs[before]["customer_id"])
                                              | set(runs[after]["customer_id"]))
+    first = json.loads((tmp_path / "out" / "shop" / "2024-05-31" / "manifest.json").read_text())
+    assert first["prediction"]["written"] is False             # one earlier run: not enough
+    assert not (processed / "run_date=2024-05-31" / "predictions.parquet").exists()
+    last = json.loads((tmp_path / "out" / "shop" / "2024-06-30" / "manifest.json").read_text())
+    assert last["prediction"]["written"] and last["prediction"]["runs"][-1] == "2024-06-30"
+    assert len(last["prediction"]["backtest"]) == 1
+    predicted = pd.read_parquet(processed / "run_date=2024-06-30" / "predictions.parquet")
+    assert predicted["customer_id"].tolist() == runs["2024-06-30"]["customer_id"].tolist()
+    shares = predicted.filter(like="p_segment_")
+    assert sorted(int(c.rsplit("_", 1)[1]) for c in shares) == sorted(
+        runs["2024-06-30"]["segment_id"].unique())
+    assert ((shares.sum(axis=1) - 1).abs() < 1e-9).all()
+    from tests.test_contract import DOC, doc_tables, expected_columns, mismatches
+    import pyarrow.parquet as pq
+
+    expected = expected_columns(doc_tables(DOC.read_text()), "predictions.parquet", "transactions")
+    schema = pq.read_schema(processed / "run_date=2024-06-30" / "predictions.parquet")
+    assert mismatches(expected, schema) == []
+    report = (tmp_path / "out" / "shop" / "2024-06-30" / "report.md").read_text()
+    assert "- next run predicted (predictions.parquet) by markov transition matrix" in report
