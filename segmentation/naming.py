@@ -41,7 +41,20 @@ def median_claim(members: pd.Series, population: pd.Series, direction: str) -> b
     return seg > pop if direction == "high" else seg < pop
 
 
-def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> tuple[dict, set]:
+def base_of(name: str) -> str:
+    """A name without the qualifier ``distinguish`` added: "Night Users (strong)" -> "Night Users"."""
+    return name.split(" (", 1)[0]
+
+
+def kept_names(alignment) -> dict:
+    """This run's segment (0..k-1) -> the name its matched previous segment had, unqualified
+    (``alignment.Alignment``): the name a namer keeps while its claim still holds."""
+    return {i: base_of(alignment.previous_names[sid]) for i, sid in alignment.ids.items()
+            if sid in alignment.matched}
+
+
+def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str],
+                 prefer: dict | None = None) -> tuple[dict, set]:
     """Map each segment (index of ``scores``) to a candidate name, one-to-one, or its fallback.
 
     Parameters
@@ -50,6 +63,9 @@ def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> tup
         Index: segment ids; columns: candidate names; values: fit (> 0 fits).
     fallback : callable
         Segment id -> descriptive name, used when no candidate fits.
+    prefer : dict, optional
+        Segment id -> the name it had in the previous run: kept whenever it still fits
+        (score > 0), before any better-fitting name.
 
     Returns
     -------
@@ -58,8 +74,14 @@ def assign_names(scores: pd.DataFrame, fallback: Callable[[object], str]) -> tup
     fallbacks : set
         Segment ids named by ``fallback``.
     """
-    values = scores.to_numpy(dtype=float)
+    values = scores.to_numpy(dtype=float, copy=True)
     names: dict = {}
+    bonus = np.clip(values, 0, None).sum() + 1.0          # more than every other fit together
+    for segment, name in (prefer or {}).items():
+        if segment in scores.index and name in scores.columns:
+            r, c = scores.index.get_loc(segment), scores.columns.get_loc(name)
+            if values[r, c] > 0:
+                values[r, c] += bonus
     if values.size:
         rows, cols = linear_sum_assignment(-np.where(values > 0, values, 0.0))
         for r, c in zip(rows, cols):

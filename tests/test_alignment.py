@@ -260,3 +260,33 @@ def test_the_migration_heatmap_shows_each_move_as_a_share_of_its_row(two_runs):
     assert any(c.get_text().startswith("left") for c in ax.get_xticklabels())
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_a_kept_segment_keeps_its_name_while_the_claim_holds_and_only_then():
+    from segmentation.naming import assign_names, base_of
+
+    scores = pd.DataFrame({"Champions": [0.9, 0.2], "Loyal Customers": [0.5, 0.0],
+                           "At Risk": [0.0, 0.4]}, index=[0, 1])
+    fresh, _ = assign_names(scores, lambda s: "Typical")
+    assert fresh == {0: "Champions", 1: "At Risk"}
+    kept, _ = assign_names(scores, lambda s: "Typical", prefer={0: "Loyal Customers"})
+    assert kept == {0: "Loyal Customers", 1: "At Risk"}
+    lapsed, _ = assign_names(scores, lambda s: "Typical", prefer={1: "Loyal Customers"})
+    assert lapsed == fresh                                 # its claim no longer holds
+    assert base_of("Night Users (strong)") == "Night Users" == base_of("Night Users")
+
+
+def test_a_meter_segment_keeps_its_archetype_while_its_claim_holds():
+    from segmentation.meters.naming import base_name
+
+    population = pd.DataFrame({"night_share": [0.1, 0.2, 0.3, 0.4, 0.5],
+                               "evening_share": [0.5, 0.4, 0.3, 0.2, 0.1],
+                               "morning_share": [0.2] * 5, "daytime_share": [0.2] * 5,
+                               "peak_to_mean": [2.0] * 5})
+    members = population.iloc[[3, 4]]                      # more night, less evening
+    z = pd.Series({"night_share": 1.2, "evening_share": -1.2, "morning_share": 0.0,
+                   "daytime_share": 0.0, "peak_to_mean": 0.0})
+    assert base_name(z, members, population) == "Night Users"
+    assert base_name(z, members, population, prefer="Evening Peakers") == "Night Users"
+    assert base_name(z, population.iloc[[0, 1]], population, prefer="Evening Peakers") == \
+        "Evening Peakers"                                  # its claim holds for those members

@@ -247,3 +247,15 @@ def test_purchase_log_summary_counts_lines_and_customers():
     assert summary_text(result, args).splitlines()[3] == (
         "  541,909 lines in, 399,556 used, 140,349 quarantined, 2,004 excluded; "
         "4,333 customers segmented")
+
+
+@pytest.mark.parametrize("kind", ["customers", "meters", "transactions"])
+def test_fresh_ids_reaches_the_flow_of_every_kind(kind, monkeypatch, tmp_path):
+    """`--fresh-ids` is the flows' ``fresh_ids`` parameter (default False), for every kind."""
+    seen = []
+    monkeypatch.setattr(cli, "finished", lambda flow, **parameters: seen.append(parameters) or {})
+    parser = cli.build_parser()
+    for extra in ([], ["--fresh-ids"]):
+        args = parser.parse_args(["run", kind, "--input", "x.csv", *extra])
+        cli._call_flow(args)
+    assert [p["fresh_ids"] for p in seen] == [False, True]

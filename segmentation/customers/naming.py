@@ -139,8 +139,8 @@ def _typical_means(frame: pd.DataFrame, labels: np.ndarray, typical: np.ndarray)
 
 
 def name_customer_segments(labels: np.ndarray, described: pd.DataFrame, scaled: pd.DataFrame,
-                           roles: dict[str, str], typical: np.ndarray | None = None
-                           ) -> tuple[dict, set]:
+                           roles: dict[str, str], typical: np.ndarray | None = None,
+                           prefer: dict | None = None) -> tuple[dict, set]:
     """Segment id -> unique name, and the ids named by fallback.
 
     Parameters
@@ -156,6 +156,9 @@ def name_customer_segments(labels: np.ndarray, described: pd.DataFrame, scaled: 
     typical : ndarray of bool, optional
         Rows that are not atypical: segment means (which rank the features)
         use only them; claims are checked on all members.
+    prefer : dict, optional
+        Segment -> its name in the previous run, kept while its claim holds (the names of
+        the Mall roles; descriptive names follow the features).
     """
     labels = np.asarray(labels)
     typical = np.ones(len(labels), bool) if typical is None else np.asarray(typical, bool)
@@ -176,7 +179,7 @@ def name_customer_segments(labels: np.ndarray, described: pd.DataFrame, scaled: 
             for name in scores.columns:
                 if not rule_claim_holds(name, members[segment], described, roles):
                     scores.loc[segment, name] = 0.0
-        names, fallbacks = assign_names(scores, fallback)
+        names, fallbacks = assign_names(scores, fallback, prefer)
     else:
         names = {s: describe(z_scaled.loc[s], members[s], described, corr) for s in segments}
         fallbacks = {s for s, n in names.items() if n is None}

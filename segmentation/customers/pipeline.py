@@ -22,6 +22,7 @@ from segmentation.customers.config import CustomerConfig, select_columns, with_l
 from segmentation.customers.ingest import canonical_name, normalise_gender, normalise_ids, \
     read_customer_csv
 from segmentation.customers.naming import name_customer_segments
+from segmentation.naming import kept_names
 from segmentation.customers.transform import apply_transforms, choose_transforms
 from segmentation.validation import (ValidationOutcome, coerce_numeric, load_suite,
                                      raise_for_table_failures, split_row_failures, validate_frame)
@@ -178,7 +179,7 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
                       previous_run_date: str | None = None) -> CustomerSegments:
     """Transform, scale, choose k, cluster, name; one row per customer and one per segment.
 
-    ``namer(labels, described, scaled, typical) -> (names, fallbacks)`` names the segments
+    ``namer(labels, described, scaled, typical, prefer=) -> (names, fallbacks)`` names them
     (default: ``name_customer_segments`` with the table's roles); ``floors`` raises features
     to a lower bound for clustering only (published values stay as they are);
     ``cleaned_with`` (``cleaning_parameters``) goes into the model's space. With the
@@ -201,17 +202,18 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     reasons = ["; ".join(filter(None, [reason, f"value beyond the far-out fence of {columns}: "
                                             f"clipped for clustering" if columns else None])) or None
                for reason, columns in zip(result.atypical_reason, clipped)]
-    if namer is None:
-        names, fallbacks = name_customer_segments(result.labels, described, numeric, config.roles,
-                                                  ~atypical)
-    else:
-        names, fallbacks = namer(result.labels, described, numeric, ~atypical)
     space = table_space(features=list(config.features), transforms=transforms,
                         clip_fences=fence_lists(fences), scaling=scaling, floors=floors,
                         categorical=(list(config.categorical) if config.cluster_categorical
                                      else []),
                         **(cleaned_with or {}))
     alignment = align(result.model.cluster_centers_, space, previous, previous_run_date)
+    if namer is None:
+        names, fallbacks = name_customer_segments(result.labels, described, numeric, config.roles,
+                                                  ~atypical, prefer=kept_names(alignment))
+    else:
+        names, fallbacks = namer(result.labels, described, numeric, ~atypical,
+                                 prefer=kept_names(alignment))
     labels = np.array([alignment.ids[i] for i in range(result.selection.k)])[result.labels]
     names = {alignment.ids[i]: name for i, name in names.items()}
     fallbacks = {alignment.ids[i] for i in fallbacks}

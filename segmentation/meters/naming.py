@@ -63,8 +63,12 @@ def claim_holds(name: str, members: pd.DataFrame, population: pd.DataFrame) -> b
                for stat, direction in CLAIMS[name])
 
 
-def base_name(z: pd.Series, members: pd.DataFrame, population: pd.DataFrame) -> str | None:
-    """The best-ranked name whose claim holds for one segment, or None."""
+def base_name(z: pd.Series, members: pd.DataFrame, population: pd.DataFrame,
+              prefer: str | None = None) -> str | None:
+    """The best-ranked name whose claim holds for one segment, or None; ``prefer`` (its name
+    in the previous run) first, while its claim holds."""
+    if prefer in CLAIMS and claim_holds(prefer, members, population):
+        return prefer
     score = pd.Series({name: (-z["peak_to_mean"] if name == "Flat/Baseload" else z[OWN_STAT[name]])
                        for name in SINGLE}).sort_values(ascending=False, kind="stable")
     for name in score.index:
@@ -85,7 +89,8 @@ def _words(name: str, stat: str) -> tuple[str, str]:
 
 
 def name_segments(features: pd.DataFrame, labels: np.ndarray,
-                  typical: np.ndarray | None = None) -> tuple[dict[int, str], set[int]]:
+                  typical: np.ndarray | None = None, prefer: dict | None = None
+                  ) -> tuple[dict[int, str], set[int]]:
     """Segment id -> unique name, and the ids that got the fallback name.
 
     Parameters
@@ -97,6 +102,8 @@ def name_segments(features: pd.DataFrame, labels: np.ndarray,
     typical : ndarray of bool, optional
         Rows that are not atypical: the ranking uses their means, so one odd
         meter cannot rename its segment; claims are checked on all members.
+    prefer : dict, optional
+        Segment -> its name in the previous run, kept while its claim holds.
     """
     stats = features[STATS].astype(float).reset_index(drop=True)
     labels = np.asarray(labels)
@@ -107,7 +114,7 @@ def name_segments(features: pd.DataFrame, labels: np.ndarray,
     names, fallbacks = {}, set()
     for segment in means.index:
         members = stats[labels == segment]
-        name = base_name(z.loc[segment], members, stats)
+        name = base_name(z.loc[segment], members, stats, (prefer or {}).get(int(segment)))
         if name is None:
             peak = features["peak_hour"].reset_index(drop=True)[labels == segment].median()
             name = f"{FALLBACK_PREFIX} (peak {int(peak):02d} h)"

@@ -35,6 +35,7 @@ from segmentation.clustering import Segmentation, segment
 from segmentation.errors import InputError
 from segmentation.kselect import KSelection
 from segmentation.meters.naming import name_segments
+from segmentation.naming import kept_names
 from segmentation.settings import SEED
 
 SHAPES = ("daily", "weekday-weekend")
@@ -160,9 +161,10 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
     X = shape_matrix(features, shape)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
                      unit="meters")
-    names, fallbacks = name_segments(features, result.labels, ~result.atypical)
     alignment = align(result.model.cluster_centers_, meter_space(shape), previous,
                       previous_run_date)
+    names, fallbacks = name_segments(features, result.labels, ~result.atypical,
+                                     prefer=kept_names(alignment))
     labels = np.array([alignment.ids[i] for i in range(result.selection.k)])[result.labels]
     names = {alignment.ids[i]: name for i, name in names.items()}
     fallbacks = {alignment.ids[i] for i in fallbacks}

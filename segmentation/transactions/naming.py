@@ -86,7 +86,8 @@ def claim_holds(name: str, members: pd.DataFrame, population: pd.DataFrame) -> b
 
 
 def name_rfm_segments(labels: np.ndarray, described: pd.DataFrame, scaled: pd.DataFrame,
-                      typical: np.ndarray | None = None) -> tuple[dict, set]:
+                      typical: np.ndarray | None = None, prefer: dict | None = None
+                      ) -> tuple[dict, set]:
     """Segment id -> unique name, and the ids named by fallback.
 
     Parameters
@@ -99,6 +100,8 @@ def name_rfm_segments(labels: np.ndarray, described: pd.DataFrame, scaled: pd.Da
         The same features after transforms and scaling.
     typical : ndarray of bool, optional
         Customers that are not atypical: segment means use only them.
+    prefer : dict, optional
+        Segment -> its name in the previous run, kept while its claim holds.
     """
     labels = np.asarray(labels)
     typical = np.ones(len(labels), bool) if typical is None else np.asarray(typical, bool)
@@ -117,7 +120,7 @@ def name_rfm_segments(labels: np.ndarray, described: pd.DataFrame, scaled: pd.Da
     def fallback(segment) -> str:
         return describe(means.loc[segment], members[segment], described, corr) or TYPICAL
 
-    names, fallbacks = assign_names(scores, fallback)
+    names, fallbacks = assign_names(scores, fallback, prefer)
     unique = distinguish(names, means, pd.Series(1.0, index=means.columns),
                          lambda name, col: (f"lower {label(col)}", f"higher {label(col)}"))
     return {int(s): n for s, n in unique.items()}, {int(s) for s in fallbacks}
