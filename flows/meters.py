@@ -112,7 +112,8 @@ def meter_flow(
                                          description=f"{i} of {len(files)} files: {Path(path).name}")
             timer.lap("ingest")
 
-            plan = steps.plan_meter_window(store_dir, window_days, timezone, hemisphere)
+            plan = steps.plan_meter_window(store_dir, window_days, timezone, hemisphere,
+                                           paths.run_date.isoformat())
             shard_dir = str(paths.work_dir / "shards")
             futures = steps.meter_shard_features.map(store_dir, plan["shards"], unmapped(plan["window"]),
                                                      unmapped(policy.__dict__), unmapped(shard_dir))

@@ -51,10 +51,11 @@ def ingest_meter_file(path: str, dataset_dir: str, fmt: str, timezone: str, max_
 
 @task(name="plan-meter-window", cache_policy=NO_CACHE)
 def plan_meter_window(dataset_dir: str, window_days: int, timezone: str,
-                      hemisphere: str | None = None) -> dict:
-    """The window (last ``window_days`` of data, seasons of the hemisphere) and the shards."""
+                      hemisphere: str | None = None, run_date: str | None = None) -> dict:
+    """The window (the last ``window_days`` of data up to the run date, seasons of the
+    hemisphere) and the shards."""
     store = ReadingsStore(Path(dataset_dir))
-    window = pipeline.plan_window(store, window_days, timezone, hemisphere)
+    window = pipeline.plan_window(store, window_days, timezone, hemisphere, run_date)
     _, source = resolve_hemisphere(timezone, hemisphere)
     return {"window": window_to_dict(window) | {"hemisphere_source": source},
             "shards": store.shards()}

@@ -48,6 +48,7 @@ def test_plots_travel_inside_the_page(tmp_path):
 # What a Python repr leaves in a report: dict or set braces, an empty list, flags, missing values.
 REPR = re.compile(r"[{}]|\[\]|\b(True|False|None|nan|NaN)\b")
 RUN_DATE = "2024-05-01"
+METER_RUN_DATE = "2025-01-02"       # the sample readings end on 2024-12-31
 
 
 def page_text(page: str) -> str:
@@ -88,7 +89,7 @@ def meter_published(prefect_harness, tmp_path_factory) -> dict:
 
     base = tmp_path_factory.mktemp("meter-report")
     write_sample_meters(base / "data" / "raw" / "meters", n_meters=32, days=60, seed=5)
-    return meter_flow(run_date=RUN_DATE, data_root=str(base / "data"),
+    return meter_flow(run_date=METER_RUN_DATE, data_root=str(base / "data"),
                       outputs_root=str(base / "outputs"))["published"]
 
 

@@ -11,6 +11,8 @@ process or on any worker that sees the data root (a Dask task runner later).
 
 from __future__ import annotations
 
+from datetime import date
+
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +37,13 @@ QUARANTINE_METERS_SCHEMA = pa.schema([
     ("window_days", pa.int64())])
 
 def plan_window(store: ReadingsStore, window_days: int, timezone: str,
-                hemisphere: str | None = None) -> Window:
+                hemisphere: str | None = None, run_date: date | str | None = None) -> Window:
     """The run's window from the ledger's first and last reading and the coarsest resolution.
 
     ``hemisphere`` (north/south) defaults to the time zone's (``seasons.hemisphere_of``).
+    With ``run_date`` the window ends with that local day at the latest: a run for a past
+    date (a backfill, ``segment history``) uses only the readings up to its date, and a
+    rerun for a date gives the same result after newer files arrived.
     """
     ledger = store.ledger()
     if not ledger or not store.shards():
@@ -51,6 +56,13 @@ def plan_window(store: ReadingsStore, window_days: int, timezone: str,
                          "(see readings_quarantine)", file=str(store.root))
     first = min(pd.Timestamp(e["first_reading_utc"]) for e in spans)
     last = max(pd.Timestamp(e["last_reading_utc"]) for e in spans)
+    if run_date is not None:
+        day_end = (pd.Timestamp(str(run_date)) + pd.Timedelta(days=1)).tz_localize(timezone)
+        if first >= day_end:
+            raise InputError(f"no reading on or before the run date {run_date}: the first is "
+                             f"{first.tz_convert(timezone):%Y-%m-%d %H:%M} ({timezone})",
+                             file=str(store.root))
+        last = min(last, day_end.tz_convert("UTC") - pd.Timedelta(microseconds=1))
     resolution = max(int(e["resolution_min"]) for e in ledger.values())
     side, _ = resolve_hemisphere(timezone, hemisphere)
     return make_window(first, last, window_days, resolution, timezone, side)

@@ -201,3 +201,25 @@ def test_removing_files_from_the_store_holds_the_store_lock(tmp_path, monkeypatc
         dataset, data_root, store_command, files, yes = "meters", tmp_path, "reset", [], True
 
     assert manage_store(Args())["files_left"] == 0 and held == [False]
+
+
+def test_a_run_for_a_date_uses_only_the_readings_up_to_that_local_day(tmp_path, store):
+    """A backfill or a history run reads no reading after its date, so a rerun for a date
+    gives the same window after newer files arrived."""
+    from segmentation.errors import InputError
+    from segmentation.meters.pipeline import plan_window
+
+    rows = [r for day in ("2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04")
+            for r in half_hours("MTR1", day, 0.25)]
+    ingest_file(write_text(tmp_path, "a.csv", long_csv(rows)), store, timezone="Europe/Zurich")
+    latest = plan_window(store, 14, "Europe/Zurich")
+    assert latest.end == pd.Timestamp("2024-03-04 23:00", tz="UTC")       # midnight in Zurich
+    on_the_2nd = plan_window(store, 14, "Europe/Zurich", run_date="2024-03-02")
+    assert on_the_2nd.end == pd.Timestamp("2024-03-02 23:00", tz="UTC")
+    assert on_the_2nd.start == latest.start == pd.Timestamp("2024-02-29 23:00", tz="UTC")
+    two_days = plan_window(store, 2, "Europe/Zurich", run_date="2024-03-03")
+    assert (two_days.start, two_days.end) == (pd.Timestamp("2024-03-01 23:00", tz="UTC"),
+                                              pd.Timestamp("2024-03-03 23:00", tz="UTC"))
+    assert plan_window(store, 14, "Europe/Zurich", run_date="2024-12-31").end == latest.end
+    with pytest.raises(InputError, match="no reading on or before the run date 2024-02-29"):
+        plan_window(store, 14, "Europe/Zurich", run_date="2024-02-29")
