@@ -53,8 +53,12 @@ def fit_matrix(moves: pd.DataFrame, states: list[int], alpha: float = ALPHA) -> 
 
 
 def stay_matrix(moves: pd.DataFrame, states: list[int], alpha: float = ALPHA) -> pd.DataFrame:
-    """The baseline "stays in its segment": every observed member stays, same smoothing."""
+    """The baseline "stays in its segment": every observed member stays, same smoothing (a
+    segment never left from counts as many members as the others on average, so it stays
+    too)."""
     sizes = moves["segment_id_from"].value_counts().reindex(states, fill_value=0).astype(float)
+    seen = sizes > 0
+    sizes[~seen] = sizes[seen].mean() if seen.any() else 1.0
     counts = pd.DataFrame(np.diag(sizes.to_numpy()), index=states, columns=states)
     return (counts + alpha).div((counts + alpha).sum(axis=1), axis=0)
 

@@ -85,5 +85,7 @@ def test_the_baseline_stays_with_the_same_smoothing():
     moves = pd.DataFrame({"segment_id_from": [0, 0, 0, 1], "segment_id_to": [1, 1, 0, 1]})
     stays = stay_matrix(moves, [0, 1])
     assert stays.loc[0, 0] == pytest.approx(4 / 5) and stays.loc[1, 1] == pytest.approx(2 / 3)
+    new = stay_matrix(moves, [0, 1, 2])            # 2: new since, stays like the others
+    assert new.loc[2, 2] == pytest.approx((2 + 1) / (2 + 3)) and new.loc[2].idxmax() == 2
     results = backtest(history(3, members=500), "customer_id")
     assert [r["run"] for r in results] == [2] and results[0]["transitions_used"] == 500
