@@ -4,6 +4,7 @@ against hash order, and the store lock held while a file is ingested."""
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import os
@@ -12,12 +13,14 @@ import time
 from dataclasses import replace
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from segmentation.errors import InputError
 from segmentation.locks import store_lock
 from segmentation.meters.ingest import IngestOptions, ingest_file, plausible_span, read_the_same_way
 from segmentation.meters.sources import ColumnNames
-from segmentation.meters.store import ReadingsStore
+from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, csv_line, day_schema
 from segmentation.settings import RunPaths
 from tests.meters.conftest import run_store, stored, write_text
 
@@ -201,3 +204,83 @@ def test_removing_files_from_the_store_holds_the_store_lock(tmp_path, monkeypatc
         dataset, data_root, store_command, files, yes = "meters", tmp_path, "reset", [], True
 
     assert manage_store(Args())["files_left"] == 0 and held == [False]
+
+
+# ---------------------------------------------------------------- quarantine of the store
+
+def committed(store: ReadingsStore, tmp_path, name: str, seq: int = 0) -> str:
+    """A file ``tmp_path/name`` moved into the store as ingestion does (``commit``): one day
+    part in shard 0, an empty quarantine part, validation results and page. Returns its sha256."""
+    sha = hashlib.sha256(name.encode()).hexdigest()
+    stage = tmp_path / f"stage-{sha[:8]}"
+    (stage / "days" / "shard=00").mkdir(parents=True)
+    pq.write_table(day_schema(30).empty_table(), stage / "days" / "shard=00" / f"part-{sha[:16]}.parquet")
+    pq.write_table(QUARANTINE_SCHEMA.empty_table(), stage / f"part-{sha[:16]}.parquet")
+    store.commit(stage, sha, {"sha256": sha, "path": str((tmp_path / name).resolve()), "seq": seq,
+                              "timezone": "Europe/London"}, {}, "<html></html>")
+    return sha
+
+
+def test_the_quarantine_parts_are_those_of_the_files_ingested(tmp_path, store):
+    """Each ingested file has its quarantine part (``readings_quarantine/part-<sha16>``), even
+    when nothing of it was quarantined: the paths collected are the files written."""
+    shas = [committed(store, tmp_path, name, seq) for seq, name in enumerate(["a.csv", "b.csv"])]
+    parts = store.quarantine_parts()
+    assert sorted(parts) == sorted(store.quarantine_dir / f"part-{sha[:16]}.parquet"
+                                   for sha in shas)
+    assert all(part.is_file() for part in parts)
+
+
+def test_a_reading_s_raw_line_is_a_csv_line_of_its_fields():
+    """docs/outputs.md, ``raw_line``: the fields joined by commas, a field quoted when it holds
+    a comma or a quote (the quote doubled, as CSV writes it), never null: a missing field is
+    empty. A CSV reader gives the fields back."""
+    meters = pd.Series(["M1", "A,B", 'say "hi"', None], dtype="string")
+    stamps = pd.Series(["2024-01-10 00:30:00", None, "x", '"'], dtype="string")
+    kwh = pd.Series(["0.5", "1", None, "Null"], dtype="string")
+    lines = csv_line([meters, stamps, kwh])
+    assert lines.tolist() == ["M1,2024-01-10 00:30:00,0.5", '"A,B",,1', '"say ""hi""",x,',
+                              ',"""",Null']
+    fields = [[None if v is pd.NA else v for v in column] for column in (meters, stamps, kwh)]
+    assert [next(csv.reader([line])) for line in lines] == [
+        ["" if v is None else v for v in row] for row in zip(*fields)]
+
+
+def test_removing_a_file_takes_out_everything_of_it_and_nothing_else(tmp_path, store):
+    """``segment store remove``: the file's day parts, quarantine part, validation results and
+    page, and ledger entry go; another file's stay."""
+    gone, kept = committed(store, tmp_path, "gone.csv", 0), committed(store, tmp_path, "kept.csv", 1)
+    files = sorted(p.relative_to(store.dataset_dir) for p in store.dataset_dir.rglob("*")
+                   if p.is_file())
+    assert store.remove(gone)["sha256"] == gone
+    left = sorted(p.relative_to(store.dataset_dir) for p in store.dataset_dir.rglob("*")
+                  if p.is_file())
+    assert left == [p for p in files if gone[:16] not in str(p) and gone not in str(p)]
+    assert len(files) - len(left) == 5 and list(store.ledger()) == [kept]
+    assert not (store.validation_dir / gone[:16]).exists()
+    with pytest.raises(InputError, match=f"no file with sha256 {gone}"):
+        store.remove(gone)
+
+
+def test_the_store_s_zone_is_forgotten_with_its_last_file(tmp_path, store):
+    """The store's days belong to one zone while it holds files; emptied by ``remove``, it
+    takes a run in another zone (docs/meters.md, `segment store remove`)."""
+    first, second = committed(store, tmp_path, "a.csv", 0), committed(store, tmp_path, "b.csv", 1)
+    store.remove(first)
+    with pytest.raises(InputError, match="holds local days in Europe/London"):
+        ReadingsStore(store.dataset_dir).check_timezone("Europe/Zurich")
+    store.remove(second)
+    store.check_timezone("Europe/Zurich")
+    assert ReadingsStore(store.dataset_dir).timezone is None
+    ReadingsStore(store.dataset_dir).check_timezone("Europe/Zurich")
+
+
+def test_a_file_is_found_by_a_sha256_prefix_or_by_its_path(tmp_path, store, monkeypatch):
+    """`segment store remove FILE`: FILE is a sha256 prefix or the file's path, absolute or
+    relative to the working directory."""
+    sha = committed(store, tmp_path, "in/my.txt")
+    other = committed(store, tmp_path, "x.csv", 1)
+    monkeypatch.chdir(tmp_path)
+    for key in (sha[:6], sha, str(tmp_path / "in" / "my.txt"), "in/my.txt", "./in/../in/my.txt"):
+        assert store.find(key) == [sha], key
+    assert store.find("in/other.txt") == [] and store.find(other[:12]) == [other]
