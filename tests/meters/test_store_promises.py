@@ -11,8 +11,10 @@ import os
 import threading
 import time
 from dataclasses import replace
+from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,7 +22,8 @@ from segmentation.errors import InputError
 from segmentation.locks import store_lock
 from segmentation.meters.ingest import IngestOptions, ingest_file, plausible_span, read_the_same_way
 from segmentation.meters.sources import ColumnNames
-from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, csv_line, day_schema
+from segmentation.meters.day_vectors import slots_per_day
+from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, csv_line, day_schema, expand
 from segmentation.settings import RunPaths
 from tests.meters.conftest import run_store, stored, write_text
 
@@ -208,16 +211,18 @@ def test_removing_files_from_the_store_holds_the_store_lock(tmp_path, monkeypatc
 
 # ---------------------------------------------------------------- quarantine of the store
 
-def committed(store: ReadingsStore, tmp_path, name: str, seq: int = 0) -> str:
+def committed(store: ReadingsStore, tmp_path, name: str, seq: int = 0, days=None) -> str:
     """A file ``tmp_path/name`` moved into the store as ingestion does (``commit``): one day
-    part in shard 0, an empty quarantine part, validation results and page. Returns its sha256."""
+    part in shard 0 (``days``, or none), an empty quarantine part, validation results and page.
+    Returns its sha256."""
     sha = hashlib.sha256(name.encode()).hexdigest()
     stage = tmp_path / f"stage-{sha[:8]}"
     (stage / "days" / "shard=00").mkdir(parents=True)
-    pq.write_table(day_schema(30).empty_table(), stage / "days" / "shard=00" / f"part-{sha[:16]}.parquet")
+    pq.write_table(day_schema(30).empty_table() if days is None else days,
+                   stage / "days" / "shard=00" / f"part-{sha[:16]}.parquet")
     pq.write_table(QUARANTINE_SCHEMA.empty_table(), stage / f"part-{sha[:16]}.parquet")
     store.commit(stage, sha, {"sha256": sha, "path": str((tmp_path / name).resolve()), "seq": seq,
-                              "timezone": "Europe/London"}, {}, "<html></html>")
+                              "timezone": "Europe/London", "resolution_min": 30}, {}, "<html></html>")
     return sha
 
 
@@ -284,3 +289,23 @@ def test_a_file_is_found_by_a_sha256_prefix_or_by_its_path(tmp_path, store, monk
     for key in (sha[:6], sha, str(tmp_path / "in" / "my.txt"), "in/my.txt", "./in/../in/my.txt"):
         assert store.find(key) == [sha], key
     assert store.find("in/other.txt") == [] and store.find(other[:12]) == [other]
+
+
+def test_stored_readings_are_the_day_vectors_at_their_utc_instants_with_their_file(tmp_path, store):
+    """``ReadingsStore.readings``: every stored reading as ``meter_id, timestamp (UTC), kwh,
+    file`` (the file's sha256 tag, as in the part's name); no day vectors give no readings,
+    with the same columns, the time in UTC and kWh as floats."""
+    vector = [float("nan")] * slots_per_day(30)
+    vector[0], vector[3] = 0.25, 0.5        # London in summer: local midnight is 23:00 UTC
+    days = pa.table({"meter_id": ["M"], "day": [date(2024, 7, 10)], "n_readings": [2],
+                     "n_quarantined": [0], "kwh": [vector]}).cast(day_schema(30))
+    sha = committed(store, tmp_path, "m.csv", days=days)
+    readings = store.readings()
+    assert readings.to_dict("list") == {
+        "meter_id": ["M", "M"], "kwh": [0.25, 0.5], "file": [sha[:16]] * 2,
+        "timestamp": [pd.Timestamp("2024-07-09 23:00", tz="UTC"),
+                      pd.Timestamp("2024-07-10 00:30", tz="UTC")]}
+    empty = expand(days.slice(0, 0), 30, "Europe/London")
+    assert list(empty.columns) == ["meter_id", "timestamp", "kwh"]
+    assert empty.empty and str(empty["timestamp"].dtype) == str(readings["timestamp"].dtype) == \
+        "datetime64[us, UTC]" and empty["kwh"].dtype == readings["kwh"].dtype == float
