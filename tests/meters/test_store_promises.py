@@ -293,18 +293,22 @@ def test_a_file_is_found_by_a_sha256_prefix_or_by_its_path(tmp_path, store, monk
 
 def test_stored_readings_are_the_day_vectors_at_their_utc_instants_with_their_file(tmp_path, store):
     """``ReadingsStore.readings``: every stored reading as ``meter_id, timestamp (UTC), kwh,
-    file`` (the file's sha256 tag, as in the part's name); no day vectors give no readings,
-    with the same columns, the time in UTC and kWh as floats."""
-    vector = [float("nan")] * slots_per_day(30)
-    vector[0], vector[3] = 0.25, 0.5        # London in summer: local midnight is 23:00 UTC
-    days = pa.table({"meter_id": ["M"], "day": [date(2024, 7, 10)], "n_readings": [2],
-                     "n_quarantined": [0], "kwh": [vector]}).cast(day_schema(30))
+    file`` (the file's sha256 tag, as in the part's name), in meter and time order, numbered
+    from 0; no day vectors give no readings, with the same columns, the time in UTC and kWh as
+    floats."""
+    later, earlier = [float("nan")] * slots_per_day(30), [float("nan")] * slots_per_day(30)
+    later[0], earlier[3] = 0.25, 0.5        # London in summer: local midnight is 23:00 UTC
+    days = pa.table({"meter_id": ["M", "M"], "day": [date(2024, 7, 11), date(2024, 7, 10)],
+                     "n_readings": [1, 1], "n_quarantined": [0, 0],
+                     "kwh": [later, earlier]}).cast(day_schema(30))
+    assert list(store.readings().columns) == ["meter_id", "timestamp", "kwh", "file"]   # empty
     sha = committed(store, tmp_path, "m.csv", days=days)
     readings = store.readings()
     assert readings.to_dict("list") == {
-        "meter_id": ["M", "M"], "kwh": [0.25, 0.5], "file": [sha[:16]] * 2,
-        "timestamp": [pd.Timestamp("2024-07-09 23:00", tz="UTC"),
-                      pd.Timestamp("2024-07-10 00:30", tz="UTC")]}
+        "meter_id": ["M", "M"], "kwh": [0.5, 0.25], "file": [sha[:16]] * 2,
+        "timestamp": [pd.Timestamp("2024-07-10 00:30", tz="UTC"),
+                      pd.Timestamp("2024-07-10 23:00", tz="UTC")]}
+    assert readings.index.tolist() == [0, 1]
     empty = expand(days.slice(0, 0), 30, "Europe/London")
     assert list(empty.columns) == ["meter_id", "timestamp", "kwh"]
     assert empty.empty and str(empty["timestamp"].dtype) == str(readings["timestamp"].dtype) == \
