@@ -35,9 +35,20 @@ def stored(store: ReadingsStore) -> pd.DataFrame:
     return store.readings()[["meter_id", "timestamp", "kwh"]].reset_index(drop=True)
 
 
+def duck(query: str, *, frame: bool = False):
+    """The rows (or the frame) of one query, on a connection of its own.
+
+    Not DuckDB's default connection (``duckdb.sql``): it is made once per process, and a
+    process forked after it was made (mutmut runs each mutant in one) hangs on its first use.
+    """
+    with duckdb.connect() as con:
+        result = con.sql(query)
+        return result.df() if frame else result.fetchall()
+
+
 def quarantined(store: ReadingsStore) -> pd.DataFrame:
-    return duckdb.sql(f"SELECT * FROM read_parquet('{store.quarantine_dir}/*.parquet') "
-                      "ORDER BY source_row").df()
+    return duck(f"SELECT * FROM read_parquet('{store.quarantine_dir}/*.parquet') "
+                "ORDER BY source_row", frame=True)
 
 
 def run_store(store: ReadingsStore, window_days: int = 365, timezone: str = "Europe/London",
@@ -53,4 +64,4 @@ def run_store(store: ReadingsStore, window_days: int = 365, timezone: str = "Eur
             "quarantined_meters": meters, "counts": counts}
 
 
-__all__ = ["ingest_file", "write_text", "stored", "quarantined", "run_store"]
+__all__ = ["ingest_file", "write_text", "stored", "quarantined", "run_store", "duck"]

@@ -1,16 +1,16 @@
 """The time-zone rule as SQL, evaluated by DuckDB on single local times in both hemispheres."""
 
-import duckdb
 import pandas as pd
 import pytest
 
 from segmentation.meters.localtime import local_time_sql, zone_transitions
+from tests.meters.conftest import duck
 
 
 def evaluate(timezone: str, local: str, years=(2024,)) -> dict:
     sql = local_time_sql(timezone, list(years))
-    row = duckdb.sql(f"SELECT {sql['offset']}, {sql['winter_offset']}, {sql['ambiguous']}, "
-                     f"{sql['nonexistent']} FROM (SELECT TIMESTAMP '{local}' AS local)").fetchall()[0]
+    row = duck(f"SELECT {sql['offset']}, {sql['winter_offset']}, {sql['ambiguous']}, "
+               f"{sql['nonexistent']} FROM (SELECT TIMESTAMP '{local}' AS local)")[0]
     return dict(zip(["offset", "winter_offset", "ambiguous", "nonexistent"], row))
 
 

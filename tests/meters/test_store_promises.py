@@ -4,20 +4,26 @@ against hash order, and the store lock held while a file is ingested."""
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import os
 import threading
 import time
 from dataclasses import replace
+from datetime import date
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from segmentation.errors import InputError
 from segmentation.locks import store_lock
 from segmentation.meters.ingest import IngestOptions, ingest_file, plausible_span, read_the_same_way
 from segmentation.meters.sources import ColumnNames
-from segmentation.meters.store import ReadingsStore
+from segmentation.meters.day_vectors import slots_per_day
+from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, csv_line, day_schema, expand
 from segmentation.settings import RunPaths
 from tests.meters.conftest import run_store, stored, write_text
 
@@ -223,3 +229,109 @@ def test_a_run_for_a_date_uses_only_the_readings_up_to_that_local_day(tmp_path, 
     assert plan_window(store, 14, "Europe/Zurich", run_date="2024-12-31").end == latest.end
     with pytest.raises(InputError, match="no reading on or before the run date 2024-02-29"):
         plan_window(store, 14, "Europe/Zurich", run_date="2024-02-29")
+
+
+# ---------------------------------------------------------------- quarantine of the store
+
+def committed(store: ReadingsStore, tmp_path, name: str, seq: int = 0, days=None) -> str:
+    """A file ``tmp_path/name`` moved into the store as ingestion does (``commit``): one day
+    part in shard 0 (``days``, or none), an empty quarantine part, validation results and page.
+    Returns its sha256."""
+    sha = hashlib.sha256(name.encode()).hexdigest()
+    stage = tmp_path / f"stage-{sha[:8]}"
+    (stage / "days" / "shard=00").mkdir(parents=True)
+    pq.write_table(day_schema(30).empty_table() if days is None else days,
+                   stage / "days" / "shard=00" / f"part-{sha[:16]}.parquet")
+    pq.write_table(QUARANTINE_SCHEMA.empty_table(), stage / f"part-{sha[:16]}.parquet")
+    store.commit(stage, sha, {"sha256": sha, "path": str((tmp_path / name).resolve()), "seq": seq,
+                              "timezone": "Europe/London", "resolution_min": 30}, {}, "<html></html>")
+    return sha
+
+
+def test_the_quarantine_parts_are_those_of_the_files_ingested(tmp_path, store):
+    """Each ingested file has its quarantine part (``readings_quarantine/part-<sha16>``), even
+    when nothing of it was quarantined: the paths collected are the files written."""
+    shas = [committed(store, tmp_path, name, seq) for seq, name in enumerate(["a.csv", "b.csv"])]
+    parts = store.quarantine_parts()
+    assert sorted(parts) == sorted(store.quarantine_dir / f"part-{sha[:16]}.parquet"
+                                   for sha in shas)
+    assert all(part.is_file() for part in parts)
+
+
+def test_a_reading_s_raw_line_is_a_csv_line_of_its_fields():
+    """docs/outputs.md, ``raw_line``: the fields joined by commas, a field quoted when it holds
+    a comma or a quote (the quote doubled, as CSV writes it), never null: a missing field is
+    empty. A CSV reader gives the fields back."""
+    meters = pd.Series(["M1", "A,B", 'say "hi"', None], dtype="string")
+    stamps = pd.Series(["2024-01-10 00:30:00", None, "x", '"'], dtype="string")
+    kwh = pd.Series(["0.5", "1", None, "Null"], dtype="string")
+    lines = csv_line([meters, stamps, kwh])
+    assert lines.tolist() == ["M1,2024-01-10 00:30:00,0.5", '"A,B",,1', '"say ""hi""",x,',
+                              ',"""",Null']
+    fields = [[None if v is pd.NA else v for v in column] for column in (meters, stamps, kwh)]
+    assert [next(csv.reader([line])) for line in lines] == [
+        ["" if v is None else v for v in row] for row in zip(*fields)]
+
+
+def test_removing_a_file_takes_out_everything_of_it_and_nothing_else(tmp_path, store):
+    """``segment store remove``: the file's day parts, quarantine part, validation results and
+    page, and ledger entry go; another file's stay."""
+    gone, kept = committed(store, tmp_path, "gone.csv", 0), committed(store, tmp_path, "kept.csv", 1)
+    files = sorted(p.relative_to(store.dataset_dir) for p in store.dataset_dir.rglob("*")
+                   if p.is_file())
+    assert store.remove(gone)["sha256"] == gone
+    left = sorted(p.relative_to(store.dataset_dir) for p in store.dataset_dir.rglob("*")
+                  if p.is_file())
+    assert left == [p for p in files if gone[:16] not in str(p) and gone not in str(p)]
+    assert len(files) - len(left) == 5 and list(store.ledger()) == [kept]
+    assert not (store.validation_dir / gone[:16]).exists()
+    with pytest.raises(InputError, match=f"no file with sha256 {gone}"):
+        store.remove(gone)
+
+
+def test_the_store_s_zone_is_forgotten_with_its_last_file(tmp_path, store):
+    """The store's days belong to one zone while it holds files; emptied by ``remove``, it
+    takes a run in another zone (docs/meters.md, `segment store remove`)."""
+    first, second = committed(store, tmp_path, "a.csv", 0), committed(store, tmp_path, "b.csv", 1)
+    store.remove(first)
+    with pytest.raises(InputError, match="holds local days in Europe/London"):
+        ReadingsStore(store.dataset_dir).check_timezone("Europe/Zurich")
+    store.remove(second)
+    store.check_timezone("Europe/Zurich")
+    assert ReadingsStore(store.dataset_dir).timezone is None
+    ReadingsStore(store.dataset_dir).check_timezone("Europe/Zurich")
+
+
+def test_a_file_is_found_by_a_sha256_prefix_or_by_its_path(tmp_path, store, monkeypatch):
+    """`segment store remove FILE`: FILE is a sha256 prefix or the file's path, absolute or
+    relative to the working directory."""
+    sha = committed(store, tmp_path, "in/my.txt")
+    other = committed(store, tmp_path, "x.csv", 1)
+    monkeypatch.chdir(tmp_path)
+    for key in (sha[:6], sha, str(tmp_path / "in" / "my.txt"), "in/my.txt", "./in/../in/my.txt"):
+        assert store.find(key) == [sha], key
+    assert store.find("in/other.txt") == [] and store.find(other[:12]) == [other]
+
+
+def test_stored_readings_are_the_day_vectors_at_their_utc_instants_with_their_file(tmp_path, store):
+    """``ReadingsStore.readings``: every stored reading as ``meter_id, timestamp (UTC), kwh,
+    file`` (the file's sha256 tag, as in the part's name), in meter and time order, numbered
+    from 0; no day vectors give no readings, with the same columns, the time in UTC and kWh as
+    floats."""
+    later, earlier = [float("nan")] * slots_per_day(30), [float("nan")] * slots_per_day(30)
+    later[0], earlier[3] = 0.25, 0.5        # London in summer: local midnight is 23:00 UTC
+    days = pa.table({"meter_id": ["M", "M"], "day": [date(2024, 7, 11), date(2024, 7, 10)],
+                     "n_readings": [1, 1], "n_quarantined": [0, 0],
+                     "kwh": [later, earlier]}).cast(day_schema(30))
+    assert list(store.readings().columns) == ["meter_id", "timestamp", "kwh", "file"]   # empty
+    sha = committed(store, tmp_path, "m.csv", days=days)
+    readings = store.readings()
+    assert readings.to_dict("list") == {
+        "meter_id": ["M", "M"], "kwh": [0.5, 0.25], "file": [sha[:16]] * 2,
+        "timestamp": [pd.Timestamp("2024-07-10 00:30", tz="UTC"),
+                      pd.Timestamp("2024-07-10 23:00", tz="UTC")]}
+    assert readings.index.tolist() == [0, 1]
+    empty = expand(days.slice(0, 0), 30, "Europe/London")
+    assert list(empty.columns) == ["meter_id", "timestamp", "kwh"]
+    assert empty.empty and str(empty["timestamp"].dtype) == str(readings["timestamp"].dtype) == \
+        "datetime64[us, UTC]" and empty["kwh"].dtype == readings["kwh"].dtype == float

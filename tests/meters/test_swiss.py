@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pytest
 
@@ -11,7 +10,7 @@ from segmentation.meters.ingest import ingest_file
 from segmentation.model import min_segment_size
 from segmentation.quality import quality
 from tests.conftest import shared_file
-from tests.meters.conftest import run_store
+from tests.meters.conftest import duck, run_store
 from tests.meters.naming_checks import assert_meter_names_true
 
 ALL_ZERO = {"3487292", "5069667", "5219426", "5781866", "7761776"}
@@ -33,8 +32,8 @@ def test_swiss_file_is_labelled_or_quarantined_and_reconciles(swiss):
     assert entry["quarantined_by_reason"]["negative reading"] == 15
     assert entry["quarantined_by_reason"][
         "implausible reading (above the maximum per interval)"] == 1484
-    negatives = duckdb.sql(f"SELECT DISTINCT meter_id FROM read_parquet('{store.quarantine_dir}/*.parquet') "
-                           "WHERE reason = 'negative reading'").fetchall()
+    negatives = duck(f"SELECT DISTINCT meter_id FROM read_parquet('{store.quarantine_dir}/*.parquet') "
+                     "WHERE reason = 'negative reading'")
     assert negatives == [("9717902",)]
     assert result["window"].n_days == 49
     meters = result["quarantined_meters"]
