@@ -28,3 +28,15 @@ def test_whole_numbers_in_text_parse_as_float64_like_every_numeric_column():
     assert bad.empty
     assert typed.dtypes.astype(str).to_dict() == {"age": "float64", "income": "float64"}
     assert typed["age"].tolist() == [30.0, 41.0, 19.0]
+
+
+def test_a_column_mostly_not_numbers_is_left_as_text_and_the_others_are_still_parsed():
+    """More than ``max_bad_share`` of a column's non-empty cells not numbers (one cell of one
+    included) is a wrong column, not bad rows: it stays text for the suite's type expectation
+    to fail the table, no row is blamed, and the columns after it are parsed."""
+    text = pd.DataFrame({"age": ["x", "y", "30"], "one": [None, "n/a", None],
+                         "income": ["15", "abc", "2.5"]})
+    typed, bad = coerce_numeric(text, ["age", "one", "income"])
+    assert typed["age"].equals(text["age"]) and typed["one"].equals(text["one"])
+    assert typed["income"].dtype == "float64" and typed["income"].iloc[[0, 2]].tolist() == [15.0, 2.5]
+    assert bad[["row", "column"]].values.tolist() == [[1, "income"]]
