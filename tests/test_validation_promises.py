@@ -34,7 +34,7 @@ def test_a_column_mostly_not_numbers_is_left_as_text_and_the_others_are_still_pa
     """More than ``max_bad_share`` of a column's non-empty cells not numbers (one cell of one
     included) is a wrong column, not bad rows: it stays text for the suite's type expectation
     to fail the table, no row is blamed, and the columns after it are parsed."""
-    text = pd.DataFrame({"age": ["x", "y", "30"], "one": [None, "n/a", None],
+    text = pd.DataFrame({"age": ["x", "y", "30"], "one": [None, "twelve", None],
                          "income": ["15", "abc", "2.5"]})
     typed, bad = coerce_numeric(text, ["age", "one", "income"])
     assert typed["age"].equals(text["age"]) and typed["one"].equals(text["one"])
