@@ -152,6 +152,9 @@ def test_only_complete_local_days_count():
     assert row["complete_days"] == 2 and row["coverage"] == pytest.approx(2 / 3)
     assert row["mean_daily_kwh"] == pytest.approx(26.0) and row["cv_daily"] == 0
     assert row["peak_hour"] == 8 and row["load_factor"] == pytest.approx(26 / 24 / 3)
+    shape = np.where(np.arange(24) == 8, 3.0, 1.0) / 26                 # the complete days' shape
+    assert np.allclose(row["profile"], shape, atol=1e-6)
+    assert row["peak_to_mean"] == pytest.approx(3 / 26 * 24, abs=1e-5)
     assert features_of(win, [np.full(win.n_cells, np.nan)]).iloc[0]["complete_days"] == 0
 
 
