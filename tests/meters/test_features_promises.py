@@ -178,6 +178,17 @@ def test_the_monthly_index_is_relative_to_each_meter_s_own_average_month():
     assert np.allclose(np.asarray(index[1])[:2], np.asarray(index[0])[:2])
 
 
+def test_a_meter_without_complete_days_has_no_peak_hour_rather_than_midnight():
+    """Features use complete local days only: without any, the peak hour is missing (NaN,
+    in a float column beside a meter that has one), not hour 0."""
+    win = window("2024-01-08", "2024-01-09", 60)
+    gappy = np.ones(win.n_cells)
+    gappy[[3, 30]] = np.nan                                    # one gap in each local day
+    rows = features_of(win, [gappy, np.ones(win.n_cells)])
+    assert rows["complete_days"].tolist() == [0, 2]
+    assert rows["peak_hour"].dtype == float and np.isnan(rows["peak_hour"][0])
+
+
 def test_monthly_index_needs_seven_complete_days_in_the_month():
     """January with 7 complete days is covered, March with 6 is not (and is left out of
     the average month)."""
