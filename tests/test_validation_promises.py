@@ -40,3 +40,12 @@ def test_a_column_mostly_not_numbers_is_left_as_text_and_the_others_are_still_pa
     assert typed["age"].equals(text["age"]) and typed["one"].equals(text["one"])
     assert typed["income"].dtype == "float64" and typed["income"].iloc[[0, 2]].tolist() == [15.0, 2.5]
     assert bad[["row", "column"]].values.tolist() == [[1, "income"]]
+
+
+def test_each_quarantined_row_gets_its_own_reasons_whatever_the_frame_s_order():
+    """Row failures name rows by their label: a frame not in label order still gets each
+    row's reasons on that row."""
+    shuffled = frame().loc[[13, 11, 12, 10]]
+    _, quarantined = split_row_failures(shuffled, failures(
+        (11, "e2", "age", "non-numeric age: 'x'"), (13, "e3", "id", "duplicate id")))
+    assert quarantined["reason"].to_dict() == {13: "duplicate id", 11: "non-numeric age: 'x'"}

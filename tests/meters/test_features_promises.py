@@ -158,6 +158,37 @@ def test_only_complete_local_days_count():
     assert features_of(win, [np.full(win.n_cells, np.nan)]).iloc[0]["complete_days"] == 0
 
 
+def test_base_load_is_each_meter_s_own_tenth_percentile_of_interval_kwh():
+    """``base_load_kw``: the 10th percentile of the meter's own interval kWh (as kW), not of
+    the shard's: a meter using ten times as much has ten times the base load."""
+    win = window("2024-01-08", "2024-01-09", 60)
+    kwh = np.tile(np.arange(1.0, 25.0), 2)                    # 1..24 kWh in the hours of a day
+    rows = features_of(win, [kwh, 10 * kwh])
+    assert rows["base_load_kw"].tolist() == pytest.approx([np.percentile(kwh, 10),
+                                                           np.percentile(10 * kwh, 10)])
+
+
+def test_the_monthly_index_is_relative_to_each_meter_s_own_average_month():
+    """Each meter's monthly index divides its months by its own average covered month, so a
+    meter using ten times as much in the same pattern has the same index."""
+    win = window("2024-01-25", "2024-02-20")
+    kwh = np.where(local_grid(win).month == 1, 2 / 24, 4 / 24)
+    index = features_of(win, [kwh, 10 * kwh])["monthly_index"]
+    assert np.asarray(index[0])[:2] == pytest.approx([2 / 3, 4 / 3], abs=1e-6)
+    assert np.allclose(np.asarray(index[1])[:2], np.asarray(index[0])[:2])
+
+
+def test_a_meter_without_complete_days_has_no_peak_hour_rather_than_midnight():
+    """Features use complete local days only: without any, the peak hour is missing (NaN,
+    in a float column beside a meter that has one), not hour 0."""
+    win = window("2024-01-08", "2024-01-09", 60)
+    gappy = np.ones(win.n_cells)
+    gappy[[3, 30]] = np.nan                                    # one gap in each local day
+    rows = features_of(win, [gappy, np.ones(win.n_cells)])
+    assert rows["complete_days"].tolist() == [0, 2]
+    assert rows["peak_hour"].dtype == float and np.isnan(rows["peak_hour"][0])
+
+
 def test_monthly_index_needs_seven_complete_days_in_the_month():
     """January with 7 complete days is covered, March with 6 is not (and is left out of
     the average month)."""
