@@ -120,3 +120,7 @@ def test_history_runs_each_month_end_in_turn_and_keeps_segment_ids(tmp_path, mon
     assert mismatches(expected, schema) == []
     report = (tmp_path / "out" / "shop" / "2024-06-30" / "report.md").read_text()
     assert "- next run predicted (predictions.parquet) by markov transition matrix" in report
+    assert "## Segments over time\n- segment ids follow the run of 2024-05-31\n" in report
+    assert (tmp_path / "out" / "shop" / "2024-06-30" / "plots" / "migrations.png").is_file()
+    assert not (tmp_path / "out" / "shop" / "2024-04-30" / "plots" / "migrations.png").exists()
+    assert (processed / "run_date=2024-06-30" / "model.json").is_file()
