@@ -20,7 +20,8 @@ class Scaling:
     """Standard scaling of named columns, then a weight per column: what k-means saw.
 
     Kept with the model (``segmentation.artifact``) so a new member is scaled with the
-    run's means and spreads, not its own.
+    run's means and spreads, not its own. Weights let a block of many columns count as
+    much as one scalar.
     """
 
     columns: list[str]
@@ -43,15 +44,6 @@ class Scaling:
         if any(w != 1.0 for w in self.weights):
             X = X * np.asarray(self.weights)
         return X
-
-
-def scale_features(features: pd.DataFrame, weights: dict[str, float] | None = None) -> np.ndarray:
-    """Standard-scale each column (constant columns stay 0), then multiply by its weight.
-
-    Weights let a block of many columns (a 48-point profile) count as much as
-    one scalar: see the meter flow's documented weighting.
-    """
-    return Scaling.fit(features, weights).apply(features)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation.clustering import centroids_in_units, profiles_table, scale_features, segment
+from segmentation.clustering import Scaling, centroids_in_units, profiles_table, segment
 from segmentation.customers.transform import apply_transforms, choose_transforms
 from segmentation.errors import InputError
 from segmentation.kselect import NoSegments
@@ -15,10 +15,10 @@ from segmentation.kselect import NoSegments
 
 def test_each_column_is_standard_scaled_constant_columns_stay_zero_then_weighted():
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [5.0, 5.0, 5.0], "c": [0.0, 0.0, 6.0]})
-    X = scale_features(frame)
+    X = Scaling.fit(frame).apply(frame)
     assert X[:, 0] == pytest.approx([-1.2247449, 0.0, 1.2247449])
     assert X[:, 1].tolist() == [0.0, 0.0, 0.0]
-    weighted = scale_features(frame, {"a": 0.5, "c": 2.0})
+    weighted = Scaling.fit(frame, {"a": 0.5, "c": 2.0}).apply(frame)
     assert weighted[:, 0] == pytest.approx(X[:, 0] * 0.5)
     assert weighted[:, 2] == pytest.approx(X[:, 2] * 2.0)
     assert weighted[:, 1].tolist() == [0.0, 0.0, 0.0]
