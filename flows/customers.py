@@ -17,6 +17,7 @@ from segmentation.errors import InputError
 from segmentation.parameters import (DatasetName, KMax, KMin, MinSegmentSize, KValue, Missing, Outliers,
                                      QuarantineShare, RunDate, Transform)
 from segmentation.parameters import AttributesId, AttributesPath, FreshIds
+from segmentation.artifact import with_settings
 from segmentation.attributes import insert_section
 from segmentation.report import accounting, build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
@@ -161,6 +162,12 @@ def customer_flow(
                 profiled_categorical=list(config.categorical), alignment=segmented["alignment"],
                 prediction=segmented["prediction"],
                 **({"attributes": attributes["manifest"]} if attributes else {}))
+            with_settings(segmented["model"], {      # how `segment assign` reads new members
+                "id_column": id_column, "features": list(config.features),
+                "categorical": list(config.categorical), "missing": missing,
+                "outliers": outliers, "transform": transform,
+                "cluster_categorical": cluster_categorical,
+                "max_quarantine_share": max_quarantine_share})
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"],

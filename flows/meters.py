@@ -17,6 +17,7 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
                                      KwhBands, MaxKwh, MeterFormat, QuarantineShare, RunDate,
                                      Shape, Timezone, WindowDays)
 from segmentation.meters import record
+from segmentation.artifact import with_settings
 from segmentation.attributes import insert_section
 from segmentation.parameters import AttributesId, AttributesPath, FreshIds
 from segmentation.meters.clean import CleaningPolicy
@@ -149,6 +150,10 @@ def meter_flow(
             if attributes:
                 manifest["attributes"] = attributes["manifest"]
                 report = insert_section(report, attributes["section"])
+            with_settings(segmented["model"], {      # how `segment assign` reads new files
+                "format": format, "timezone": timezone, "window_days": window_days,
+                "hemisphere": hemisphere, "max_kwh_per_interval": max_kwh_per_interval,
+                "max_quarantine_share": max_quarantine_share, **policy.__dict__})
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": quarantine["quarantine"],

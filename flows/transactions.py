@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from segmentation.errors import InputError
+from segmentation.artifact import with_settings
 from segmentation.attributes import insert_section
 from segmentation.parameters import (AttributesId, AttributesPath, Column, DatasetName, KMax, KMin, KValue, MaxQuantity,
                                      MinSegmentSize, QuarantineShare, RunDate, Timezone,
@@ -173,6 +174,10 @@ def transaction_flow(
                 **({"countries": segmented["countries"]["manifest"]} if segmented["countries"]
                    else {}),
                 **({"attributes": attributes["manifest"]} if attributes else {}))
+            with_settings(segmented["model"], {      # how `segment assign` reads new lines
+                "given_columns": given, "timezone": timezone, "cancel_prefix": cancel_prefix,
+                "non_product_codes": list(config.non_product), "max_quantity": max_quantity,
+                "window_days": window_days, "max_quarantine_share": max_quarantine_share})
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"],

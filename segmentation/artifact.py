@@ -62,6 +62,9 @@ class ModelArtifact:
         The k rule's result (chosen, rule, stability, silhouette).
     extra : dict
         Kind-specific rules kept with the model (meters: the band thresholds).
+    settings : dict
+        How the run read and cleaned its input (columns, time zone, window, policies):
+        ``segment assign`` reads new members the same way (``assignment``).
     """
 
     kind: str
@@ -72,6 +75,7 @@ class ModelArtifact:
     segments: list
     k: dict
     extra: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
     code_version: str = ""
     format_version: int = FORMAT_VERSION
 
@@ -125,6 +129,14 @@ class ModelArtifact:
         return pd.DataFrame({"segment_id": ids[nearest], "segment_name": names[nearest],
                              "distance_to_centroid": distance, "is_atypical": far,
                              "atypical_reason": pd.Series(reasons, dtype="string")})
+
+
+def with_settings(path: Path | str, settings: dict) -> Path:
+    """Add the run's input settings to a saved model (the flow knows them once its input
+    is read and configured, after the model was saved)."""
+    data = json.loads(Path(path).read_text())
+    data["settings"] = _plain(settings)
+    return write_json_atomic(data, Path(path))
 
 
 def describe_difference(saved: list[str], given: list[str]) -> str:

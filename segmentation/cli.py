@@ -52,6 +52,11 @@ EXAMPLES = {
     "history": """examples:
   segment history transactions --from 2024-01-01 --to 2024-06-30   # six month ends
   segment history meters --from 2024-05-01 --to 2024-05-28 --every week""",
+    "assign": """examples:
+  segment assign customers --input new_members.csv              # the latest run's model
+  segment assign meters --input new_meters.csv --model 2024-05-01 --dataset swiss
+  segment assign transactions --input todays_orders.csv --assign-date 2024-06-30
+  segment assign dataset online-retail --input new_lines.csv""",
     "store": """examples:
   segment store list --dataset meters
   segment store remove data/raw/meters/readings_2024-05-01.csv
@@ -124,6 +129,11 @@ def _kwh_bands(text: str) -> list[float]:
 def _roots(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-date", type=_run_date, metavar="YYYY-MM-DD",
                         help="partition date the run writes (default: today)")
+    _folders(parser)
+
+
+def _folders(parser: argparse.ArgumentParser) -> None:
+    """--data-root, --outputs-root, --json and --debug."""
     parser.add_argument("--data-root", metavar="DIR",
                         help="data root holding raw/ and processed/ (default: the project's data/, "
                              "or $SEGMENT_DATA_ROOT)")
@@ -308,12 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="last date (default: today)")
     history.add_argument("--every", choices=["month", "week", "day"], default="month",
                          help="month ends, every seventh day, or every day (default: month)")
-    history.add_argument("--data-root", metavar="DIR", help="data root (default: the "
-                         "project's data/, or $SEGMENT_DATA_ROOT)")
-    history.add_argument("--outputs-root", metavar="DIR", help="where reports go (default: "
-                         "the project's outputs/, or $SEGMENT_OUTPUTS_ROOT)")
-    _switches(history)
+    _folders(history)
     history.set_defaults(flow="history", run_date=None)
+
+    _assign_parser(sub)
 
     store = _sub(sub, "store", "list a meter store's files, or take files out of it")
     actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
@@ -352,6 +360,49 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: north)")
     _switches(sample)
     return parser
+
+
+def _assign_parser(sub) -> None:
+    """``segment assign customers|meters|transactions|dataset``: new members, a saved model."""
+    assign = _sub(sub, "assign", "place new members in a published run's segments",
+                  "Place new members in the segments of a published run without refitting: "
+                  "they are read, validated and featurised with the settings of the run whose "
+                  "model is used, and published in processed/<dataset>/assignments/"
+                  "assign_date=<date>/.")
+    kinds = assign.add_subparsers(dest="assign_kind", required=True, metavar="KIND")
+    for kind, what in (("customers", "a customer table"), ("meters", "meter reading files"),
+                       ("transactions", "a purchase log"), ("dataset", "a catalog dataset's input")):
+        parser = kinds.add_parser(kind, help=f"new members from {what}",
+                                  description=f"Place new members from {what} in a published "
+                                              "run's segments.",
+                                  epilog=EXAMPLES["assign"], formatter_class=HelpFormatter)
+        if kind == "dataset":
+            parser.add_argument("name", help="the dataset's name in the catalog (its kind and "
+                                             "its published runs)")
+        else:
+            parser.add_argument("--dataset", default=kind, metavar="NAME",
+                                help=f"the published dataset whose model is used (default: {kind})")
+        parser.add_argument("--input", nargs="+", required=True, metavar="FILE",
+                            help="the new members' file (meters: one or more reading files); "
+                                 "required, no default")
+        parser.add_argument("--model", default="latest", metavar="latest|YYYY-MM-DD",
+                            help="the run whose model is used: latest, or its run date "
+                                 "(default: latest)")
+        parser.add_argument("--assign-date", type=_run_date, metavar="YYYY-MM-DD",
+                            help="date of the assignment: the partition it writes, the as-of "
+                                 "date of purchase behaviour, the end of a meter window "
+                                 "(default: today)")
+        _folders(parser)
+        parser.set_defaults(flow="assign", run_date=None)
+
+
+def _assign_target(args) -> tuple[str, str]:
+    """The kind and dataset ``segment assign`` works on (``dataset NAME``: the catalog's)."""
+    if args.assign_kind != "dataset":
+        return args.assign_kind, args.dataset
+    from segmentation.catalog import catalog_entry
+
+    return catalog_entry(args.name).kind, args.name
 
 
 def _k_args(args) -> dict:
@@ -424,6 +475,12 @@ def _call_flow(args) -> dict:
     if args.flow == "dataset":
         from flows.nightly import dataset_flow
         return finished(dataset_flow, name=args.name, **roots)
+    if args.flow == "assign":
+        from flows.assign import assign_flow
+        kind, dataset = _assign_target(args)
+        return finished(assign_flow, kind=kind, inputs=args.input, dataset=dataset,
+                        model=args.model, assign_date=args.assign_date,
+                        data_root=args.data_root, outputs_root=args.outputs_root)
     if args.flow == "history":
         from flows.history import history_flow
         return finished(history_flow, name=args.name, date_from=args.date_from,
@@ -441,6 +498,11 @@ def preflight_checks(args) -> None:
     from segmentation.settings import london_today, segment_threads
 
     segment_threads()                   # a bad SEGMENT_THREADS is named before Prefect starts
+    if args.flow == "assign":
+        preflight.check_assignment(*_assign_target(args), args.input, args.model,
+                                   args.assign_date or london_today(), args.data_root,
+                                   args.outputs_root)
+        return
     if args.flow in ("nightly", "dataset", "history"):
         load_catalog()                  # a wrong entry is named before anything starts
         if args.flow in ("dataset", "history"):
@@ -560,7 +622,8 @@ def _summary(result: dict) -> dict:
     if "published" not in result:
         return result
     return {key: result[key] for key in ("published", "k", "silhouette", "segments",
-                                         "consumption_bands", "quality", "counts")
+                                         "consumption_bands", "quality", "counts",
+                                         "model_run_date", "atypical")
             if key in result}
 
 
@@ -580,9 +643,22 @@ def summary_text(result: dict, args) -> str:
         return "\n".join([f"removed from {_shown(result['store'])}:",
                           *(f"  {p}" for p in result["removed"]),
                           f"{result['files_left']} file(s) left"])
+    if args.command == "assign":
+        return _assign_lines(result)
     runs = result if "published" not in result else {args.dataset if args.flow != "dataset"
                                                     else args.name: result}
     return "\n\n".join(_run_lines(name, run) for name, run in runs.items())
+
+
+def _assign_lines(result: dict) -> str:
+    """Members placed per segment, and where the assignment is."""
+    total = sum(result["segments"].values())
+    lines = [f"{total:,} members placed in the segments of the run of "
+             f"{result['model_run_date']} ({result['atypical']:,} atypical)"]
+    width = max((len(name) for name in result["segments"]), default=0)
+    lines += [f"  {name:<{width}}  {n:>8,}" for name, n in result["segments"].items()]
+    lines.append(f"  assignments: {_shown(result['published']['assignments.parquet'])}")
+    return "\n".join(lines)
 
 
 def _run_lines(name: str, run: dict) -> str:

@@ -59,6 +59,17 @@ def segments_schema(id_column: str, specific: list[tuple[str, pa.DataType]]) -> 
     return pa.schema([(id_column, pa.string()), *SEGMENT_COLUMNS, *specific, RUN_DATE])
 
 
+def assignments_schema(kind: str) -> pa.Schema:
+    """assignments.parquet (``segment assign``): the id, where the model placed each member,
+    meters' band and seasonal flag, the model's run date and the assignment's date."""
+    meters = [("consumption_band", pa.string()), ("seasonal_user", pa.bool_())]
+    return pa.schema([(ID_COLUMNS[kind], pa.string()), ("segment_id", pa.int32()),
+                      ("segment_name", pa.string()), ("segment_label", pa.string()),
+                      ("distance_to_centroid", pa.float64()), ("is_atypical", pa.bool_()),
+                      ("atypical_reason", pa.string()), *(meters if kind == "meters" else []),
+                      ("model_run_date", pa.date32()), ("assign_date", pa.date32())])
+
+
 def profiles_schema(specific: list[tuple[str, pa.DataType]]) -> pa.Schema:
     """profiles.parquet: the shared columns, the dataset's own, run_date."""
     return pa.schema([*PROFILE_COLUMNS, *specific, RUN_DATE])

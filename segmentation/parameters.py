@@ -71,3 +71,10 @@ AttributesId = Annotated[str | None, Field(description="Id column of the attribu
                                                        "column")]
 FreshIds = Annotated[bool, Field(description="Number segments by size (0 = largest) instead of "
                                              "following the previous run's ids")]
+
+
+# Assigning new members to a published run's segments (segmentation/assignment.py)
+AssignKind = Literal["customers", "meters", "transactions"]
+ModelChoice = Annotated[str, Field(pattern=r"^(latest|\d{4}-\d{2}-\d{2})$",
+                                   description="latest, or the run date YYYY-MM-DD of the "
+                                               "model to use")]

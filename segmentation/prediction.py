@@ -114,8 +114,9 @@ def prediction_block(history: list[pd.DataFrame], dates: list[str], id_column: s
     """The manifest's ``prediction`` block and the members' predictions (None with fewer
     than two earlier runs). ``history`` and ``dates``: earlier runs then this one."""
     if len(history) < 3:
-        return ({"written": False, "why": f"{len(history) - 1} earlier run(s): at least two are "
-                                          "needed to learn and test how members move"}, None)
+        return ({"written": False, "why": f"{len(history) - 1} earlier run(s) with the same "
+                                          "segment ids: at least two are needed to learn and "
+                                          "test how members move"}, None)
     moves = transitions(history, id_column)
     current = history[-1]
     states = sorted(set(moves["segment_id_from"]) | set(moves["segment_id_to"])
@@ -138,18 +139,38 @@ def prediction_block(history: list[pd.DataFrame], dates: list[str], id_column: s
     return block, predict(current, matrix, id_column)
 
 
-def published_history(dataset_dir, run_date, id_column: str) -> tuple[list[pd.DataFrame], list[str]]:
-    """Members (id, segment_id) of every published run of the dataset before ``run_date``,
-    oldest first, with their dates."""
+def published_history(dataset_dir, run_date, id_column: str, follows: str | None
+                      ) -> tuple[list[pd.DataFrame], list[str]]:
+    """Members (id, segment_id) of the published runs before ``run_date`` whose ids follow
+    one another, oldest first, with their dates.
+
+    A run's ids mean the same as its predecessor's only when they were aligned with it
+    (its model's ``extra["ids_follow"]``, the run it followed). The chain starts at the
+    run ``follows`` (this run's predecessor; None: this run numbers afresh, so no earlier
+    run counts) and goes back until a run that numbered its segments afresh (a first run,
+    ``--fresh-ids``, or a run without a usable model), which is its first element.
+    """
+    import json
     from pathlib import Path
 
     from segmentation.alignment import PARTITION
+    from segmentation.artifact import FILE_NAME
 
-    found = []
+    partitions = {}
     for path in Path(dataset_dir).glob("run_date=*/segments.parquet"):
         match = PARTITION.search(path.parent.name)
         if match and match[1] < str(run_date):
-            found.append((match[1], path))
-    found.sort()
-    return ([pd.read_parquet(p, columns=[id_column, "segment_id"]) for _, p in found],
-            [d for d, _ in found])
+            partitions[match[1]] = path.parent
+    chain, day = [], follows
+    while day is not None and day in partitions:
+        chain.append(day)
+        try:
+            extra = json.loads((partitions[day] / FILE_NAME).read_text()).get("extra", {})
+        except (OSError, ValueError, AttributeError):
+            extra = {}
+        day = extra.get("ids_follow")
+        if day is not None and day >= chain[-1]:   # a chain only goes back in time
+            break
+    chain.reverse()
+    return ([pd.read_parquet(partitions[d] / "segments.parquet", columns=[id_column, "segment_id"])
+             for d in chain], chain)

@@ -149,3 +149,28 @@ def check_attributes(path: str | None, id_column: str | None, kind: str) -> None
 
     resolve_id_column(attribute_header(checked), id_column, ID_COLUMNS.get(kind, "customer_id"),
                       str(checked))
+
+
+def check_assignment(kind: str, dataset: str, inputs: list[str], model: str, assign_date,
+                     data_root: str | None, outputs_root: str | None) -> None:
+    """``segment assign``: the dataset has the model asked for, of this kind and with its
+    run's settings; the dataset and date are free; the input passes the checks a run of
+    that model would make, with the run's settings."""
+    from segmentation.assignment import load_model, model_file, one_input
+    from segmentation.locks import check_run_free
+
+    check_dataset(dataset)
+    paths = RunPaths.create(dataset, assign_date, data_root, outputs_root)
+    settings = load_model(model_file(paths.dataset_dir, dataset, model), kind).settings
+    if kind != "meters":
+        one_input(inputs, kind)
+    check_run_free(paths)
+    if kind == "customers":
+        check_customers(inputs[0], paths, settings["id_column"], settings["features"],
+                        settings["categorical"])
+    elif kind == "transactions":
+        check_transactions(inputs[0], {f"{role}_column": column for role, column
+                                       in settings["given_columns"].items()},
+                           settings["timezone"])
+    else:
+        check_meters(inputs, settings["format"], settings["timezone"])

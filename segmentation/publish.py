@@ -46,9 +46,8 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from segmentation.io import copy_tree_linked, write_json_atomic, write_text_atomic  # noqa: E402
 from segmentation.locks import publish_lock  # noqa: E402
-from segmentation.settings import RunPaths  # noqa: E402
+from segmentation.settings import RUN_RECORD, RunPaths  # noqa: E402
 
-RUN_RECORD = "_run.json"
 PAUSE_ENV = "SEGMENT_TEST_PAUSE_AT"  # tests: "staged:<marker>" or "built:<marker>"
 
 
@@ -162,16 +161,10 @@ def _switch(paths: RunPaths, data_stage: Path, report_stage: Path, day: str) -> 
     """Build the next version from the current one and the staged date; switch to it."""
     adopt_legacy(paths)
     current = current_version(paths)
-    version = paths.versions_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    version.mkdir(parents=True)
-    partition, report = f"run_date={day}", Path("reports") / day
-    if current is not None:   # a version holds only directories: dates, latest/, reports/
-        for item in current.iterdir():
-            if item.name not in (partition, "latest", "reports"):
-                copy_tree_linked(item, version / item.name)
-        for old_report in (current / "reports").glob("*"):
-            if old_report.name != day:
-                copy_tree_linked(old_report, version / "reports" / old_report.name)
+    version = _new_version(paths)
+    partition, report = Path(f"run_date={day}"), Path("reports") / day
+    if current is not None:
+        link_all_but(current, version, {partition, Path("latest"), report})
     os.rename(data_stage, version / partition)
     (version / "reports").mkdir(exist_ok=True)
     os.rename(report_stage, version / report)
@@ -182,13 +175,64 @@ def _switch(paths: RunPaths, data_stage: Path, report_stage: Path, day: str) -> 
     else:
         copy_tree_linked(version / partition, version / "latest")
         moved = "yes"
+    _point_to(paths, version, current)
+    return moved
+
+
+def _new_version(paths: RunPaths) -> Path:
+    version = paths.versions_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    version.mkdir(parents=True)
+    return version
+
+
+def link_all_but(source: Path, target: Path, skip: set[Path], below: Path = Path()) -> None:
+    """Hard-link the tree ``source`` into ``target``, except the paths in ``skip`` (relative
+    to the version: what the new version replaces)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        relative = below / item.name
+        if relative in skip:
+            continue
+        if any(relative in s.parents for s in skip):
+            link_all_but(item, target / item.name, skip, relative)
+        elif item.is_dir():
+            copy_tree_linked(item, target / item.name)
+        else:                       # a version holds folders; a file at its top is kept too
+            shutil.copy2(item, target / item.name)
+
+
+def _point_to(paths: RunPaths, version: Path, current: Path | None) -> None:
+    """The one switch: ``processed/D`` points to ``version``; older versions go."""
     link = paths.dataset_dir
     tmp_link = link.with_name(f".{link.name}.link-{uuid.uuid4().hex[:8]}")
     os.symlink(os.path.relpath(version, link.parent), tmp_link)
     _pause("built")
-    os.replace(tmp_link, link)           # the one switch
+    os.replace(tmp_link, link)
     _remove_old_versions(paths, keep={version, current})  # the previous one: readers in flight
-    return moved
+
+
+def publish_assignment(paths: RunPaths, files: dict[str, Path], day: str) -> dict[str, str]:
+    """Publish an assignment's files as ``processed/D/assignments/assign_date=<day>/`` in one
+    switch, like a run (``segment assign``): the rest of the version is linked as it is,
+    ``latest/`` included; a rerun for the day replaces that day's folder."""
+    stage = paths.staging_root / f"{paths.dataset}-{day}-{uuid.uuid4().hex[:8]}-assign"
+    relative = Path("assignments") / f"assign_date={day}"
+    try:
+        stage.mkdir(parents=True)
+        for name, source in files.items():
+            shutil.copyfile(source, stage / name)
+        _pause("staged")
+        with publish_lock(paths):
+            current = current_version(paths)
+            version = _new_version(paths)
+            if current is not None:
+                link_all_but(current, version, {relative})
+            (version / relative).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(stage, version / relative)
+            _point_to(paths, version, current)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return {name: str(paths.dataset_dir / relative / name) for name in files}
 
 
 def adopt_legacy(paths: RunPaths) -> None:

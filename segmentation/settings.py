@@ -56,6 +56,9 @@ def default_outputs_root() -> Path:
     return Path(os.environ.get("SEGMENT_OUTPUTS_ROOT", PROJECT_ROOT / "outputs"))
 
 
+RUN_RECORD = "_run.json"     # in each published partition: its dataset, run date, publish time
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """Where one run of one dataset for one date reads and writes.

@@ -196,7 +196,8 @@ def history_outputs(paths: RunPaths, segments: pd.DataFrame, previous, alignment
                                               work / "plots" / "migrations.png"))
     from segmentation.prediction import prediction_block, published_history
 
-    runs, dates = published_history(paths.dataset_dir, run_date, id_column)
+    runs, dates = published_history(paths.dataset_dir, run_date, id_column,
+                                    alignment.previous_run_date)
     block, predicted = prediction_block(runs + [segments[[id_column, "segment_id"]]],
                                         dates + [str(run_date)], id_column)
     tables = {}

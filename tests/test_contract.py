@@ -119,7 +119,8 @@ def test_the_page_has_every_table_the_test_reads():
                                                      "quarantine.parquet")
                            for part in ("shared", "customers", "meters", "transactions")} | {
         ("quarantine_meters.parquet", "shared"), ("migrations.parquet", "shared"),
-        ("predictions.parquet", "shared")}
+        ("predictions.parquet", "shared"), ("assignments.parquet", "shared"),
+        ("assignments.parquet", "meters")}
     for rows in tables.values():
         assert rows and all(kind in TYPES for _, kind in rows)
 

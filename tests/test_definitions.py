@@ -8,7 +8,7 @@ from prefect.exceptions import ParameterTypeError
 
 FLOWS = {"flows.customers": "customer_flow", "flows.meters": "meter_flow",
          "flows.transactions": "transaction_flow", "flows.nightly": "nightly_flow",
-         "flows.history": "history_flow"}
+         "flows.history": "history_flow", "flows.assign": "assign_flow"}
 
 
 @pytest.mark.parametrize("module", sorted(FLOWS))
@@ -16,7 +16,8 @@ def test_flow_loads_with_a_parameter_schema(module):
     flow = getattr(importlib.import_module(module), FLOWS[module])
     assert isinstance(flow, Flow)
     schema = flow.parameters.model_dump()
-    assert ("date_to" if module == "flows.history" else "run_date") in schema["properties"]
+    dated = {"flows.history": "date_to", "flows.assign": "assign_date"}.get(module, "run_date")
+    assert dated in schema["properties"]
     assert flow.description
 
 

@@ -68,7 +68,8 @@ def test_with_fewer_than_two_earlier_runs_nothing_is_predicted_and_the_block_say
     block, predicted = prediction_block(history(2), ["2026-01-28", "2026-02-28"], "customer_id")
     assert predicted is None and block == {
         "written": False,
-        "why": "1 earlier run(s): at least two are needed to learn and test how members move"}
+        "why": "1 earlier run(s) with the same segment ids: at least two are needed to learn "
+               "and test how members move"}
 
 
 def test_a_segment_new_this_run_gets_the_pooled_stay_share_and_gone_ones_are_no_destination():
@@ -89,3 +90,46 @@ def test_the_baseline_stays_with_the_same_smoothing():
     assert new.loc[2, 2] == pytest.approx((2 + 1) / (2 + 3)) and new.loc[2].idxmax() == 2
     results = backtest(history(3, members=500), "customer_id")
     assert [r["run"] for r in results] == [2] and results[0]["transitions_used"] == 500
+
+
+def _publish(dataset_dir, day: str, follows: str | None, model: bool = True) -> None:
+    """A partition with members and (unless ``model`` is False) a model.json whose ids follow
+    the run of ``follows``."""
+    import json
+
+    folder = dataset_dir / f"run_date={day}"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"customer_id": ["a", "b"], "segment_id": [0, 1]}).to_parquet(
+        folder / "segments.parquet")
+    if model:
+        (folder / "model.json").write_text(json.dumps({"extra": {"ids_follow": follows}}))
+
+
+def test_the_history_is_the_chain_of_runs_whose_ids_follow_one_another(tmp_path):
+    from segmentation.prediction import published_history
+
+    _publish(tmp_path, "2026-01-31", None)
+    _publish(tmp_path, "2026-02-28", "2026-01-31")
+    _publish(tmp_path, "2026-03-31", None)               # --fresh-ids: a new chain starts
+    _publish(tmp_path, "2026-04-30", "2026-03-31")
+    _publish(tmp_path, "2026-05-31", "2026-04-30")
+    _publish(tmp_path, "2026-06-30", "2026-05-31")       # this run's own date: not history
+    runs, dates = published_history(tmp_path, "2026-06-30", "customer_id", "2026-05-31")
+    assert dates == ["2026-03-31", "2026-04-30", "2026-05-31"]
+    assert len(runs) == 3 and list(runs[0].columns) == ["customer_id", "segment_id"]
+    # this run numbered afresh: no earlier run shares its ids
+    assert published_history(tmp_path, "2026-06-30", "customer_id", None) == ([], [])
+    # a run before models were saved ends the chain, and is its first run
+    _publish(tmp_path, "2025-12-31", None, model=False)
+    assert published_history(tmp_path, "2026-02-01", "customer_id", "2026-01-31")[1] == [
+        "2026-01-31"]
+
+
+def test_a_run_without_a_model_starts_the_chain(tmp_path):
+    from segmentation.prediction import published_history
+
+    _publish(tmp_path, "2026-01-31", None)
+    _publish(tmp_path, "2026-02-28", None, model=False)
+    _publish(tmp_path, "2026-03-31", "2026-02-28")
+    assert published_history(tmp_path, "2026-04-30", "customer_id", "2026-03-31")[1] == [
+        "2026-02-28", "2026-03-31"]

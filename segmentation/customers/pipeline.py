@@ -241,7 +241,8 @@ def model_artifact(segmented: CustomerSegments, *, kind: str, dataset: str, run_
     centroids, segments = segments_of(fit.model, segmented.names, segmented.alignment.ids)
     return ModelArtifact(kind=kind, dataset=dataset, run_date=str(run_date), space=segmented.space,
                          centroids=centroids, segments=segments, k=k_summary(fit),
-                         extra={"max_segment_id": segmented.alignment.max_segment_id},
+                         extra={"max_segment_id": segmented.alignment.max_segment_id,
+                                "ids_follow": segmented.alignment.previous_run_date},
                          code_version=code_version())
 
 

@@ -18,7 +18,9 @@ EXPECTED = {  # deployment name -> flow name
     "nightly": "nightly-segmentation",
     "dataset": "dataset-segmentation",
     "history": "history-segmentation",
+    "assign": "assign-segments",
 }
+ON_DEMAND = {"assign"}       # no schedule: run from the UI or the CLI when members arrive
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def strings(value):
             yield from strings(item)
 
 
-def test_declares_the_six_deployments(deployments):
+def test_declares_the_seven_deployments(deployments):
     assert set(deployments) == set(EXPECTED)
 
 
@@ -65,9 +67,12 @@ def test_schedule_pool_limit_tags_description(deployments, name):
     from prefect.client.schemas.schedules import CronSchedule
 
     deployment = deployments[name]
-    (schedule,) = deployment["schedules"]
-    parsed = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
-    assert (parsed.cron, parsed.timezone) == ("0 2 * * *", "Europe/London")
+    if name in ON_DEMAND:
+        assert not deployment.get("schedules")
+    else:
+        (schedule,) = deployment["schedules"]
+        parsed = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+        assert (parsed.cron, parsed.timezone) == ("0 2 * * *", "Europe/London")
     assert deployment["concurrency_limit"]["limit"] == 1
     assert deployment["work_pool"]["name"] == "segmentation-pool"
     assert "segmentation" in deployment["tags"]  # the failure automation matches this tag
@@ -77,7 +82,8 @@ def test_schedule_pool_limit_tags_description(deployments, name):
 
 def test_only_the_nightly_schedule_is_active(deployments):
     # The parent runs both datasets; active child schedules would run them twice.
-    assert {n: d["schedules"][0]["active"] for n, d in deployments.items()} == {
+    assert {n: d["schedules"][0]["active"] for n, d in deployments.items()
+            if n not in ON_DEMAND} == {
         "customers": False, "meters": False, "transactions": False, "nightly": True,
         "dataset": False, "history": False}
 

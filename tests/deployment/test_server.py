@@ -130,6 +130,8 @@ def test_all_deployments_are_registered(prefect_stack, client):
         assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *",
                                                                         "Europe/London"), name
     assert by_name[NIGHTLY].schedules[0].active
+    assign = client.read_deployment_by_name("assign-segments/assign")      # on demand
+    assert assign.work_pool_name == "segmentation-pool" and not assign.schedules
     assert "http://127.0.0.1:" in prefect_stack.start_output  # the UI address is printed
 
 

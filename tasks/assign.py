@@ -1,0 +1,129 @@
+"""Tasks of the assign flow: read new members with a run's settings, place them in its segments.
+
+Each ``read_*`` wires the kind's own ingestion, validation and feature tasks (the ones
+its runs use) with the settings the model kept, so new members reach the model's space
+by the same steps; meters are ingested into a scratch store in the assignment's work
+folder: the dataset's store is not touched.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+from prefect import task, unmapped
+from prefect.cache_policies import NO_CACHE
+
+from segmentation.artifact import ModelArtifact
+from segmentation.assignment import assignment_rows, one_input
+from segmentation.contract import assignments_schema
+from segmentation.io import write_parquet_atomic
+from segmentation.settings import RunPaths
+from tasks import customers as customer_steps
+from tasks import meters as meter_steps
+from tasks import transactions as transaction_steps
+
+
+def read_customers(files: list[str], settings: dict, paths: RunPaths) -> dict:
+    """Ingest and validate a customer table as the model's run did (its id column,
+    features, categorical columns and missing-value policy)."""
+    from segmentation.customers.config import resolve_config
+    from segmentation.report import accounting
+
+    path = one_input(files, "customers")
+    ingested = customer_steps.ingest_customers(path, paths)
+    config = resolve_config(pq.read_schema(ingested["rows"]).names,
+                            id_column=settings["id_column"], features=settings["features"],
+                            categorical=settings["categorical"], missing=settings["missing"],
+                            outliers=settings["outliers"], transform=settings["transform"],
+                            cluster_categorical=settings["cluster_categorical"], file=path)
+    validated = customer_steps.validate_customers(ingested, config, paths,
+                                                  settings["max_quarantine_share"])
+    quarantine = pd.read_parquet(validated["quarantine"], columns=["reason"])
+    counts = accounting(ingested["data_lines"], pq.read_metadata(validated["valid"]).num_rows,
+                        quarantine)
+    return {"members": [validated["valid"]], "id_column": config.id_column,
+            "tables": {"quarantine": validated["quarantine"]}, "counts": counts,
+            "inputs": [{"path": path, "sha256": ingested["sha256"],
+                        "rows": ingested["data_lines"]}]}
+
+
+def read_transactions(files: list[str], settings: dict, paths: RunPaths) -> dict:
+    """Stage and validate a purchase log with the run's columns and rules; behaviour
+    features as of the assignment's date."""
+    from segmentation.transactions.config import resolve_transaction_config
+    from segmentation.transactions.ingest import read_header
+    from segmentation.transactions.outputs import line_accounting
+
+    path = one_input(files, "transactions")
+    config = resolve_transaction_config(
+        read_header(path), file=path, given=settings["given_columns"],
+        cancel_prefix=settings["cancel_prefix"], non_product=settings["non_product_codes"],
+        max_quantity=settings["max_quantity"], window_days=settings["window_days"],
+        timezone=settings["timezone"])
+    staged = transaction_steps.stage_transactions(path, paths)
+    validated = transaction_steps.validate_transactions(staged, config, paths,
+                                                        settings["max_quarantine_share"])
+    featured = transaction_steps.transaction_features(validated, config, paths)
+    counts = line_accounting(staged["lines_in"], validated["counts"],
+                             pq.read_metadata(staged["rejects"]).num_rows, featured)
+    return {"members": [featured["features"]], "id_column": "customer_id",
+            "tables": {"quarantine": validated["quarantine"]}, "counts": counts,
+            "inputs": [{"path": path, "sha256": staged["sha256"], "rows": staged["lines_in"]}]}
+
+
+def read_meters(files: list[str], settings: dict, paths: RunPaths) -> dict:
+    """Ingest reading files into a scratch store with the run's format, time zone and
+    plausible maximum, then clean and featurise the window up to the assignment's date."""
+    from segmentation.meters import record
+    from segmentation.meters.clean import CleaningPolicy
+    from segmentation.meters.pipeline import QUARANTINE_METERS_SCHEMA
+
+    scratch, work = str(paths.work_dir / "store"), paths.work_dir
+    ingested = [meter_steps.ingest_meter_file(f, scratch, settings["format"],
+                                              settings["timezone"],
+                                              settings["max_kwh_per_interval"],
+                                              settings["max_quarantine_share"]) for f in files]
+    plan = meter_steps.plan_meter_window(scratch, settings["window_days"], settings["timezone"],
+                                         settings["hemisphere"], paths.run_date.isoformat())
+    policy = {k: settings[k] for k in CleaningPolicy.__dataclass_fields__}
+    futures = meter_steps.meter_shard_features.map(scratch, plan["shards"],
+                                                   unmapped(plan["window"]), unmapped(policy),
+                                                   unmapped(str(work / "shards")))
+    shards = [f.result() for f in futures]
+    set_aside = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
+                          ignore_index=True).sort_values("meter_id", kind="stable")
+    meters_file = str(write_parquet_atomic(set_aside, work / "quarantine_meters.parquet",
+                                           QUARANTINE_METERS_SCHEMA))
+    quarantine = meter_steps.collect_quarantine(scratch, str(work / "quarantine.parquet"))
+    counts = record.run_accounting(scratch, shards, meters_file, quarantine["rows"])
+    return {"members": [s["features"] for s in shards], "id_column": "meter_id",
+            "tables": {"quarantine": quarantine["quarantine"], "quarantine_meters": meters_file},
+            "counts": counts,
+            "inputs": [{"path": e["path"], "sha256": e["sha256"], "rows": e["rows_in"]}
+                       for e in ingested]}
+
+
+READERS = {"customers": read_customers, "meters": read_meters,
+           "transactions": read_transactions}
+
+
+@task(name="place-members", cache_policy=NO_CACHE)
+def place_members(member_files: list[str], kind: str, id_column: str, model_file: str,
+                  paths: RunPaths) -> str:
+    """Each member of ``member_files`` (validated rows, behaviour or meter features) at
+    its nearest segment of the saved model; writes assignments.parquet to the work dir."""
+    from segmentation.customers.pipeline import assign_rows
+    from segmentation.meters.segment import assign_meters
+
+    model = ModelArtifact.load(model_file, kind=kind)
+    members = pd.concat([pd.read_parquet(f) for f in member_files], ignore_index=True)
+    if kind == "meters":                 # shards in turn: meters in id order, as a run has them
+        members = members.sort_values(id_column, kind="stable", ignore_index=True)
+    schema = assignments_schema(kind)
+    target = paths.work_dir / "assignments.parquet"
+    if not len(members):
+        return str(write_parquet_atomic(schema.empty_table().to_pandas(), target, schema))
+    placed = assign_meters(members, model) if kind == "meters" else assign_rows(members, model)
+    rows = assignment_rows(members[id_column], placed, kind, model, paths.run_date)
+    return str(write_parquet_atomic(rows, target, schema))
+
