@@ -30,13 +30,15 @@ test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken (not part of the tests)
+## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken, assign vs run on
+## the real sets (not part of the tests)
 bench: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python bench/bench_customers.py
 	$(BIN)/python bench/bench_meters.py
 	$(BIN)/python bench/bench_transactions.py
 	$(BIN)/python bench/bench_contention.py
+	$(BIN)/python bench/bench_assign.py
 
 ## server / stop: local Prefect server, work pool, deployments, worker
 server: $(STAMP)

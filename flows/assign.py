@@ -59,12 +59,12 @@ def assign_flow(
                 kind=kind, dataset=dataset, assign_date=paths.run_date, model_path=model_path,
                 model=fitted, inputs=read["inputs"], counts=read["counts"], rows=rows)
             work = paths.work_dir
-            files = {"assignments.parquet": placed,
+            outputs = {"assignments.parquet": placed,
                      **{f"{name}.parquet": path for name, path in read["tables"].items()},
                      "manifest.json": write_json_atomic(manifest, work / "manifest.json"),
                      "report.md": write_text_atomic(assignment.assignment_report(manifest),
                                                     work / "assignment-report.md")}
-            published = publish_assignment(paths, files, paths.run_date.isoformat())
+            published = publish_assignment(paths, outputs, paths.run_date.isoformat())
             get_run_logger().info("placed %s members with the model of %s: %s (%s atypical)",
                                   len(rows), fitted.run_date, manifest["segments"],
                                   manifest["atypical"])

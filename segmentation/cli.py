@@ -653,7 +653,7 @@ def summary_text(result: dict, args) -> str:
 def _assign_lines(result: dict) -> str:
     """Members placed per segment, and where the assignment is."""
     total = sum(result["segments"].values())
-    lines = [f"{total:,} members placed in the segments of the run of "
+    lines = [f"{total:,} member{'' if total == 1 else 's'} placed in the segments of the run of "
              f"{result['model_run_date']} ({result['atypical']:,} atypical)"]
     width = max((len(name) for name in result["segments"]), default=0)
     lines += [f"  {name:<{width}}  {n:>8,}" for name, n in result["segments"].items()]
