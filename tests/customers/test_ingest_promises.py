@@ -196,3 +196,57 @@ def test_gender_codes_in_any_case_are_spelled_out(code, name):
 ])
 def test_column_names_become_snake_case_with_the_known_aliases(header, canonical):
     assert ingest.canonical_name(header) == canonical
+
+
+# ---------------------------------------------------------------- rows that look odd are rows
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["arrow", "csv-module"])
+def test_a_clean_file_has_an_empty_reject_table_with_its_columns(tmp_path, quoted):
+    rows, rejects = read_customer_csv(write(tmp_path, table(",", quoted)))
+    assert len(rows) == 2 and list(rejects.columns) == ["source_row", "raw_line", "reason"]
+    assert len(rejects) == 0
+    text = [c for c in rows.columns if c != "source_row"]
+    assert all(rows[c].dtype == pd.StringDtype("pyarrow") for c in text)  # not Python objects
+    assert rows["source_row"].dtype == "int64"
+
+
+def test_a_header_without_a_line_break_is_the_whole_header(tmp_path):
+    rows, rejects = read_customer_csv(write(tmp_path, "id,income"))
+    assert list(rows.columns) == ["id", "income", "source_row"] and len(rows) == 0
+    assert read_header(write(tmp_path, "id,income", "h.csv")) == ["id", "income"]
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["arrow", "csv-module"])
+def test_a_line_of_one_character_is_a_row_or_a_reject_never_a_blank_line(tmp_path, quoted):
+    note = '"n"' if quoted else "n"
+    text = f"id,income,note\n1,,\n7\nX,X,X\n2,5,{note}\n   \n"
+    rows, rejects = read_customer_csv(write(tmp_path, text))
+    assert rows["source_row"].tolist() == [2, 4, 5]           # "1,," and "X,X,X" are rows
+    assert rows["id"].tolist() == ["1", "X", "2"] and rows["income"].isna().tolist() == [
+        True, False, False]
+    assert rejects.to_dict("records") == [
+        {"source_row": 3, "raw_line": "7", "reason": "1 fields where the header has 3"}]
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["arrow", "csv-module"])
+def test_a_rejected_line_keeps_its_text_as_in_the_file(tmp_path, quoted):
+    note = '"n"' if quoted else "n"
+    text = f"id,income\r\n1,{note}\r\n7,8,9  \r\n7,8,X\r\n"
+    rows, rejects = read_customer_csv(write(tmp_path, text))
+    assert rejects["raw_line"].tolist() == ["7,8,9  ", "7,8,X"]
+    assert source_lines(write(tmp_path, text, "again.csv"), [3, 4]) == {3: "7,8,9  ", 4: "7,8,X"}
+
+
+def test_a_quoted_line_break_keeps_its_carriage_return_in_the_value_and_the_line(tmp_path):
+    text = 'id;note;income\r\n1;"p,q,r\r\ns";5\r\n2;x;y;z\r\n'
+    path = write(tmp_path, text)
+    rows, rejects = read_customer_csv(path)
+    assert rows["note"].tolist() == ["p,q,r\r\ns"] and rejects["source_row"].tolist() == [4]
+    # the header's separator, not the first row's: the record spans lines 2-3
+    assert source_lines(path, [2, 4]) == {2: '1;"p,q,r\r\ns";5', 4: "2;x;y;z"}
+
+
+def test_a_quarantined_line_after_bare_carriage_returns_is_read_back(tmp_path):
+    path = write(tmp_path, "id,v\r1,2\r3,4,5\r6,7\r")
+    assert read_customer_csv(path)[1]["source_row"].tolist() == [3]
+    assert source_lines(path, [3]) == {3: "3,4,5"}
