@@ -172,6 +172,8 @@ def code_version() -> str:
 
 def _plain(value):
     """JSON-ready: numpy numbers as Python numbers, NaN as None."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

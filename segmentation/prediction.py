@@ -101,8 +101,9 @@ def backtest(history: list[pd.DataFrame], id_column: str, alpha: float = ALPHA) 
         test = transitions(history[t - 1:t + 1], id_column)
         states = sorted(set(train["segment_id_from"]) | set(train["segment_id_to"])
                         | set(test["segment_id_from"]) | set(test["segment_id_to"]))
-        model = score(fit_matrix(train, states, alpha), test)
-        baseline = score(stay_matrix(train, states, alpha), test)
+        nothing = (None, None)          # no member in both runs: nothing to score (not NaN)
+        model = score(fit_matrix(train, states, alpha), test) if len(test) else nothing
+        baseline = score(stay_matrix(train, states, alpha), test) if len(test) else nothing
         results.append({"run": t, "transitions_used": int(len(train)), "members": int(len(test)),
                         "accuracy": model[0], "log_loss": model[1],
                         "baseline_accuracy": baseline[0], "baseline_log_loss": baseline[1]})
@@ -126,7 +127,8 @@ def prediction_block(history: list[pd.DataFrame], dates: list[str], id_column: s
     members = sum(r["members"] for r in tests)
 
     def pooled(key):
-        return float(sum(r[key] * r["members"] for r in tests) / members) if members else None
+        return (float(sum(r[key] * r["members"] for r in tests if r["members"]) / members)
+                if members else None)
 
     block = {"written": True, "model": f"Markov transition matrix, additive smoothing {alpha}",
              "runs": dates, "transitions_used": int(len(moves)),

@@ -289,6 +289,10 @@ def prediction_line(prediction: dict) -> str:
     if not prediction.get("written"):
         return f"- no prediction of the next run: {prediction['why']}"
     tests = prediction["backtest"]
+    if prediction["accuracy"] is None:
+        return (f"- next run predicted (predictions.parquet) by {prediction['model'].lower()}, from "
+                f"{prediction['transitions_used']:,} moves; no backtest: no member was in two "
+                "consecutive runs of the history")
     return (f"- next run predicted (predictions.parquet) by {prediction['model'].lower()}, from "
             f"{prediction['transitions_used']:,} moves; backtest over {len(tests)} run(s): "
             f"accuracy {prediction['accuracy']:.1%}, log loss {prediction['log_loss']:.3f}, "

@@ -220,3 +220,8 @@ def test_the_model_records_the_package_version():
 
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert code_version() == project["project"]["version"]
+
+
+def test_numpy_arrays_in_a_model_are_saved_as_json_lists():
+    assert _plain({"bands": np.array([1.5, np.nan]), "k": np.int64(3)}) == {
+        "bands": [1.5, None], "k": 3}

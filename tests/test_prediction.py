@@ -133,3 +133,20 @@ def test_a_run_without_a_model_starts_the_chain(tmp_path):
     _publish(tmp_path, "2026-03-31", "2026-02-28")
     assert published_history(tmp_path, "2026-04-30", "customer_id", "2026-03-31")[1] == [
         "2026-02-28", "2026-03-31"]
+
+
+def test_a_history_where_no_member_stays_has_no_backtest_score_and_plain_json():
+    import json
+
+    from segmentation.report import prediction_line
+
+    runs = [pd.DataFrame({"customer_id": ["a", "b"], "segment_id": [0, 1]}),
+            pd.DataFrame({"customer_id": ["a", "b"], "segment_id": [1, 1]}),
+            pd.DataFrame({"customer_id": ["c", "d"], "segment_id": [0, 1]})]  # all new ids
+    block, predicted = prediction_block(runs, ["2026-01-31", "2026-02-28", "2026-03-31"],
+                                        "customer_id")
+    assert block["written"] and block["backtest"][0]["members"] == 0
+    assert block["accuracy"] is None and block["baseline_log_loss"] is None
+    json.dumps(block, allow_nan=False)                     # the manifest stays valid JSON
+    assert "no backtest: no member was in two consecutive runs" in prediction_line(block)
+    assert len(predicted) == 2
