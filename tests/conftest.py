@@ -107,10 +107,18 @@ def prefect_home(prefect_template, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def prefect_harness(prefect_template):
     """One temporary Prefect API for the whole session, on a copy of the migrated database
-    (it starts in 5-6 s instead of 10-20 s)."""
+    (it starts in 5-6 s instead of 10-20 s).
+
+    The flows run in this process send no heartbeats: Prefect 3.9 ends every flow run by
+    joining its heartbeat thread, which sleeps in whole seconds (0.5-1 s per run, over a
+    hundred runs here). A heartbeat (every 180 s) lets a server mark a run whose process
+    died as crashed; these runs live in the test's process and last seconds. The runs of
+    the deployment tests and the CLI processes keep Prefect's default.
+    """
     import tempfile
 
-    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+    from prefect.settings import (PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+                                  PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings)
     from prefect.testing import utilities
 
     from tests.prefect_db import SQLITE_URL, seed
@@ -130,7 +138,8 @@ def prefect_harness(prefect_template):
             url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
             assert [SQLITE_URL.format(path) for path in seeded] == [str(url)], (
                 f"the harness does not run on the migrated copy: {url}, copies {seeded}")
-            yield
+            with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                yield
 
 
 def once_per_session(tmp_path_factory, name: str, compute):
