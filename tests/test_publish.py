@@ -308,13 +308,14 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_a_killed_cli_run_takes_its_prefect_server_with_it_and_publishes_nothing(tmp_path):
+def test_a_killed_cli_run_takes_its_prefect_server_with_it_and_publishes_nothing(
+        tmp_path, prefect_home):
     from tests.conftest import shared_file
 
     mall = shared_file("mall/Mall_Customers.csv")
     marker = tmp_path / "paused"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update({PAUSE_ENV: f"staged:{marker}", "PREFECT_HOME": str(tmp_path / "prefect"),
+    env.update({PAUSE_ENV: f"staged:{marker}", "PREFECT_HOME": str(prefect_home),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
     cli = subprocess.Popen([sys.executable, "-m", "segmentation.cli", "run", "customers",
                             "--input", str(mall), "--run-date", "2026-11-01",
@@ -363,12 +364,12 @@ def test_save_figure_writes_a_png_and_closes_the_figure_or_copies_a_saved_one(tm
 @pytest.mark.slow
 @pytest.mark.parametrize("first_k, second_k", [(6, 3)])
 def test_two_runs_of_one_dataset_and_date_publish_one_whole_and_refuse_the_other(
-        tmp_path, first_k, second_k):
+        tmp_path, prefect_home, first_k, second_k):
     from segmentation.customers.sample import write_sample_customers
 
     table = write_sample_customers(tmp_path / "raw", n=200, seed=7)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    env.update({"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
     marker = tmp_path / "paused"
 
     def cli(k: int, **extra: str) -> subprocess.Popen:

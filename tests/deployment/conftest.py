@@ -125,8 +125,11 @@ def _kill_leftovers(run_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def prefect_stack(tmp_path_factory, webhook):
+def prefect_stack(tmp_path_factory, webhook, prefect_template):
+    from tests.prefect_db import seed
+
     home = tmp_path_factory.mktemp("prefect-home")
+    seed(prefect_template, home / "prefect.db")   # the server's default database: migrated
     port = free_port()
     catalog = home / "catalog.yaml"   # the nightly tests' workspace has customers only
     catalog.write_text("datasets:\n  customers:\n    kind: customers\n"
@@ -143,7 +146,7 @@ def prefect_stack(tmp_path_factory, webhook):
         PREFECT_WORKER_QUERY_SECONDS="1",
         PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2",
         SEGMENT_START_TIMEOUT="180",
-        SEGMENT_STOP_GRACE="3",  # the worker often ignores the graceful signal anyway
+        SEGMENT_STOP_GRACE="1",  # the worker often ignores the graceful signal anyway: 1 s, not 3
     )
     env.pop("PREFECT_API_URL", None)  # server.sh derives it from the port
     stack = PrefectStack(api_url=f"http://127.0.0.1:{port}/api", home=home, env=env,
