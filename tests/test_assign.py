@@ -49,30 +49,36 @@ def test_latest_is_the_run_latest_holds_and_a_date_is_that_run(tmp_path):
 
 
 def test_a_missing_model_is_refused_naming_the_runs_that_have_one(tmp_path):
-    with pytest.raises(InputError, match="no run of it has saved a model yet"):
+    with pytest.raises(InputError) as none:
         assignment.model_file(tmp_path, "shop")
+    assert str(none.value) == (f"dataset 'shop' has no model for the latest run in {tmp_path}: "
+                               "no run of it has saved a model yet: run it first (`segment run`)")
     publish_partition(tmp_path, "2026-10-31")
     publish_partition(tmp_path, "2026-11-30")
     with pytest.raises(InputError, match="no model for a run of 2026-09-30 .* runs with a model: "
                                          "2026-10-31, 2026-11-30"):
         assignment.model_file(tmp_path, "shop", "2026-09-30")
-    with pytest.raises(InputError, match="'yesterday' is neither 'latest' nor a run date"):
+    with pytest.raises(InputError) as bad:
         assignment.model_file(tmp_path, "shop", "yesterday")
+    assert str(bad.value) == "--model 'yesterday' is neither 'latest' nor a run date YYYY-MM-DD"
 
 
 def test_a_model_of_another_kind_or_without_its_run_s_settings_is_refused(tmp_path):
     publish_partition(tmp_path, "2026-11-30", settings={})
     path = tmp_path / "run_date=2026-11-30" / "model.json"
-    with pytest.raises(ModelMismatch, match="does not say how its run read the input"):
+    with pytest.raises(ModelMismatch) as old:
         assignment.load_model(path, "customers")
+    assert str(old.value) == (f"{path} does not say how its run read the input (saved before "
+                              "models kept their settings): run the dataset again, then assign")
     with pytest.raises(ModelMismatch, match="is a model of customers, not of meters"):
         assignment.load_model(path, "meters")
 
 
 def test_a_table_or_log_is_one_file_and_meters_may_be_several():
     assert assignment.one_input(["a.csv"], "customers") == "a.csv"
-    with pytest.raises(InputError, match="assigning transactions takes one input file, got 2"):
+    with pytest.raises(InputError) as two:
         assignment.one_input(["a.csv", "b.csv"], "transactions")
+    assert str(two.value) == "assigning transactions takes one input file, got 2: a.csv, b.csv"
 
 
 # ---------------------------------------------------------------- the contract
@@ -97,7 +103,9 @@ def test_rows_carry_the_id_the_model_s_date_and_the_assignment_s_date():
                            "distance_to_centroid": [0.5], "is_atypical": [False],
                            "atypical_reason": pd.Series([None], dtype="string"),
                            "consumption_band": ["Low Energy Users"], "seasonal_user": [False]})
+    placed.index = [5]                        # rows as they came: the index is not a column
     rows = assignment.assignment_rows(pd.Series([17]), placed, "meters", model, date(2026, 12, 2))
+    assert "index" not in rows.columns
     table = pa.Table.from_pandas(rows[contract.assignments_schema("meters").names],
                                  schema=contract.assignments_schema("meters"),
                                  preserve_index=False)
@@ -110,6 +118,38 @@ def test_rows_carry_the_id_the_model_s_date_and_the_assignment_s_date():
     customers = assignment.assignment_rows(pd.Series(["a"]), placed.drop(columns="segment_label"),
                                            "customers", model, date(2026, 12, 2))
     assert customers["segment_label"].tolist() == ["Night Users"]   # the name, as in segments
+
+
+def test_the_manifest_and_report_say_which_model_placed_how_many_where(tmp_path):
+    model = ModelArtifact(kind="customers", dataset="shop", run_date="2026-11-30", space={},
+                          centroids=[], k={"chosen": 2}, code_version="1.2.3",
+                          segments=[{"segment_id": 0, "segment_name": "Budget Buyers"},
+                                    {"segment_id": 3, "segment_name": "High Spenders"}],
+                          settings={"missing": "impute"})
+    rows = pd.DataFrame({"segment_name": ["High Spenders", "Budget Buyers", "High Spenders"],
+                         "is_atypical": [True, False, False]})
+    counts = {"rows_in": 4, "rows_out": 3, "rows_quarantined": 1, "quarantined_by_reason": {}}
+    manifest = assignment.assignment_manifest(
+        kind="customers", dataset="shop", assign_date=date(2026, 12, 2),
+        model_path=tmp_path / "model.json", model=model,
+        inputs=[{"path": "/in/new.csv", "sha256": "ab", "rows": 4}], counts=counts, rows=rows)
+    assert manifest == {
+        "dataset": "shop", "kind": "customers", "assign_date": "2026-12-02",
+        "model": {"path": str(tmp_path / "model.json"), "run_date": "2026-11-30",
+                  "code_version": "1.2.3", "k": 2,
+                  "segments": {"0": "Budget Buyers", "3": "High Spenders"}},
+        "settings": {"missing": "impute"},
+        "inputs": [{"path": "/in/new.csv", "sha256": "ab", "rows": 4}], "counts": counts,
+        "segments": {"High Spenders": 2, "Budget Buyers": 1}, "atypical": 1}
+    report = assignment.assignment_report(manifest)
+    assert report.startswith("# Assignment: shop, 2026-12-02\n\nNew members placed in the "
+                             "segments of the run of 2026-11-30 (k=2, `")
+    for line in ["## Input\n- `/in/new.csv`", "## Members placed\n- High Spenders: 2 (67%)\n"
+                 "- Budget Buyers: 1 (33%)", "1 of them are atypical",
+                 "## Accounting\n- rows in: 4\n- rows out: 3\n- rows quarantined: 1"]:
+        assert line in report, line
+    assert "quarantined by reason" not in report                 # counts only, not dicts
+    assert assignment.summary_lines({}) == "No member could be placed."
 
 
 # ---------------------------------------------------------------- publishing
