@@ -132,19 +132,21 @@ def test_the_manifest_and_report_say_which_model_placed_how_many_where(tmp_path)
     manifest = assignment.assignment_manifest(
         kind="customers", dataset="shop", assign_date=date(2026, 12, 2),
         model_path=tmp_path / "model.json", model=model,
-        inputs=[{"path": "/in/new.csv", "sha256": "ab", "rows": 4}], counts=counts, rows=rows)
+        inputs=[{"path": "/in/new.csv", "sha256": "ab", "rows": 4},
+                {"path": "/in/more.csv", "sha256": "cd", "rows": 0}], counts=counts, rows=rows)
     assert manifest == {
         "dataset": "shop", "kind": "customers", "assign_date": "2026-12-02",
         "model": {"path": str(tmp_path / "model.json"), "run_date": "2026-11-30",
                   "code_version": "1.2.3", "k": 2,
                   "segments": {"0": "Budget Buyers", "3": "High Spenders"}},
         "settings": {"missing": "impute"},
-        "inputs": [{"path": "/in/new.csv", "sha256": "ab", "rows": 4}], "counts": counts,
+        "inputs": [{"path": "/in/new.csv", "sha256": "ab", "rows": 4},
+                   {"path": "/in/more.csv", "sha256": "cd", "rows": 0}], "counts": counts,
         "segments": {"High Spenders": 2, "Budget Buyers": 1}, "atypical": 1}
     report = assignment.assignment_report(manifest)
     assert report.startswith("# Assignment: shop, 2026-12-02\n\nNew members placed in the "
                              "segments of the run of 2026-11-30 (k=2, `")
-    for line in ["## Input\n- `/in/new.csv`", "## Members placed\n- High Spenders: 2 (67%)\n"
+    for line in ["## Input\n- `/in/new.csv`\n- `/in/more.csv`\n\n", "## Members placed\n- High Spenders: 2 (67%)\n"
                  "- Budget Buyers: 1 (33%)", "1 of them are atypical",
                  "## Accounting\n- rows in: 4\n- rows out: 3\n- rows quarantined: 1"]:
         assert line in report, line
