@@ -12,7 +12,7 @@ from pydantic import Field
 
 from segmentation import assignment
 from segmentation.io import write_json_atomic, write_text_atomic
-from segmentation.parameters import AssignKind, DatasetName, ModelChoice, RunDate
+from segmentation.parameters import AssignKind, DatasetName, ModelChoice, QuarantineShare, RunDate
 from segmentation.publish import publish_assignment
 from segmentation.settings import RunPaths
 from segmentation.threads import limit_threads
@@ -30,6 +30,7 @@ def assign_flow(
     assign_date: RunDate = None,
     data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: outputs/")] = None,
+    max_quarantine_share: QuarantineShare | None = None,
 ) -> dict:
     """Place new members in the segments of a published run, read as that run read its input.
 
@@ -42,6 +43,8 @@ def assign_flow(
             meters: the window ends with it); empty: today (Europe/London)
         data_root: Data root; empty: the project's data/
         outputs_root: Outputs root; empty: the project's outputs/
+        max_quarantine_share: Refuse the input when a larger share of it is quarantined
+            (0-1); empty: the model's run's (a handful of new members may need more)
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -49,9 +52,11 @@ def assign_flow(
         paths = RunPaths.create(dataset, resolve_run_date(assign_date), data_root, outputs_root)
         model_path = assignment.model_file(paths.dataset_dir, dataset, model)
         fitted = assignment.load_model(model_path, kind)
+        settings = {**fitted.settings, **({"max_quarantine_share": max_quarantine_share}
+                                          if max_quarantine_share is not None else {})}
         files = [str(Path(p).resolve()) for p in inputs]
         with exclusive_run(paths):
-            read = steps.READERS[kind](files, fitted.settings, paths)
+            read = steps.READERS[kind](files, settings, paths)
             placed = steps.place_members(read["members"], kind, read["id_column"],
                                          str(model_path), paths)
             rows = pd.read_parquet(placed)

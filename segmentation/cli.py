@@ -392,6 +392,9 @@ def _assign_parser(sub) -> None:
                             help="date of the assignment: the partition it writes, the as-of "
                                  "date of purchase behaviour, the end of a meter window "
                                  "(default: today)")
+        parser.add_argument("--max-quarantine-share", type=_share, metavar="SHARE",
+                            help="refuse the input when a larger share of its rows is "
+                                 "quarantined, 0-1 (default: the share of the model's run)")
         _folders(parser)
         parser.set_defaults(flow="assign", run_date=None)
 
@@ -480,6 +483,7 @@ def _call_flow(args) -> dict:
         kind, dataset = _assign_target(args)
         return finished(assign_flow, kind=kind, inputs=args.input, dataset=dataset,
                         model=args.model, assign_date=args.assign_date,
+                        max_quarantine_share=args.max_quarantine_share,
                         data_root=args.data_root, outputs_root=args.outputs_root)
     if args.flow == "history":
         from flows.history import history_flow

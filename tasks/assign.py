@@ -90,8 +90,7 @@ def read_meters(files: list[str], settings: dict, paths: RunPaths) -> dict:
                                                    unmapped(plan["window"]), unmapped(policy),
                                                    unmapped(str(work / "shards")))
     shards = [f.result() for f in futures]
-    set_aside = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
-                          ignore_index=True).sort_values("meter_id", kind="stable")
+    set_aside = meter_steps.by_meter([s["quarantined_meters"] for s in shards])
     meters_file = str(write_parquet_atomic(set_aside, work / "quarantine_meters.parquet",
                                            QUARANTINE_METERS_SCHEMA))
     quarantine = meter_steps.collect_quarantine(scratch, str(work / "quarantine.parquet"))
@@ -116,9 +115,8 @@ def place_members(member_files: list[str], kind: str, id_column: str, model_file
     from segmentation.meters.segment import assign_meters
 
     model = ModelArtifact.load(model_file, kind=kind)
-    members = pd.concat([pd.read_parquet(f) for f in member_files], ignore_index=True)
-    if kind == "meters":                 # shards in turn: meters in id order, as a run has them
-        members = members.sort_values(id_column, kind="stable", ignore_index=True)
+    members = (meter_steps.by_meter(member_files) if kind == "meters"   # as a run orders them
+               else pd.concat([pd.read_parquet(f) for f in member_files], ignore_index=True))
     schema = assignments_schema(kind)
     target = paths.work_dir / "assignments.parquet"
     if not len(members):

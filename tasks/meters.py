@@ -69,6 +69,12 @@ def meter_shard_features(dataset_dir: str, shard: int, window: dict, policy: dic
                                   CleaningPolicy(**policy), Path(out_dir))
 
 
+def by_meter(files: list[str]) -> pd.DataFrame:
+    """The shards' tables (features, meters set aside) as one, in meter id order."""
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values(
+        "meter_id", kind="stable", ignore_index=True)
+
+
 @task(name="segment-meters", cache_policy=NO_CACHE)
 def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min: int, k_max: int,
                       seed: int, shape: str = "daily",
@@ -76,10 +82,8 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                       fresh_ids: bool = False) -> dict:
     """Archetypes, bands, seasonal flags and names, ids aligned with the previous run; write
     tables, the model, migrations and plots to the work dir."""
-    features = pd.concat([pd.read_parquet(s["features"]) for s in shards], ignore_index=True)
-    features = features.sort_values("meter_id", kind="stable").reset_index(drop=True)
-    quarantined_meters = pd.concat([pd.read_parquet(s["quarantined_meters"]) for s in shards],
-                                   ignore_index=True).sort_values("meter_id", kind="stable")
+    features = by_meter([s["features"] for s in shards])
+    quarantined_meters = by_meter([s["quarantined_meters"] for s in shards])
     previous = previous_run(paths.dataset_dir, paths.run_date, "meters", "meter_id", fresh_ids)
     seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed, shape=shape,
                          kwh_bands=tuple(kwh_bands) if kwh_bands else None,

@@ -322,3 +322,26 @@ def test_assign_dataset_takes_the_kind_from_the_catalog(tmp_path, monkeypatch):
     code = main(["assign", "dataset", "nowhere", "--input", str(catalog)],
                 stdout=io.StringIO(), stderr=(err := io.StringIO()))
     assert code == 2 and "no dataset 'nowhere' in the catalog" in err.getvalue()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_handful_of_members_with_a_duplicate_are_placed_and_the_duplicate_quarantined(
+        real_runs, tmp_path):
+    from flows.assign import assign_flow
+
+    root = copied(real_runs["root"], tmp_path)
+    table = tmp_path / "three.csv"
+    table.write_text("CustomerID,Genre,Age,Annual Income (k$),Spending Score (1-100)\n"
+                     "7,Male,30,60,50\n7,Male,30,60,50\n8,Female,40,80,20\n")
+    refused = assign_flow(kind="customers", inputs=[str(table)], assign_date=RUN_DATE,
+                          return_state=True, **roots_of(root))
+    assert refused.is_failed()                        # 1 of 3 is more than the run's share
+    assert "1 of 3 rows (33%) would be quarantined" in str(refused.result(raise_on_failure=False))
+    result = assign_flow(kind="customers", inputs=[str(table)], assign_date=RUN_DATE,
+                         max_quarantine_share=0.5, **roots_of(root))
+    placed = read_back(result["published"], "assignments.parquet")
+    assert placed["customer_id"].tolist() == ["7", "8"]
+    quarantine = read_back(result["published"], "quarantine.parquet")
+    assert quarantine["source_row"].tolist() == [3] and "duplicate" in quarantine["reason"][0]
+    assert result["counts"] == {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1,
+                                "quarantined_by_reason": {"exact duplicate of line 2": 1}}
