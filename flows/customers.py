@@ -16,16 +16,18 @@ from segmentation.customers.ingest import SOURCE_ROW
 from segmentation.errors import InputError
 from segmentation.parameters import (DatasetName, KMax, KMin, MinSegmentSize, KValue, Missing, Outliers,
                                      QuarantineShare, RunDate, Transform)
-from segmentation.parameters import AttributesId, AttributesPath, FreshIds
+from segmentation.parameters import Algorithm, AttributesId, AttributesPath, Compare, FreshIds, \
+    MinConfidence
+from segmentation.algorithms import DEFAULT_ALGORITHM
 from segmentation.artifact import with_settings
 from segmentation.attributes import insert_section
 from segmentation.report import accounting, build_manifest
-from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
+from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run,
                           one_raw_input, publish_outputs, report_artifacts, resolve_run_date)
-from tasks.shared import history_report, profile_member_attributes
+from tasks.shared import compare_algorithms, history_report, profile_member_attributes
 
 
 def default_customer_input(paths: RunPaths) -> str:
@@ -55,6 +57,9 @@ def customer_flow(
     attributes_path: AttributesPath = None,
     attributes_id: AttributesId = None,
     fresh_ids: FreshIds = False,
+    algorithm: Algorithm = DEFAULT_ALGORITHM,
+    min_confidence: MinConfidence = MIN_CONFIDENCE,
+    compare: Compare = True,
 ) -> dict:
     """Ingest, validate, clean, segment and publish a customer table for one run date.
 
@@ -82,6 +87,9 @@ def customer_flow(
         attributes_id: Id column of the attribute table; empty: customer_id, id or the one *_id
         fresh_ids: Number segments by size (0 = largest) instead of following the
             previous run's ids (a first run numbers them so anyway)
+        algorithm: kmeans, gmm (Gaussian mixture), agglomerative (Ward) or hdbscan
+        min_confidence: Members whose segment probability is below this are flagged
+        compare: Compare every algorithm on the run's features (report, comparison.parquet)
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -109,9 +117,16 @@ def customer_flow(
             timer.lap("validate")
             cleaned = steps.clean_customers(validated, config, paths)
             timer.lap("clean")
+            clustering = {"algorithm": algorithm, "min_confidence": min_confidence}
             segmented = steps.segment_customers(cleaned, config, paths, k, k_min, k_max, SEED,
-                                                ingested["path"], min_segment_size, fresh_ids)
+                                                ingested["path"], min_segment_size, fresh_ids,
+                                                clustering)
             timer.lap("segment")
+            compared = (compare_algorithms(segmented["points"], paths, clustering, k=k,
+                                           k_min=k_min, k_max=k_max,
+                                           min_size=min_segment_size, unit="customers")
+                        if compare else None)
+            timer.lap("compare")
             attributes = (profile_member_attributes(attributes_path, attributes_id, "customer_id",
                                                     segmented["segments"], segmented["profiles"])
                           if attributes_path else None)
@@ -131,6 +146,7 @@ def customer_flow(
                           "cluster_categorical": cluster_categorical,
                           "max_quarantine_share": max_quarantine_share,
                           "attributes_path": attributes_path, "attributes_id": attributes_id,
+                          **clustering, "compare": compare,
                           "run_date": paths.run_date.isoformat()}
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
                        "profiles": str(paths.partition_dir / "profiles.parquet"),
@@ -148,6 +164,8 @@ def customer_flow(
                 cleaning=cleaned["cleaning"], paths=planned, quality=segmented["quality"],
                 transforms=segmented["transforms"], identity=identity, config=config)
             report = history_report(report, segmented)
+            if compared:
+                report = insert_section(report, compared["section"])
             if attributes:
                 report = insert_section(report, attributes["section"])
             manifest = build_manifest(
@@ -161,19 +179,22 @@ def customer_flow(
                                                       if config.cluster_categorical else []),
                 profiled_categorical=list(config.categorical), alignment=segmented["alignment"],
                 prediction=segmented["prediction"],
+                **({"comparison": compared["block"]} if compared else {}),
                 **({"attributes": attributes["manifest"]} if attributes else {}))
             with_settings(segmented["model"], {      # how `segment assign` reads new members
                 "id_column": id_column, "features": list(config.features),
                 "categorical": list(config.categorical), "missing": missing,
                 "outliers": outliers, "transform": transform,
                 "cluster_categorical": cluster_categorical,
-                "max_quarantine_share": max_quarantine_share})
+                "max_quarantine_share": max_quarantine_share, "min_confidence": min_confidence})
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"],
                         "migrations": segmented["migrations"],
-                        **segmented["prediction_tables"]},
-                {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
+                        **segmented["prediction_tables"],
+                        **({"comparison": compared["comparison"]} if compared else {})},
+                {**segmented["plots"], **segmented["migration_plots"],
+                 **(compared["plots"] if compared else {})}, manifest, report,
                 {data_docs_page(ingested["sha256"]): validated["data_docs"]},
                 {"model.json": segmented["model"]})
             report_artifacts(dataset, report, profiles)

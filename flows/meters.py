@@ -19,14 +19,16 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
 from segmentation.meters import record
 from segmentation.artifact import with_settings
 from segmentation.attributes import insert_section
-from segmentation.parameters import AttributesId, AttributesPath, FreshIds
+from segmentation.parameters import Algorithm, AttributesId, AttributesPath, Compare, FreshIds, \
+    MinConfidence
+from segmentation.algorithms import DEFAULT_ALGORITHM
 from segmentation.meters.clean import CleaningPolicy
-from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
+from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from tasks import meters as steps
 from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
                           publish_outputs, report_artifacts, resolve_run_date)
-from tasks.shared import history_report, profile_member_attributes
+from tasks.shared import compare_algorithms, history_report, profile_member_attributes
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -60,6 +62,9 @@ def meter_flow(
     attributes_path: AttributesPath = None,
     attributes_id: AttributesId = None,
     fresh_ids: FreshIds = False,
+    algorithm: Algorithm = DEFAULT_ALGORITHM,
+    min_confidence: MinConfidence = MIN_CONFIDENCE,
+    compare: Compare = True,
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 
@@ -86,6 +91,9 @@ def meter_flow(
         attributes_id: Id column of the attribute table; empty: meter_id, id or the one *_id
         fresh_ids: Number segments by size (0 = largest) instead of following the
             previous run's ids (a first run numbers them so anyway)
+        algorithm: kmeans, gmm (Gaussian mixture), agglomerative (Ward) or hdbscan
+        min_confidence: Meters whose segment probability is below this are flagged
+        compare: Compare every algorithm on the load shapes (report, comparison.parquet)
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -121,14 +129,20 @@ def meter_flow(
             shards = [f.result() for f in futures]
             timer.lap("features")
 
+            clustering = {"algorithm": algorithm, "min_confidence": min_confidence}
             segmented = steps.segment_meter_run(shards, paths, k, k_min, k_max, SEED, shape, kwh_bands,
-                                                min_segment_size, fresh_ids)
+                                                min_segment_size, fresh_ids, clustering)
             seg = segmented["segmentation"]
             attributes = (profile_member_attributes(attributes_path, attributes_id, "meter_id",
                                                     segmented["segments"], segmented["profiles"])
                           if attributes_path else None)
             profiles = pd.read_parquet(segmented["profiles"])
             timer.lap("segment")
+            compared = (compare_algorithms(segmented["points"], paths, clustering, k=k,
+                                           k_min=k_min, k_max=k_max,
+                                           min_size=min_segment_size, unit="meters")
+                        if compare else None)
+            timer.lap("compare")
             quarantine = steps.collect_quarantine(store_dir, str(paths.work_dir / "quarantine.parquet"))
             counts = record.run_accounting(store_dir, shards, segmented["quarantine_meters"], quarantine["rows"])
             parameters = {"inputs": files, "dataset": dataset, "format": format, "timezone": timezone,
@@ -139,7 +153,7 @@ def meter_flow(
                           "kwh_bands": kwh_bands, "shape": shape,
                           "max_quarantine_share": max_quarantine_share,
                           "attributes_path": attributes_path, "attributes_id": attributes_id,
-                          **policy.__dict__}
+                          **clustering, "compare": compare, **policy.__dict__}
             manifest, report = record.manifest_and_report(
                 paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
                 counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
@@ -147,20 +161,26 @@ def meter_flow(
             manifest["alignment"] = segmented["alignment"]
             manifest["prediction"] = segmented["prediction"]
             report = history_report(report, segmented)
+            if compared:
+                manifest["comparison"] = compared["block"]
+                report = insert_section(report, compared["section"])
             if attributes:
                 manifest["attributes"] = attributes["manifest"]
                 report = insert_section(report, attributes["section"])
             with_settings(segmented["model"], {      # how `segment assign` reads new files
                 "format": format, "timezone": timezone, "window_days": window_days,
                 "hemisphere": hemisphere, "max_kwh_per_interval": max_kwh_per_interval,
-                "max_quarantine_share": max_quarantine_share, **policy.__dict__})
+                "max_quarantine_share": max_quarantine_share, "min_confidence": min_confidence,
+                **policy.__dict__})
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": quarantine["quarantine"],
                         "quarantine_meters": segmented["quarantine_meters"],
                         "migrations": segmented["migrations"],
-                        **segmented["prediction_tables"]},
-                {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
+                        **segmented["prediction_tables"],
+                        **({"comparison": compared["comparison"]} if compared else {})},
+                {**segmented["plots"], **segmented["migration_plots"],
+                 **(compared["plots"] if compared else {})}, manifest, report,
                 record.data_docs_pages(ingested),
                 {"model.json": segmented["model"]})
             segment_sizes = dict(zip(profiles["segment_name"], profiles["size"].astype(int)))

@@ -16,15 +16,18 @@ from segmentation.attributes import insert_section
 from segmentation.parameters import (AttributesId, AttributesPath, Column, DatasetName, KMax, KMin, KValue, MaxQuantity,
                                      MinSegmentSize, QuarantineShare, RunDate, Timezone,
                                      TransactionWindow, FreshIds)
+from segmentation.parameters import Algorithm, Compare, MinConfidence
+from segmentation.algorithms import DEFAULT_ALGORITHM
 from segmentation.report import build_manifest
-from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths
+from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths
 from segmentation.threads import limit_threads
 from segmentation.transactions import outputs
 from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY, \
     resolve_transaction_config
 from segmentation.transactions.ingest import read_header
 from tasks import transactions as steps
-from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run, history_report,
+from tasks.shared import (QuietFailure, StepTimer, compare_algorithms, data_docs_page,
+                          exclusive_run, history_report,
                           one_raw_input, profile_member_attributes, publish_outputs,
                           report_artifacts, resolve_run_date)
 
@@ -62,6 +65,9 @@ def transaction_flow(
     attributes_path: AttributesPath = None,
     attributes_id: AttributesId = None,
     fresh_ids: FreshIds = False,
+    algorithm: Algorithm = DEFAULT_ALGORITHM,
+    min_confidence: MinConfidence = MIN_CONFIDENCE,
+    compare: Compare = True,
 ) -> dict:
     """Ingest, validate, clean, compute behaviour as of the run date, segment and publish.
 
@@ -94,6 +100,9 @@ def transaction_flow(
         attributes_id: Id column of the attribute table; empty: customer_id, id or the one *_id
         fresh_ids: Number segments by size (0 = largest) instead of following the
             previous run's ids (a first run numbers them so anyway)
+        algorithm: kmeans, gmm (Gaussian mixture), agglomerative (Ward) or hdbscan
+        min_confidence: Customers whose segment probability is below this are flagged
+        compare: Compare every algorithm on the behavioural features (report, comparison.parquet)
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -121,9 +130,16 @@ def transaction_flow(
             timer.lap("validate")
             featured = steps.transaction_features(validated, config, paths)
             timer.lap("features")
+            clustering = {"algorithm": algorithm, "min_confidence": min_confidence}
             segmented = steps.segment_transactions(featured, paths, k, k_min, k_max, SEED,
-                                                   input_path, min_segment_size, fresh_ids)
+                                                   input_path, min_segment_size, fresh_ids,
+                                                   clustering)
             timer.lap("segment")
+            compared = (compare_algorithms(segmented["points"], paths, clustering, k=k,
+                                           k_min=k_min, k_max=k_max,
+                                           min_size=min_segment_size, unit="customers")
+                        if compare else None)
+            timer.lap("compare")
             attributes = (profile_member_attributes(attributes_path, attributes_id, "customer_id",
                                                     segmented["segments"], segmented["profiles"])
                           if attributes_path else None)
@@ -141,6 +157,7 @@ def transaction_flow(
                           "k_min": k_min, "k_max": k_max, "min_segment_size": min_segment_size,
                           "seed": SEED, "max_quarantine_share": max_quarantine_share,
                           "attributes_path": attributes_path, "attributes_id": attributes_id,
+                          **clustering, "compare": compare,
                           "run_date": paths.run_date.isoformat()}
             docs = data_docs_page(staged["sha256"])
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),
@@ -158,6 +175,8 @@ def transaction_flow(
                 new_customers=segmented["new_customers"], paths=planned,
                 extra_sections=[segmented["countries"]["section"]] if segmented["countries"] else [])
             report = history_report(report, segmented)
+            if compared:
+                report = insert_section(report, compared["section"])
             if attributes:
                 report = insert_section(report, attributes["section"])
             manifest = build_manifest(
@@ -173,17 +192,21 @@ def transaction_flow(
                 prediction=segmented["prediction"],
                 **({"countries": segmented["countries"]["manifest"]} if segmented["countries"]
                    else {}),
+                **({"comparison": compared["block"]} if compared else {}),
                 **({"attributes": attributes["manifest"]} if attributes else {}))
             with_settings(segmented["model"], {      # how `segment assign` reads new lines
                 "given_columns": given, "timezone": timezone, "cancel_prefix": cancel_prefix,
                 "non_product_codes": list(config.non_product), "max_quantity": max_quantity,
-                "window_days": window_days, "max_quarantine_share": max_quarantine_share})
+                "window_days": window_days, "max_quarantine_share": max_quarantine_share,
+                "min_confidence": min_confidence})
             published = publish_outputs(
                 paths, {"segments": segmented["segments"], "profiles": segmented["profiles"],
                         "quarantine": validated["quarantine"],
                         "migrations": segmented["migrations"],
-                        **segmented["prediction_tables"]},
-                {**segmented["plots"], **segmented["migration_plots"]}, manifest, report,
+                        **segmented["prediction_tables"],
+                        **({"comparison": compared["comparison"]} if compared else {})},
+                {**segmented["plots"], **segmented["migration_plots"],
+                 **(compared["plots"] if compared else {})}, manifest, report,
                 {docs: validated["data_docs"]},
                 {"model.json": segmented["model"]})
             report_artifacts(dataset, report, profiles)

@@ -1,6 +1,6 @@
 """The model artifact: ``model.json`` beside a run's segments, to place new members later.
 
-A run's segments are k-means centroids in the space the run clustered in. To
+A run's segments are centroids in the space the run clustered in. To
 put a new member in one of them without refitting, that member must reach the
 same space by the same steps with the run's own parameters, never its own:
 
@@ -16,8 +16,9 @@ same space by the same steps with the run's own parameters, never its own:
 Plain JSON with a format version, never pickle: any consumer can read it, and
 loading it cannot run code. ``load`` refuses another format version, another
 kind or another feature list with one paragraph naming the difference.
-Assigning a run's own members with its model gives its labels exactly
-(``assign``; tests check this for every kind).
+Assigning a run's own members with its model gives its labels exactly for k-means
+and gmm (``assign``; tests check this for every kind); Ward's and HDBSCAN's segments are
+not nearest-centroid regions, so a member near a boundary may be placed elsewhere.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segmentation.algorithms import DEFAULT_ALGORITHM, log_densities, probabilities, reorder_mixture
 from segmentation.clustering import Scaling
 from segmentation.errors import InputError
 from segmentation.io import write_json_atomic
@@ -62,6 +64,13 @@ class ModelArtifact:
         The k rule's result (chosen, rule, stability, silhouette).
     extra : dict
         Kind-specific rules kept with the model (meters: the band thresholds).
+    algorithm : str
+        The clustering algorithm (``algorithms``); a new member goes to its nearest centroid,
+        or with ``gmm`` to its most probable component.
+    membership : dict
+        What membership probabilities need, in segment order: ``{"sigma": s}`` (the spread of
+        the distance-based probabilities), or ``{"mixture": {"weights", "means",
+        "covariances"}}`` for ``gmm``. Empty in models saved before probabilities were.
     settings : dict
         How the run read and cleaned its input (columns, time zone, window, policies):
         ``segment assign`` reads new members the same way (``assignment``).
@@ -76,6 +85,8 @@ class ModelArtifact:
     k: dict
     extra: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    algorithm: str = DEFAULT_ALGORITHM
+    membership: dict = field(default_factory=dict)
     code_version: str = ""
     format_version: int = FORMAT_VERSION
 
@@ -113,22 +124,32 @@ class ModelArtifact:
         return model
 
     def assign(self, X: np.ndarray) -> pd.DataFrame:
-        """Nearest segment of each point: ``segment_id``, ``segment_name``,
-        ``distance_to_centroid``, ``is_atypical`` and ``atypical_reason`` (far from every
-        segment: beyond the run's fence of the nearest one)."""
+        """Each point's segment (nearest centroid; gmm: most probable component):
+        ``segment_id``, ``segment_name``, ``distance_to_centroid``, ``is_atypical`` and
+        ``atypical_reason`` (far from every segment: beyond the run's fence of its segment),
+        ``segment_probability`` (null for a model saved without ``membership``)."""
+        X = np.asarray(X, dtype=float)
         centroids = np.asarray(self.centroids, dtype=float)
-        distances = _distances(np.asarray(X, dtype=float), centroids)
-        nearest = distances.argmin(axis=1)
-        distance = distances.min(axis=1)
+        distances = _distances(X, centroids)
+        mixture = self.membership.get("mixture")
+        placed = (log_densities(X, mixture).argmax(axis=1) if mixture is not None
+                  else distances.argmin(axis=1))
+        distance = distances[np.arange(len(X)), placed]
         ids = np.array([s["segment_id"] for s in self.segments], dtype=np.int32)
         names = np.array([s["segment_name"] for s in self.segments], dtype=object)
         fences = np.array([np.nan if s["far_out_fence"] is None else s["far_out_fence"]
-                           for s in self.segments], dtype=float)[nearest]
+                           for s in self.segments], dtype=float)[placed]
         far = distance > fences
         reasons = [far_out_reason(d, f) if x else None for d, f, x in zip(distance, fences, far)]
-        return pd.DataFrame({"segment_id": ids[nearest], "segment_name": names[nearest],
+        if self.membership:
+            probability = probabilities(X, centroids, mixture=mixture,
+                                        sigma=self.membership.get("sigma"))[np.arange(len(X)), placed]
+        else:
+            probability = np.full(len(X), np.nan)
+        return pd.DataFrame({"segment_id": ids[placed], "segment_name": names[placed],
                              "distance_to_centroid": distance, "is_atypical": far,
-                             "atypical_reason": pd.Series(reasons, dtype="string")})
+                             "atypical_reason": pd.Series(reasons, dtype="string"),
+                             "segment_probability": probability})
 
 
 def with_settings(path: Path | str, settings: dict) -> Path:
@@ -159,6 +180,15 @@ def segments_of(model: SegmentModel, names: dict, ids: dict | None = None) -> tu
                  "far_out_fence": (None if math.isnan(model.far_out_fences_[i])
                                    else float(model.far_out_fences_[i]))} for i in order]
     return model.cluster_centers_[order].tolist(), segments
+
+
+def membership_of(model: SegmentModel, ids: dict | None = None) -> dict:
+    """A fitted model's ``membership`` (see ``ModelArtifact``), in the order of the stable ids."""
+    ids = ids or {i: i for i in range(len(model.cluster_centers_))}
+    order = sorted(range(len(model.cluster_centers_)), key=lambda i: ids[i])
+    if model.mixture_ is not None:
+        return {"mixture": _plain(reorder_mixture(model.mixture_, order))}
+    return {"sigma": float(model.sigma_)}
 
 
 def code_version() -> str:

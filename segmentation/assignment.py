@@ -3,8 +3,8 @@
 A run's ``model.json`` (``artifact``) holds its space, centroids, names and fences, and
 the settings its input was read with (columns, time zone, window, cleaning policies).
 New members are read, validated and featurised with those settings, never their own,
-and each is placed at the nearest centroid: assigning a run's own input with that run's
-model gives its labels exactly. The result is published like a run, one folder a date::
+and each is placed at the nearest centroid (gmm: the most probable component): assigning
+a run's own input with a k-means or gmm run's model gives its labels exactly. The result is published like a run, one folder a date::
 
     processed/D/assignments/assign_date=YYYY-MM-DD/
         assignments.parquet   one row per member placed (``contract.assignments_schema``)
@@ -25,7 +25,7 @@ import pandas as pd
 from segmentation.artifact import FILE_NAME, ModelArtifact, ModelMismatch
 from segmentation.contract import ID_COLUMNS
 from segmentation.errors import InputError
-from segmentation.settings import RUN_RECORD
+from segmentation.settings import MIN_CONFIDENCE, RUN_RECORD
 
 LATEST = "latest"
 FOLDER = "assignments"
@@ -73,10 +73,14 @@ def load_model(path: Path | str, kind: str) -> ModelArtifact:
 def assignment_rows(ids: pd.Series, placed: pd.DataFrame, kind: str, model: ModelArtifact,
                     assign_date: date) -> pd.DataFrame:
     """assignments.parquet's rows: each member's id, then where the model put it
-    (``ModelArtifact.assign``; meters also their band and seasonal flag)."""
+    (``ModelArtifact.assign``; meters also their band and seasonal flag), low confidence
+    below the run's ``min_confidence`` (null for a model without membership probabilities)."""
     placed = placed.reset_index(drop=True)
     if "segment_label" not in placed:
         placed = placed.assign(segment_label=placed["segment_name"])
+    probability = placed["segment_probability"]
+    low = probability.lt(model.settings.get("min_confidence", MIN_CONFIDENCE)).astype("boolean")
+    placed = placed.assign(is_low_confidence=low.mask(probability.isna()))
     return placed.assign(**{ID_COLUMNS[kind]: ids.astype(str).to_numpy()},
                          model_run_date=date.fromisoformat(model.run_date),
                          assign_date=assign_date)
@@ -112,7 +116,8 @@ def assignment_report(manifest: dict) -> str:
         f"# Assignment: {manifest['dataset']}, {manifest['assign_date']}",
         f"New members placed in the segments of the run of {model['run_date']} "
         f"(k={model['k']}, `{model['path']}`) without refitting: each member read, validated "
-        "and featurised with that run's settings, then given its nearest segment.",
+        "and featurised with that run's settings, then given its nearest segment (a Gaussian "
+        "mixture model: its most probable one).",
         "## Input\n" + inputs,
         "## Members placed\n" + placed
         + f"\n\n{manifest['atypical']:,} of them are atypical (far from every segment, or a "

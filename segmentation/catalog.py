@@ -39,7 +39,8 @@ from segmentation.settings import PROJECT_ROOT
 
 COMMON = {"input": str, "k": p.KValue, "k_min": p.KMin, "k_max": p.KMax,
           "min_segment_size": p.MinSegmentSize,
-          "max_quarantine_share": p.QuarantineShare}
+          "max_quarantine_share": p.QuarantineShare, "algorithm": p.Algorithm,
+          "min_confidence": p.MinConfidence, "compare": p.Compare}
 KEYS = {
     "customers": {**COMMON, "id_column": str | None, "features": list[str] | None,
                   "categorical": list[str] | None, "missing": p.Missing, "outliers": p.Outliers,

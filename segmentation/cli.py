@@ -15,10 +15,11 @@ import traceback
 from datetime import date
 from pathlib import Path
 
+from segmentation.parameters import DEFAULT_ALGORITHM
 from segmentation.errors import SegmentationError
-from segmentation.parameters import (METER_K_MIN, TRANSACTION_ROLES, Hemisphere, MeterFormat, Missing, Outliers,
+from segmentation.parameters import (METER_K_MIN, TRANSACTION_ROLES, Algorithm, Hemisphere, MeterFormat, Missing, Outliers,
                                      Shape, Transform, choices)
-from segmentation.settings import MAX_QUARANTINE_SHARE, SEED, RunPaths, default_data_root
+from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths, default_data_root
 from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY
 
 EXIT_BAD_INPUT = 2
@@ -114,6 +115,7 @@ _share = _bounded(float, 0.0, 1.0, "a number between 0 and 1")
 _min_size = _bounded(int, 1, 1_000_000, "a whole number of members")
 _max_quantity = _bounded(float, 1e-9, 1e12, "a number of units")
 _transaction_window = _bounded(int, 1, 36600, "a whole number of days")
+_confidence = _bounded(float, 0.01, 0.99, "a probability")
 
 
 def _kwh_bands(text: str) -> list[float]:
@@ -168,6 +170,17 @@ def _common(parser: argparse.ArgumentParser, dataset: str, k_min: int = 2) -> No
                         metavar="SHARE",
                         help="refuse an input with a larger share of rows quarantined, 0-1 "
                              f"(default: {MAX_QUARANTINE_SHARE})")
+    parser.add_argument("--algorithm", choices=choices(Algorithm), default=DEFAULT_ALGORITHM,
+                        help="clustering algorithm: kmeans, gmm (Gaussian mixture), "
+                             "agglomerative (Ward) or hdbscan (no --k: finds its own number) "
+                             f"(default: {DEFAULT_ALGORITHM})")
+    parser.add_argument("--min-confidence", type=_confidence, default=MIN_CONFIDENCE,
+                        metavar="P",
+                        help="flag members whose segment probability is below P, 0.01-0.99 "
+                             f"(default: {MIN_CONFIDENCE})")
+    parser.add_argument("--no-compare", dest="compare", action="store_false",
+                        help="skip the comparison of every algorithm in the report (default: "
+                             "compare)")
     _roots(parser)
 
 
@@ -410,7 +423,8 @@ def _assign_target(args) -> tuple[str, str]:
 
 def _k_args(args) -> dict:
     return {"k": args.k, "k_min": args.k_min, "k_max": args.k_max,
-            "min_segment_size": args.min_segment_size}
+            "min_segment_size": args.min_segment_size, "algorithm": args.algorithm,
+            "min_confidence": args.min_confidence, "compare": args.compare}
 
 
 def _columns(args) -> dict:
@@ -524,6 +538,7 @@ def preflight_checks(args) -> None:
     preflight.check_attributes(args.attributes, args.attributes_id, args.flow)
     if args.k is None:
         preflight.check_k(args.k_min, args.k_max)
+    preflight.check_algorithm(args.algorithm, args.k)
     if args.flow == "customers":
         paths = RunPaths.create(args.dataset, args.run_date, args.data_root, args.outputs_root)
         preflight.check_customers(args.input, paths, args.id_column, args.features, args.categorical)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
+from segmentation.algorithms import DEFAULT_ALGORITHM, has_k
 from segmentation.errors import InputError
 from segmentation.kselect import (KSelection, NoSegments, fixed_k, sampled_silhouette, select_k,
                                   selection_rows)
@@ -48,13 +49,15 @@ class Scaling:
 
 @dataclass(frozen=True)
 class Segmentation:
-    """A fitted segmentation: how k was chosen, the model, each row's label and atypical flag."""
+    """A fitted segmentation: how k was chosen, the model, each row's label, distance to its
+    centroid, probability of its segment (``algorithms.probabilities``) and atypical flag."""
 
     selection: KSelection
     model: SegmentModel
     labels: np.ndarray
     distance: np.ndarray
     silhouette: float
+    probability: np.ndarray | None = None
 
     @property
     def atypical(self) -> np.ndarray:
@@ -64,32 +67,51 @@ class Segmentation:
     def atypical_reason(self) -> list[str | None]:
         return self.model.atypical_reason_
 
+    @property
+    def algorithm(self) -> str:
+        return self.model.algorithm
+
 
 def segment(X: np.ndarray, *, k: int | None = None, k_min: int = 2, k_max: int = 10,
             seed: int = SEED, n_boot: int = 10, min_size: int | None = None,
-            unit: str = "rows") -> Segmentation:
+            unit: str = "rows", algorithm: str = DEFAULT_ALGORITHM) -> Segmentation:
     """Choose k (or take the given one), fit the final model, label every row.
 
     The final model is refitted with the same seed, so it is the model the
     chosen k's metrics describe. ``unit`` names the rows in messages
     ("customers", "meters"). Inputs that cannot hold two segments are refused
-    with ``kselect.NoSegments``; a given k that the rows cannot hold with
-    ``InputError``.
+    with ``kselect.NoSegments``; a given k that the rows cannot hold, or a k given
+    to HDBSCAN, with ``InputError``.
     """
     if len(X) >= 3 and not np.ptp(X, axis=0).any():     # every column constant: rows alike
         raise NoSegments(f"all {len(X):,} {unit} have the same values of the features: there "
                          "are no segments to find. Nothing was published")
+    if k is not None and not has_k(algorithm):
+        raise InputError(f"--k {k} cannot be used with --algorithm {algorithm}: it finds its "
+                         "own number of segments (its minimum size is --min-segment-size)")
     if k is not None and not 2 <= k < len(X):
         raise InputError(f"--k {k} needs more than {k} {unit}, and there are {len(X):,}: "
                          "choose a smaller k or let the pipeline choose")
-    selection = (fixed_k(X, k, seed=seed, n_boot=n_boot, min_size=min_size) if k is not None
+    selection = (fixed_k(X, k, seed=seed, n_boot=n_boot, min_size=min_size, algorithm=algorithm)
+                 if k is not None
                  else select_k(X, k_min, k_max, seed=seed, n_boot=n_boot, min_size=min_size,
-                               unit=unit))
-    model = SegmentModel(selection.k, seed=seed, min_size=min_size).fit(X)
+                               unit=unit, algorithm=algorithm))
+    model = SegmentModel(selection.k if has_k(algorithm) else None, seed=seed, min_size=min_size,
+                         algorithm=algorithm).fit(X)
+    labels = model.labels_
     silhouette = (float(selection.metrics.set_index("k").loc[selection.k, "silhouette"])
                   if selection_rows(len(X), seed) is None
-                  else sampled_silhouette(X, model.labels_, seed))
-    return Segmentation(selection, model, model.labels_, model.distance_to_centroid(X), silhouette)
+                  else sampled_silhouette(X, labels, seed))
+    probability = model.predict_proba(X)[np.arange(len(X)), labels]
+    return Segmentation(selection, model, labels, model.distance_, silhouette, probability)
+
+
+def confidence_columns(probability: np.ndarray, min_confidence: float) -> dict:
+    """``segment_probability`` and ``is_low_confidence`` (below ``min_confidence``) of the
+    output contract."""
+    probability = np.asarray(probability, dtype=float)
+    return {"segment_probability": probability,
+            "is_low_confidence": probability < min_confidence}
 
 
 def centroids_in_units(features: pd.DataFrame, labels: np.ndarray,

@@ -27,6 +27,8 @@ SEGMENT_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("atypical_reason", pa.string()),    # null unless is_atypical
     ("distance_to_centroid", pa.float64()),  # in the scaled clustering space
     ("previous_segment_id", pa.int32()),     # segment in the previous run; null: new or first run
+    ("segment_probability", pa.float64()),   # probability of its segment (algorithms.probabilities)
+    ("is_low_confidence", pa.bool_()),       # segment_probability below --min-confidence
 ]
 MIGRATIONS_SCHEMA = pa.schema([
     ("from_segment_id", pa.int32()),     # null: members who joined the dataset
@@ -51,6 +53,15 @@ QUARANTINE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("source_file", pa.string()),        # the input file, relative to the data root when inside it
 ]
 RUN_DATE = ("run_date", pa.date32())
+COMPARISON_SCHEMA = pa.schema([        # comparison.parquet: one row per algorithm (comparison.py)
+    ("algorithm", pa.string()), ("published", pa.bool_()), ("feasible", pa.bool_()),
+    ("segments", pa.int32()), ("sizes", pa.list_(pa.int64())), ("silhouette", pa.float64()),
+    ("davies_bouldin", pa.float64()), ("stability", pa.float64()),
+    ("noise_share", pa.float64()), ("atypical_share", pa.float64()),
+    ("low_confidence_share", pa.float64()), ("neighbour_ratio", pa.float64()),
+    ("heldout_loglik", pa.float64()), ("ari_with_published", pa.float64()),
+    ("seconds", pa.float64()), ("eligible", pa.bool_()), ("recommended", pa.bool_()),
+    ("note", pa.string()), ("run_date", pa.date32())])
 ID_COLUMNS = {"customers": "customer_id", "meters": "meter_id", "transactions": "customer_id"}
 
 
@@ -66,7 +77,8 @@ def assignments_schema(kind: str) -> pa.Schema:
     return pa.schema([(ID_COLUMNS[kind], pa.string()), ("segment_id", pa.int32()),
                       ("segment_name", pa.string()), ("segment_label", pa.string()),
                       ("distance_to_centroid", pa.float64()), ("is_atypical", pa.bool_()),
-                      ("atypical_reason", pa.string()), *(meters if kind == "meters" else []),
+                      ("atypical_reason", pa.string()), ("segment_probability", pa.float64()),
+                      ("is_low_confidence", pa.bool_()), *(meters if kind == "meters" else []),
                       ("model_run_date", pa.date32()), ("assign_date", pa.date32())])
 
 

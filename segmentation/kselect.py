@@ -43,19 +43,18 @@ on); the final model is then fitted on all rows (``model.SegmentModel``).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
+from scipy.special import logsumexp
 from sklearn.metrics import (adjusted_rand_score, calinski_harabasz_score,
                              davies_bouldin_score, silhouette_score)
 
+from segmentation.algorithms import DEFAULT_ALGORITHM, fit_clusters, has_k, log_densities, nearest
 from segmentation.errors import InputError
 from segmentation.model import MIN_SEGMENT_MEMBERS as MIN_MEMBERS
-from segmentation.model import InfeasibleK, SegmentModel, min_segment_size
+from segmentation.model import OWN_LABELS, InfeasibleK, SegmentModel, min_segment_size
 from segmentation.settings import SEED
 
 SILHOUETTE_SAMPLE = 2_500  # silhouette is O(n^2): always on at most this many rows
@@ -106,14 +105,16 @@ def sampled_silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
     return float(silhouette_score(X, labels))
 
 
-def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: int = 10,
+def bootstrap_stability(X: np.ndarray, k: int | None, labels: np.ndarray, *, n_boot: int = 10,
                         seed: int = SEED, n_init: int = 4,
-                        sample: int = STABILITY_SAMPLE) -> float:
-    """Mean ARI between ``labels`` and k-means fitted on bootstrap resamples.
+                        sample: int = STABILITY_SAMPLE, algorithm: str = DEFAULT_ALGORITHM,
+                        min_size: int = 5) -> float:
+    """Mean ARI between ``labels`` and the algorithm fitted on bootstrap resamples.
 
-    Each resample's model predicts every row of the (sampled) data; beyond
-    ``sample`` rows a seeded subsample stands for the data, so the cost does
-    not grow with the table.
+    Each resample's model predicts every row of the (sampled) data (nearest centroid, or
+    most probable component for gmm); Ward and HDBSCAN are compared on the distinct rows
+    drawn, with their own labels (HDBSCAN noise counts as a label of its own); beyond ``sample`` rows a seeded subsample stands
+    for the data, so the cost does not grow with the table.
     """
     rng = np.random.default_rng(seed)
     if len(X) > sample:
@@ -122,10 +123,21 @@ def bootstrap_stability(X: np.ndarray, k: int, labels: np.ndarray, *, n_boot: in
     scores = []
     for _ in range(n_boot):
         idx = rng.choice(len(X), size=len(X), replace=True)
-        with warnings.catch_warnings():   # a small resample may hold fewer distinct rows than k
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X[idx])
-        scores.append(adjusted_rand_score(labels, model.predict(X)))
+        if algorithm in OWN_LABELS:
+            # Ward's and HDBSCAN's segments are not nearest-centroid regions: compare their own
+            # labels on the distinct rows drawn (a repeated row would fake density).
+            idx = np.unique(idx)
+            raw = fit_clusters(algorithm, X[idx], k, seed=seed, n_init=n_init, min_size=min_size)
+            scores.append(adjusted_rand_score(labels[idx], raw.labels))
+            continue
+        raw = fit_clusters(algorithm, X[idx], k, seed=seed, n_init=n_init, min_size=min_size)
+        if raw.mixture is not None:
+            predicted = log_densities(X, raw.mixture).argmax(axis=1)
+        elif len(raw.centres):
+            predicted = nearest(X, raw.centres)[0]
+        else:                       # HDBSCAN found no dense region in this resample
+            predicted = np.zeros(len(X), dtype=int)
+        scores.append(adjusted_rand_score(labels, predicted))
     return float(np.mean(scores))
 
 
@@ -133,42 +145,60 @@ class NoSegments(InputError):
     """No k >= 2 gives segments that all reach the size floor, or every row is alike."""
 
 
-def k_metrics(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
-              min_size: int | None = None) -> dict:
+def k_metrics(X: np.ndarray, k: int | None, *, seed: int = SEED, n_boot: int = 10,
+              min_size: int | None = None, algorithm: str = DEFAULT_ALGORITHM) -> dict:
     """Fit the published model for one k and measure it (see the module docstring)."""
     try:
-        model = SegmentModel(k, seed=seed, min_size=min_size).fit(X)
+        model = SegmentModel(k, seed=seed, min_size=min_size, algorithm=algorithm).fit(X)
     except InfeasibleK as err:
         return {"k": k, "feasible": False, "note": str(err)}
     labels = model.labels_
-    sizes = np.bincount(labels, minlength=k)
-    return {
-        "k": k, "feasible": True,
+    sizes = np.bincount(labels, minlength=model.k_)
+    row = {
+        "k": model.k_, "feasible": True,
         "inertia": model.inertia_,
         "silhouette": sampled_silhouette(X, labels, seed),
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
-        "stability": bootstrap_stability(X, k, labels, n_boot=n_boot, seed=seed),
+        "stability": bootstrap_stability(X, k, labels, n_boot=n_boot, seed=seed,
+                                         algorithm=algorithm, min_size=model.min_size_),
         "smallest_share": float(sizes.min() / len(X)),
         "atypical": int(model.atypical_.sum()),
         "note": "",
     }
+    if model.mixture_ is not None:
+        row["bic"] = bic(X, model)
+    return row
+
+
+def bic(X: np.ndarray, model: SegmentModel) -> float:
+    """Bayesian information criterion of a gmm model on the rows (lower is better)."""
+    n, d = X.shape
+    k = model.k_
+    loglik = float(logsumexp(log_densities(X, model.mixture_), axis=1).sum())
+    parameters = (k - 1) + k * d + k * d * (d + 1) / 2
+    return -2 * loglik + parameters * np.log(n)
 
 
 METRIC_COLUMNS = ["k", "feasible", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin",
-                  "stability", "smallest_share", "atypical", "note"]
+                  "stability", "smallest_share", "atypical", "bic", "note"]
 
 
 def evaluate_k_range(X: np.ndarray, k_values: list[int], *, seed: int = SEED,
-                     n_boot: int = 10, min_size: int | None = None) -> pd.DataFrame:
+                     n_boot: int = 10, min_size: int | None = None,
+                     algorithm: str = DEFAULT_ALGORITHM) -> pd.DataFrame:
     """One row per k: ``METRIC_COLUMNS`` (infeasible k have NaN metrics and a note)."""
-    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot, min_size=min_size) for k in k_values]
+    rows = [k_metrics(X, k, seed=seed, n_boot=n_boot, min_size=min_size, algorithm=algorithm)
+            for k in k_values]
     return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
 
 
 def choose_k(metrics: pd.DataFrame, knee: int | None, *,
-             min_stability: float = MIN_STABILITY) -> tuple[int, str, bool]:
-    """Apply the documented rule; return k, a sentence saying why, and weak structure."""
+             min_stability: float = MIN_STABILITY, by_bic: bool = False) -> tuple[int, str, bool]:
+    """Apply the documented rule; return k, a sentence saying why, and weak structure.
+
+    ``by_bic`` (gmm): the candidate with the lowest BIC instead of the elbow steps.
+    """
     feasible = metrics[metrics["feasible"].astype(bool)]
     if feasible.empty:
         raise ValueError("no k in range gives segments that all reach the minimum size")
@@ -184,6 +214,9 @@ def choose_k(metrics: pd.DataFrame, knee: int | None, *,
         note = (f"{len(stable)} of {len(feasible)} k values stable (bootstrap ARI >= "
                 f"{min_stability}): k={', '.join(str(k) for k in sorted(int(k) for k in stable['k']))}")
     ks = sorted(int(k) for k in candidates["k"])
+    if by_bic:
+        best = candidates.sort_values(["bic", "k"]).iloc[0]
+        return int(best["k"]), f"{note}; lowest BIC {best['bic']:,.1f} at k={int(best['k'])}", weak
     if knee is not None and knee in ks:
         return knee, f"{note}; the inertia elbow k={knee} is a candidate, chosen", weak
     if knee is not None:
@@ -225,24 +258,32 @@ def no_segments(n_rows: int, floor: int, given_floor: bool, unit: str) -> NoSegm
 
 
 def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED,
-             n_boot: int = 10, min_size: int | None = None, unit: str = "rows") -> KSelection:
+             n_boot: int = 10, min_size: int | None = None, unit: str = "rows",
+             algorithm: str = DEFAULT_ALGORITHM) -> KSelection:
     """Evaluate k_min..k_max (capped below the number of rows) and choose k.
 
     When no k in the range is feasible, the largest feasible k below it is
     taken (down to 2); when none is, ``NoSegments`` (rule 6 of the module).
+    gmm chooses among the candidates by BIC; hdbscan has no k (``density_selection``).
     """
+    if not has_k(algorithm):
+        return density_selection(X, seed=seed, n_boot=n_boot, min_size=min_size, unit=unit)
     sample = selection_rows(len(X), seed)
     rows = X if sample is None else X[sample]
     floor = min_size or min_segment_size(len(rows))
     most, limit = capacity(len(rows), floor, unit)
     k_values = list(range(k_min, min(k_max, len(X) - 1) + 1))
-    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot, min_size=min_size)
+    metrics = evaluate_k_range(rows, k_values, seed=seed, n_boot=n_boot, min_size=min_size,
+                               algorithm=algorithm)
     feasible = metrics[metrics["feasible"].astype(bool)]
     if feasible.empty:
         return _below_range(rows, metrics, k_min, k_max, seed=seed, n_boot=n_boot,
-                            min_size=min_size, floor=floor, unit=unit, limit=limit)
-    knee = find_knee(feasible["k"].astype(int).tolist(), feasible["inertia"].tolist())
-    k, rule, weak = choose_k(metrics, knee)
+                            min_size=min_size, floor=floor, unit=unit, limit=limit,
+                            algorithm=algorithm)
+    by_bic = algorithm == "gmm"
+    knee = None if by_bic else find_knee(feasible["k"].astype(int).tolist(),
+                                         feasible["inertia"].tolist())
+    k, rule, weak = choose_k(metrics, knee, by_bic=by_bic)
     if most < k_max:
         rule = f"{limit}; {rule}"
     if sample is not None:
@@ -252,10 +293,10 @@ def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED
 
 def _below_range(rows: np.ndarray, metrics: pd.DataFrame, k_min: int, k_max: int, *, seed: int,
                  n_boot: int, min_size: int | None, floor: int, unit: str,
-                 limit: str) -> KSelection:
+                 limit: str, algorithm: str = DEFAULT_ALGORITHM) -> KSelection:
     """The largest feasible k below ``k_min`` (down to 2), with its metrics added to the table."""
     for k in range(min(k_min - 1, len(rows) - 1), 1, -1):
-        row = k_metrics(rows, k, seed=seed, n_boot=n_boot, min_size=min_size)
+        row = k_metrics(rows, k, seed=seed, n_boot=n_boot, min_size=min_size, algorithm=algorithm)
         if row["feasible"]:
             table = (pd.concat([pd.DataFrame([row]), metrics], ignore_index=True)
                      .reindex(columns=METRIC_COLUMNS).sort_values("k", ignore_index=True)
@@ -267,12 +308,38 @@ def _below_range(rows: np.ndarray, metrics: pd.DataFrame, k_min: int, k_max: int
     raise no_segments(len(rows), floor, min_size is not None, unit)
 
 
+def density_selection(X: np.ndarray, *, seed: int = SEED, n_boot: int = 10,
+                      min_size: int | None = None, unit: str = "rows") -> KSelection:
+    """HDBSCAN's segments: no k to choose; its minimum cluster size is the size floor.
+
+    Refused with ``NoSegments`` when it finds fewer than two dense regions.
+    """
+    sample = selection_rows(len(X), seed)
+    rows = X if sample is None else X[sample]
+    floor = min_size or min_segment_size(len(rows))
+    row = k_metrics(rows, None, seed=seed, n_boot=n_boot, min_size=min_size, algorithm="hdbscan")
+    if not row["feasible"]:
+        raise NoSegments(
+            f"HDBSCAN finds no two dense regions of at least {floor} {unit} among these "
+            f"{len(rows):,} {unit} ({row['note']}), so there are no segments to publish. "
+            "Options: another --algorithm (kmeans, gmm or agglomerative always form k "
+            "segments), or a smaller --min-segment-size. Nothing was published")
+    metrics = pd.DataFrame([row]).reindex(columns=METRIC_COLUMNS)
+    rule = (f"HDBSCAN has no k: with a minimum cluster size of {floor} {unit} (the size floor) "
+            f"it finds {row['k']} dense regions; {row['atypical']:,} of {len(rows):,} {unit} "
+            "are noise or far out, atypical in their nearest segment")
+    if sample is not None:
+        rule = f"on a seeded sample of {len(sample):,} of {len(X):,} rows: {rule}"
+    return KSelection(k=int(row["k"]), rule=rule, knee=None, metrics=metrics,
+                      weak_structure=bool(row["stability"] < MIN_STABILITY))
+
+
 def fixed_k(X: np.ndarray, k: int, *, seed: int = SEED, n_boot: int = 10,
-            min_size: int | None = None) -> KSelection:
+            min_size: int | None = None, algorithm: str = DEFAULT_ALGORITHM) -> KSelection:
     """A user-given k, with its metrics still recorded."""
     sample = selection_rows(len(X), seed)
     metrics = evaluate_k_range(X if sample is None else X[sample], [k], seed=seed, n_boot=n_boot,
-                               min_size=min_size)
+                               min_size=min_size, algorithm=algorithm)
     if not metrics["feasible"].iloc[0]:
         raise InputError(f"--k {k} cannot be used: {metrics['note'].iloc[0]}; choose a smaller k, "
                          "a smaller --min-segment-size, or let the pipeline choose")

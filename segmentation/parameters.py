@@ -23,6 +23,20 @@ MinSegmentSize = Annotated[int | None, Field(ge=1, le=1_000_000,
 QuarantineShare = Annotated[float, Field(ge=0, le=1, description="Largest share of an input's rows "
                                                                    "or readings that may be "
                                                                    "quarantined; more fails the run")]
+Algorithm = Literal["kmeans", "gmm", "agglomerative", "hdbscan"]   # segmentation.algorithms
+DEFAULT_ALGORITHM = "kmeans"
+
+
+def has_k(algorithm: str) -> bool:
+    """Whether the algorithm is given a number of segments (HDBSCAN finds its own)."""
+    return algorithm != "hdbscan"
+
+
+MinConfidence = Annotated[float, Field(ge=0.01, le=0.99, description="Members whose segment "
+                                                               "probability is below this are "
+                                                               "flagged low confidence")]
+Compare = Annotated[bool, Field(description="Compare every clustering algorithm on the run's "
+                                            "features (report, comparison.parquet)")]
 Root = Annotated[str | None, Field(description="Root folder; default: the project's data/ or outputs/")]
 
 # Customers

@@ -205,3 +205,45 @@ def plot_migrations(moves: pd.DataFrame, title: str) -> plt.Figure:
     ax.set_ylabel("segment in the previous run")
     ax.set_title(title)
     return fig
+
+
+def plot_comparison(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Small multiples of ``comparison.parquet``: stability, neighbour ratio, held-out
+    log-likelihood and agreement with the published segments, one bar per algorithm (the
+    recommended one dark)."""
+    panels = [("stability", "stability (>= 0.75: reproducible)"),
+              ("neighbour_ratio", "neighbour ratio (lower: gaps)"),
+              ("heldout_loglik", "held-out log-likelihood"),
+              ("ari_with_published", "agreement with published (ARI)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(12.0, 2.8), sharey=True)
+    names = table["algorithm"].tolist()
+    colours = ["#1f4e79" if r else "#9dbad5" for r in table["recommended"].astype(bool)]
+    for ax, (column, label) in zip(axes, panels):
+        values = pd.to_numeric(table[column], errors="coerce").fillna(0).to_numpy()
+        ax.barh(range(len(names)), values, color=colours)
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=8)
+        if column == "stability":
+            ax.axvline(0.75, color="#888", linestyle="--", linewidth=1)
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dendrogram(points: np.ndarray, title: str, leaves: int = 30) -> plt.Figure:
+    """Ward's tree of the points, its top ``leaves`` clusters (how segments nest: the height
+    of a join is the rise in within-segment variance it costs)."""
+    from scipy.cluster.hierarchy import dendrogram
+
+    from segmentation.algorithms import ward_tree
+
+    fig, ax = plt.subplots(figsize=(10.0, 4.0))
+    dendrogram(ward_tree(points), truncate_mode="lastp", p=leaves, ax=ax, color_threshold=None,
+               above_threshold_color="#1f4e79", leaf_font_size=8)
+    ax.set_xlabel("clusters of the last joins (members in brackets)")
+    ax.set_ylabel("Ward distance of the join")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

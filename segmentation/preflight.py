@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from segmentation.parameters import has_k
 from segmentation.errors import InputError
 from segmentation.filecheck import check_table_file
 from segmentation.settings import RunPaths
@@ -30,6 +31,13 @@ def check_dataset(name: str) -> None:
 def check_k(k_min: int, k_max: int) -> None:
     if k_min > k_max:
         raise InputError(f"--k-min ({k_min}) must not exceed --k-max ({k_max})")
+
+
+def check_algorithm(algorithm: str, k: int | None) -> None:
+    """HDBSCAN finds its own number of segments: a given k is refused before anything starts."""
+    if k is not None and not has_k(algorithm):
+        raise InputError(f"--k {k} cannot be used with --algorithm {algorithm}: it finds its "
+                         "own number of segments (its minimum size is --min-segment-size)")
 
 
 def check_timezone(timezone: str) -> None:

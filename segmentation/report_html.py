@@ -29,7 +29,8 @@ NUMBER = re.compile(r"^(-?[\d,]*\.?\d+(e[+-]?\d+)?%?|\u2014)$")   # an em dash: 
 CAPTIONS = {"k_selection": "Choice of k", "segment_sizes": "Segment sizes",
             "segment_scatter": "Segments", "feature_profile": "Feature profile of the segments",
             "archetypes": "Archetype daily curves", "seasonal_heatmap": "Seasonal pattern",
-            "daily_kwh": "Daily consumption (kWh/day) per archetype"}
+            "daily_kwh": "Daily consumption (kWh/day) per archetype",
+            "comparison": "Algorithms compared", "dendrogram": "How segments nest (Ward tree)"}
 
 
 def _inline(text: str) -> str:

@@ -17,6 +17,9 @@ SEED = 42
 # An input losing more of its rows or readings to quarantine than this is refused whole:
 # that many bad rows means a wrong file or wrong settings, not a few bad rows.
 MAX_QUARANTINE_SHARE = 0.10
+# A member whose segment is less probable than this (segmentation/algorithms.py) is flagged
+# low confidence: with 0.6, its segment is at least half again as likely as all others together.
+MIN_CONFIDENCE = 0.6
 
 
 def segment_threads() -> int:

@@ -91,9 +91,10 @@ def clean_customers(validated: dict, config: CustomerConfig, paths: RunPaths) ->
 def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
                       k: int | None, k_min: int, k_max: int, seed: int,
                       source: str | None = None, min_size: int | None = None,
-                      fresh_ids: bool = False) -> dict:
+                      fresh_ids: bool = False, clustering: dict | None = None) -> dict:
     """Choose k, cluster, name, align ids with the previous run; write typed tables, the
-    model, migrations and plots to the work dir."""
+    model, the points clustered, migrations and plots to the work dir (``clustering``:
+    algorithm and min_confidence)."""
     frame = pd.read_parquet(cleaned["clean"])
     if len(frame) < 3:
         quarantine = pd.read_parquet(paths.work_dir / "quarantine.parquet", columns=["reason"])
@@ -108,7 +109,8 @@ def segment_customers(cleaned: dict, config: CustomerConfig, paths: RunPaths,
     result = pipeline.segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
                                          min_size=min_size, cleaned_with=cleaned["cleaned_with"],
                                          previous=previous.model,
-                                         previous_run_date=previous.run_date)
+                                         previous_run_date=previous.run_date,
+                                         **(clustering or {}))
     pipeline.model_artifact(result, kind="customers", dataset=paths.dataset,
                             run_date=paths.run_date).save(paths.work_dir / "model.json")
     members, history = history_outputs(paths, result.segments, previous, result.alignment,

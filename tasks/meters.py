@@ -21,7 +21,7 @@ from segmentation.meters.store import ReadingsStore
 from segmentation.publish import save_figure
 from segmentation.quality import quality
 from segmentation.settings import RunPaths
-from tasks.shared import IO_RETRIES, history_outputs, validation_failure_artifact
+from tasks.shared import IO_RETRIES, history_outputs, save_points, validation_failure_artifact
 
 
 def window_to_dict(window: Window) -> dict:
@@ -79,16 +79,18 @@ def by_meter(files: list[str]) -> pd.DataFrame:
 def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min: int, k_max: int,
                       seed: int, shape: str = "daily",
                       kwh_bands: list[float] | None = None, min_size: int | None = None,
-                      fresh_ids: bool = False) -> dict:
+                      fresh_ids: bool = False, clustering: dict | None = None) -> dict:
     """Archetypes, bands, seasonal flags and names, ids aligned with the previous run; write
-    tables, the model, migrations and plots to the work dir."""
+    tables, the model, the points clustered, migrations and plots to the work dir
+    (``clustering``: algorithm and min_confidence)."""
     features = by_meter([s["features"] for s in shards])
     quarantined_meters = by_meter([s["quarantined_meters"] for s in shards])
     previous = previous_run(paths.dataset_dir, paths.run_date, "meters", "meter_id", fresh_ids)
     seg = segment_meters(features, k=k, k_min=k_min, k_max=k_max, seed=seed, shape=shape,
                          kwh_bands=tuple(kwh_bands) if kwh_bands else None,
                          quarantined=quarantined_meters, min_size=min_size,
-                         previous=previous.model, previous_run_date=previous.run_date)
+                         previous=previous.model, previous_run_date=previous.run_date,
+                         **(clustering or {}))
     segments, history = history_outputs(paths, outputs.segments_table(features, seg), previous,
                                         seg.alignment, "meter_id")
     profiles = outputs.profiles_table(segments)
@@ -104,6 +106,7 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                                                   pipeline.QUARANTINE_METERS_SCHEMA),
         "model": model_artifact(seg, shape=shape, dataset=paths.dataset,
                                 run_date=paths.run_date).save(work / "model.json"),
+        "points": save_points(seg.points, seg.labels, work),
     }
     (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.meter_figures(segments, profiles, seg.selection, seg.band_rule,

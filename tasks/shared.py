@@ -164,10 +164,60 @@ def segmentation_outputs(work: Path, result, figures: dict) -> dict:
              for name, fig in figures.items()}
     fit = result.result
     return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
-            "model": str(work / "model.json"), "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
+            "model": str(work / "model.json"),
+            "points": save_points(result.points, result.labels, work),
+            "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
             "transforms": result.transforms,
             "quality": quality(fit.selection, fit.silhouette, result.labels, fit.atypical,
                                result.fallback_segments)}
+
+
+def save_points(points, labels, work: Path) -> str:
+    """The scaled points a run clustered and their published segment ids, for the algorithm
+    comparison (``compare_algorithms``): a path, not arrays, crosses between tasks."""
+    import numpy as np
+
+    path = work / "points.npz"
+    np.savez(path, points=points, labels=labels)
+    return str(path)
+
+
+@task(name="compare-algorithms", cache_policy=NO_CACHE)
+def compare_algorithms(points: str, paths: RunPaths, clustering: dict, *, k: int | None,
+                       k_min: int, k_max: int, min_size: int | None, unit: str) -> dict:
+    """Every algorithm on the run's points (``segmentation.comparison``): comparison.parquet,
+    its plot and Ward's dendrogram in the work dir; the report section and manifest block."""
+    import numpy as np
+
+    from segmentation.comparison import (comparison_block, comparison_rows, comparison_section,
+                                         compare)
+    from segmentation.contract import COMPARISON_SCHEMA
+    from segmentation.io import write_parquet_atomic
+    from segmentation.plots import plot_comparison, plot_dendrogram, plot_title
+    from segmentation.publish import save_figure
+    from segmentation.settings import MIN_CONFIDENCE, SEED
+
+    saved = np.load(points)
+    X, labels = saved["points"], saved["labels"]
+    table = compare(X, labels, clustering.get("algorithm", "kmeans"), k=k, k_min=k_min,
+                    k_max=k_max, seed=SEED, min_size=min_size, unit=unit,
+                    min_confidence=clustering.get("min_confidence", MIN_CONFIDENCE))
+    work = paths.work_dir
+    path = write_parquet_atomic(table.assign(run_date=paths.run_date),
+                                work / "comparison.parquet", COMPARISON_SCHEMA)
+    sample = comparison_rows(len(X), SEED)
+    named = {"dataset": paths.dataset, "run_date": paths.run_date}
+    (work / "plots").mkdir(parents=True, exist_ok=True)
+    plots = {"comparison": plot_comparison(table, plot_title(**named, what="algorithms compared")),
+             "dendrogram": plot_dendrogram(X if sample is None else X[sample],
+                                           plot_title(**named, what="Ward tree of the "
+                                                      + ("members" if sample is None
+                                                         else "sampled members")))}
+    return {"comparison": str(path),
+            "plots": {name: str(save_figure(fig, work / "plots" / f"{name}.png"))
+                      for name, fig in plots.items()},
+            "section": comparison_section(table, len(X), unit),
+            "block": comparison_block(table, len(X))}
 
 
 def history_outputs(paths: RunPaths, segments: pd.DataFrame, previous, alignment,

@@ -102,9 +102,10 @@ def transaction_features(validated: dict, config: TransactionConfig, paths: RunP
 @task(name="segment-transactions", cache_policy=NO_CACHE)
 def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: int, k_max: int,
                          seed: int, source: str, min_size: int | None = None,
-                         fresh_ids: bool = False) -> dict:
+                         fresh_ids: bool = False, clustering: dict | None = None) -> dict:
     """Choose k, cluster, name, align ids with the previous run; write typed tables, the
-    model, migrations and plots to the work dir."""
+    model, the points clustered, migrations and plots to the work dir (``clustering``:
+    algorithm and min_confidence)."""
     frame = pd.read_parquet(featured["features"])
     if len(frame) < 3:
         raise InputError(f"only {len(frame)} customer{'' if len(frame) == 1 else 's'} bought "
@@ -115,7 +116,8 @@ def segment_transactions(featured: dict, paths: RunPaths, k: int | None, k_min: 
     result, cleaning = pipeline.segment_transactions(frame, k=k, k_min=k_min, k_max=k_max,
                                                      seed=seed, min_size=min_size,
                                                      previous=previous.model,
-                                                     previous_run_date=previous.run_date)
+                                                     previous_run_date=previous.run_date,
+                                                     **(clustering or {}))
     pipeline.model_artifact(result, dataset=paths.dataset,
                             run_date=paths.run_date).save(paths.work_dir / "model.json")
     members, history = history_outputs(paths, result.segments, previous, result.alignment,

@@ -108,7 +108,7 @@ def test_the_feature_difference_is_said_in_words():
 def test_each_point_goes_to_its_nearest_segment_atypical_only_beyond_that_segment_s_fence():
     placed = model().assign(np.array([[1.0, 0.0], [0.0, 3.0], [6.0, 0.0], [40.0, 0.0]]))
     assert list(placed.columns) == ["segment_id", "segment_name", "distance_to_centroid",
-                                    "is_atypical", "atypical_reason"]
+                                    "is_atypical", "atypical_reason", "segment_probability"]
     assert placed["segment_id"].tolist() == [4, 4, 9, 9]
     assert placed["segment_id"].dtype == np.int32
     assert placed["segment_name"].tolist() == ["Small", "Small", "Big", "Big"]

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -89,7 +90,7 @@ def test_the_page_states_the_columns_the_code_writes():
     shared = columns(tables[("assignments.parquet", "shared")], "customers")
     meters = columns(tables[("assignments.parquet", "meters")], "meters")
     assert list(contract.assignments_schema("customers")) == [pa.field(n, t) for n, t in shared]
-    after = [n for n, _ in shared].index("atypical_reason") + 1
+    after = [n for n, _ in shared].index("is_low_confidence") + 1
     expected = (columns(tables[("assignments.parquet", "shared")], "meters")[:after] + meters
                 + shared[after:])
     assert list(contract.assignments_schema("meters")) == [pa.field(n, t) for n, t in expected]
@@ -102,6 +103,7 @@ def test_rows_carry_the_id_the_model_s_date_and_the_assignment_s_date():
                            "segment_label": ["Low Energy Users - Night Users"],
                            "distance_to_centroid": [0.5], "is_atypical": [False],
                            "atypical_reason": pd.Series([None], dtype="string"),
+                           "segment_probability": [0.59],
                            "consumption_band": ["Low Energy Users"], "seasonal_user": [False]})
     placed.index = [5]                        # rows as they came: the index is not a column
     rows = assignment.assignment_rows(pd.Series([17]), placed, "meters", model, date(2026, 12, 2))
@@ -112,12 +114,19 @@ def test_rows_carry_the_id_the_model_s_date_and_the_assignment_s_date():
     assert table.to_pylist() == [{
         "meter_id": "17", "segment_id": 2, "segment_name": "Night Users",
         "segment_label": "Low Energy Users - Night Users", "distance_to_centroid": 0.5,
-        "is_atypical": False, "atypical_reason": None, "consumption_band": "Low Energy Users",
+        "is_atypical": False, "atypical_reason": None, "segment_probability": 0.59,
+        "is_low_confidence": True, "consumption_band": "Low Energy Users",
         "seasonal_user": False, "model_run_date": date(2026, 11, 30),
-        "assign_date": date(2026, 12, 2)}]
+        "assign_date": date(2026, 12, 2)}]        # 0.59 is below the default 0.6
     customers = assignment.assignment_rows(pd.Series(["a"]), placed.drop(columns="segment_label"),
                                            "customers", model, date(2026, 12, 2))
     assert customers["segment_label"].tolist() == ["Night Users"]   # the name, as in segments
+    model.settings = {"min_confidence": 0.59}          # the run's own threshold
+    at = assignment.assignment_rows(pd.Series(["a"]), placed, "meters", model, date(2026, 12, 2))
+    assert at["is_low_confidence"].tolist() == [False]
+    old = placed.assign(segment_probability=np.nan)    # a model saved without membership
+    unknown = assignment.assignment_rows(pd.Series(["a"]), old, "meters", model, date(2026, 12, 2))
+    assert unknown["is_low_confidence"].isna().all()
 
 
 def test_the_manifest_and_report_say_which_model_placed_how_many_where(tmp_path):
@@ -240,7 +249,7 @@ def test_a_customer_run_s_own_table_is_assigned_exactly_as_the_run_labelled_it(r
                          assign_date=RUN_DATE, **roots_of(root))
     placed = read_back(result["published"], "assignments.parquet")
     run = pd.read_parquet(data / "latest" / "segments.parquet")
-    same_labels(run, placed, "customer_id")
+    same_labels(run, placed, "customer_id", also=("segment_probability", "is_low_confidence"))
     far = run["atypical_reason"].fillna("").str.contains("far from every segment|clipped")
     assert placed.set_index("customer_id").loc[run["customer_id"], "is_atypical"].tolist() == \
         far.tolist()

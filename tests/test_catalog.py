@@ -212,10 +212,13 @@ def test_segment_catalog_names_another_file(tmp_path, monkeypatch):
                                                    "letter"),
     ("datasets:\n  12:\n    kind: customers\n", "dataset name '12' must be"),
     ("datasets:\n  shop:\n    kind: customers\n    timezone: Europe/London\n",
-     "dataset 'shop', key 'timezone': not a customers setting (known: attributes, "
+     "dataset 'shop', key 'timezone': not a customers setting (known: algorithm, attributes, "
      "attributes_id, categorical, "
-     "cluster_categorical, features, id_column, input, k, k_max, k_min, max_quarantine_share, "
-     "min_segment_size, missing, outliers, transform)"),
+     "cluster_categorical, compare, features, id_column, input, k, k_max, k_min, "
+     "max_quarantine_share, min_confidence, min_segment_size, missing, outliers, transform)"),
+    ("datasets:\n  m:\n    kind: meters\n    algorithm: dbscan\n",
+     "dataset 'm', key 'algorithm': Input should be 'kmeans', 'gmm', 'agglomerative' or "
+     "'hdbscan' (got 'dbscan')"),
     ("datasets:\n  m:\n    kind: meters\n    k_min: 0\n",
      "dataset 'm', key 'k_min': Input should be greater than or equal to 2 (got 0)"),
     ("datasets:\n  shop:\n    kind: customers\n    missing: drop\n",

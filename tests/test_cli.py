@@ -259,3 +259,20 @@ def test_fresh_ids_reaches_the_flow_of_every_kind(kind, monkeypatch, tmp_path):
         args = parser.parse_args(["run", kind, "--input", "x.csv", *extra])
         cli._call_flow(args)
     assert [p["fresh_ids"] for p in seen] == [False, True]
+
+
+def test_a_k_for_hdbscan_or_a_wrong_algorithm_is_refused_before_prefect_starts(
+        no_prefect, mall_csv, capsys):
+    code, out, err = run("run", "customers", "--input", str(mall_csv), "--algorithm", "hdbscan",
+                         "--k", "4")
+    assert code == 2 and out == "" and err.count("segment: error:") == 1
+    assert "--k 4 cannot be used with --algorithm hdbscan: it finds its own number" in err
+    for arguments, said in [(["run", "meters", "--algorithm", "dbscan"], "invalid choice: 'dbscan'"),
+                            (["run", "transactions", "--min-confidence", "1"],
+                             "1.0 is not between 0.01 and 0.99")]:
+        with pytest.raises(SystemExit) as done:           # argparse's own usage error
+            main(arguments)
+        assert done.value.code == 2 and said in capsys.readouterr().err
+    with pytest.raises(AssertionError, match="Prefect was started"):     # a k for Ward is fine
+        run("run", "customers", "--input", str(mall_csv), "--algorithm", "agglomerative",
+            "--k", "4")

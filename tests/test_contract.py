@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "outputs.md"
 TYPES = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(),
          "float64": pa.float64(), "bool": pa.bool_(), "date": pa.date32(),
-         "list of float64": pa.list_(pa.float64())}
+         "list of float64": pa.list_(pa.float64()), "list of int64": pa.list_(pa.int64())}
 
 
 # ---------------------------------------------------------------- the page's tables
@@ -120,7 +120,7 @@ def test_the_page_has_every_table_the_test_reads():
                            for part in ("shared", "customers", "meters", "transactions")} | {
         ("quarantine_meters.parquet", "shared"), ("migrations.parquet", "shared"),
         ("predictions.parquet", "shared"), ("assignments.parquet", "shared"),
-        ("assignments.parquet", "meters")}
+        ("assignments.parquet", "meters"), ("comparison.parquet", "shared")}
     for rows in tables.values():
         assert rows and all(kind in TYPES for _, kind in rows)
 
@@ -165,7 +165,7 @@ def runs_of_every_kind(real_runs, transaction_run) -> dict:
 
 @pytest.mark.parametrize("kind", ["customers", "meters", "transactions"])
 @pytest.mark.parametrize("file", ["segments", "profiles", "quarantine", "quarantine_meters",
-                                  "migrations"])
+                                  "migrations", "comparison"])
 def test_published_files_follow_the_page(runs_of_every_kind, kind, file):
     if file == "quarantine_meters" and kind != "meters":
         pytest.skip("meters only")
@@ -183,6 +183,8 @@ def test_the_shared_columns_are_the_ones_the_code_declares():
     assert columns(tables[("profiles.parquet", "shared")], "meters") == [
         *contract.PROFILE_COLUMNS, contract.RUN_DATE]
     assert columns(tables[("quarantine.parquet", "shared")], "meters") == contract.QUARANTINE_COLUMNS
+    assert columns(tables[("comparison.parquet", "shared")], "meters") == [
+        (f.name, f.type) for f in contract.COMPARISON_SCHEMA]
 
 
 def test_profiles_share_is_a_fraction_and_atypical_reason_is_null_exactly_when_not_atypical(

@@ -78,7 +78,8 @@ def test_segments_and_profiles_share_their_leading_columns_and_end_with_run_date
     segments = contract.segments_schema("meter_id", [("kwh", pa.float64())])
     assert segments.names == ["meter_id", "segment_id", "segment_name", "segment_label",
                               "is_atypical", "atypical_reason", "distance_to_centroid",
-                              "previous_segment_id", "kwh", "run_date"]
+                              "previous_segment_id", "segment_probability",
+                              "is_low_confidence", "kwh", "run_date"]
     assert segments.field("meter_id").type == pa.string()
     assert segments.field("run_date").type == pa.date32()
     profiles = contract.profiles_schema([("age", pa.float64())])

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segmentation.algorithms import DEFAULT_ALGORITHM
 from segmentation.alignment import Alignment, align
-from segmentation.artifact import (ModelArtifact, code_version, k_summary, segments_of,
-                                   table_points, table_space)
-from segmentation.clustering import Scaling, Segmentation, centroids_in_units, profiles_table, \
-    segment
+from segmentation.artifact import (ModelArtifact, code_version, k_summary, membership_of,
+                                   segments_of, table_points, table_space)
+from segmentation.clustering import Scaling, Segmentation, centroids_in_units, \
+    confidence_columns, profiles_table, segment
 from segmentation.customers import clean as cleaning
 from segmentation.customers.config import CustomerConfig, select_columns, with_line_ids
 from segmentation.customers.ingest import canonical_name, normalise_gender, normalise_ids, \
@@ -24,6 +25,7 @@ from segmentation.customers.ingest import canonical_name, normalise_gender, norm
 from segmentation.customers.naming import name_customer_segments
 from segmentation.naming import kept_names
 from segmentation.customers.transform import apply_transforms, choose_transforms
+from segmentation.settings import MIN_CONFIDENCE
 from segmentation.validation import (ValidationOutcome, coerce_numeric, load_suite,
                                      raise_for_table_failures, split_row_failures, validate_frame)
 
@@ -168,6 +170,7 @@ class CustomerSegments:
     names: dict              # segment id -> name
     alignment: Alignment     # the model's segments -> stable ids (``alignment``)
     labels: np.ndarray       # every member's segment_id
+    points: np.ndarray       # the scaled rows clustered (for the algorithm comparison)
 
 
 def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | None = None,
@@ -176,7 +179,9 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
                       floors: dict[str, float] | None = None,
                       cleaned_with: dict | None = None,
                       previous: ModelArtifact | None = None,
-                      previous_run_date: str | None = None) -> CustomerSegments:
+                      previous_run_date: str | None = None,
+                      algorithm: str = DEFAULT_ALGORITHM,
+                      min_confidence: float = MIN_CONFIDENCE) -> CustomerSegments:
     """Transform, scale, choose k, cluster, name; one row per customer and one per segment.
 
     ``namer(labels, described, scaled, typical, prefer=) -> (names, fallbacks)`` names them
@@ -184,6 +189,8 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     to a lower bound for clustering only (published values stay as they are);
     ``cleaned_with`` (``cleaning_parameters``) goes into the model's space. With the
     ``previous`` run's model, segment ids follow it (``alignment``); without, 0 is the largest.
+    ``algorithm`` (``algorithms``) clusters; members whose segment probability is below
+    ``min_confidence`` are flagged low confidence.
     """
     clustered = frame.assign(**{c: frame[c].clip(lower=v) for c, v in (floors or {}).items()})
     transforms = choose_transforms(clustered, list(config.features), config.transform)
@@ -194,7 +201,7 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     scaling = Scaling.fit(features)
     X = scaling.apply(features)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
-                     unit="customers")
+                     unit="customers", algorithm=algorithm)
     described = frame[config.numeric].astype(float).reset_index(drop=True)
     numeric = pd.DataFrame(X[:, :len(config.features)], columns=list(config.features))
     clipped = clipped.reset_index(drop=True)
@@ -214,7 +221,7 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
     else:
         names, fallbacks = namer(result.labels, described, numeric, ~atypical,
                                  prefer=kept_names(alignment))
-    labels = np.array([alignment.ids[i] for i in range(result.selection.k)])[result.labels]
+    labels = np.array([alignment.ids[i] for i in range(result.model.k_)])[result.labels]
     names = {alignment.ids[i]: name for i, name in names.items()}
     fallbacks = {alignment.ids[i] for i in fallbacks}
     alignment.name(names)
@@ -225,12 +232,13 @@ def segment_customers(frame: pd.DataFrame, config: CustomerConfig, *, k: int | N
                                segment_name=segment_names, segment_label=segment_names,
                                is_atypical=atypical,
                                atypical_reason=pd.Series(reasons, dtype="string"),
-                               distance_to_centroid=result.distance)
+                               distance_to_centroid=result.distance,
+                               **confidence_columns(result.probability, min_confidence))
     profiles = profiles_table(labels, names, centroids, atypical)
     shares = categorical_shares(frame, labels, list(config.categorical))
     profiles = profiles.merge(shares, left_on="segment_id", right_index=True, how="left")
     return CustomerSegments(segments, profiles, result, transforms, fallbacks, space, names,
-                            alignment, labels)
+                            alignment, labels, X)
 
 
 
@@ -243,6 +251,8 @@ def model_artifact(segmented: CustomerSegments, *, kind: str, dataset: str, run_
                          centroids=centroids, segments=segments, k=k_summary(fit),
                          extra={"max_segment_id": segmented.alignment.max_segment_id,
                                 "ids_follow": segmented.alignment.previous_run_date},
+                         algorithm=fit.algorithm,
+                         membership=membership_of(fit.model, segmented.alignment.ids),
                          code_version=code_version())
 
 

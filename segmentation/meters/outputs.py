@@ -68,6 +68,7 @@ def segments_table(features: pd.DataFrame, seg: MeterSegmentation) -> pd.DataFra
         "is_atypical": seg.atypical.astype(bool),
         "atypical_reason": pd.Series(seg.atypical_reason, dtype="string"),
         "distance_to_centroid": seg.distance,
+        **seg.confidence,
         "consumption_band": seg.bands.reset_index(drop=True),
         "seasonal_user": seg.seasonal.reset_index(drop=True).astype(bool),
     })

@@ -30,13 +30,15 @@ import numpy as np
 import pandas as pd
 
 from segmentation.alignment import Alignment, align
-from segmentation.artifact import ModelArtifact, code_version, k_summary, segments_of
-from segmentation.clustering import Segmentation, segment
+from segmentation.algorithms import DEFAULT_ALGORITHM
+from segmentation.artifact import (ModelArtifact, code_version, k_summary, membership_of,
+                                   segments_of)
+from segmentation.clustering import Segmentation, confidence_columns, segment
 from segmentation.errors import InputError
 from segmentation.kselect import KSelection
 from segmentation.meters.naming import name_segments
 from segmentation.naming import kept_names
-from segmentation.settings import SEED
+from segmentation.settings import MIN_CONFIDENCE, SEED
 
 SHAPES = ("daily", "weekday-weekend")
 CLR_FLOOR = 1 / 24 / 8
@@ -62,6 +64,8 @@ class MeterSegmentation:
     segment_labels: list[str]
     weighting: dict = field(default_factory=dict)
     fit: Segmentation | None = None        # the fitted model, for the run's model artifact
+    confidence: dict = field(default_factory=dict)   # segment_probability, is_low_confidence
+    points: np.ndarray | None = None       # the shapes clustered (for the algorithm comparison)
     band_limits: tuple[float, float] | None = None   # unrounded (low, high) kWh/day
     alignment: Alignment | None = None     # the model's segments -> stable ids
 
@@ -137,8 +141,10 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
                    kwh_bands: tuple[float, float] | None = None,
                    quarantined: pd.DataFrame | None = None,
                    min_size: int | None = None, previous: ModelArtifact | None = None,
-                   previous_run_date: str | None = None) -> MeterSegmentation:
-    """Shape archetypes by k-means, bands, seasonal flag and labels for every meter.
+                   previous_run_date: str | None = None, algorithm: str = DEFAULT_ALGORITHM,
+                   min_confidence: float = MIN_CONFIDENCE) -> MeterSegmentation:
+    """Shape archetypes by clustering (k-means by default), bands, seasonal flag and labels
+    for every meter.
 
     Parameters
     ----------
@@ -148,6 +154,8 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
         The meters set aside (``reason``), named when too few are left.
     previous : ModelArtifact, optional
         The previous run's model: segment ids follow it (``alignment``).
+    algorithm, min_confidence
+        The clustering algorithm (``algorithms``) and the low-confidence threshold.
     """
     if len(features) < 3:
         why = ""
@@ -160,12 +168,12 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
     features = features.reset_index(drop=True)
     X = shape_matrix(features, shape)
     result = segment(X, k=k, k_min=k_min, k_max=k_max, seed=seed, min_size=min_size,
-                     unit="meters")
+                     unit="meters", algorithm=algorithm)
     alignment = align(result.model.cluster_centers_, meter_space(shape), previous,
                       previous_run_date)
     names, fallbacks = name_segments(features, result.labels, ~result.atypical,
                                      prefer=kept_names(alignment))
-    labels = np.array([alignment.ids[i] for i in range(result.selection.k)])[result.labels]
+    labels = np.array([alignment.ids[i] for i in range(result.model.k_)])[result.labels]
     names = {alignment.ids[i]: name for i, name in names.items()}
     fallbacks = {alignment.ids[i] for i in fallbacks}
     alignment.name(names)
@@ -182,7 +190,8 @@ def segment_meters(features: pd.DataFrame, *, k: int | None = None, k_min: int =
         selection=result.selection, silhouette=result.silhouette, bands=bands,
         band_rule=band_rule, seasonal=seasonal, segment_labels=labels_text, weighting=weighting,
         fit=result, band_limits=band_thresholds(features["mean_daily_kwh"].astype(float),
-                                                kwh_bands)[:2], alignment=alignment)
+                                                kwh_bands)[:2], alignment=alignment,
+        confidence=confidence_columns(result.probability, min_confidence), points=X)
 
 
 def meter_space(shape: str) -> dict:
@@ -209,6 +218,8 @@ def model_artifact(segmented: MeterSegmentation, *, shape: str, dataset: str,
                          "high_from_kwh_per_day": segmented.band_limits[1],
                          "rule": segmented.band_rule["rule"]},
                "seasonal_min_ratio": MIN_SEASONAL_RATIO},
+        algorithm=segmented.fit.algorithm,
+        membership=membership_of(segmented.fit.model, segmented.alignment.ids),
         code_version=code_version())
 
 

@@ -32,13 +32,14 @@ def segment_transactions(features: pd.DataFrame, *, k: int | None = None, k_min:
                          k_max: int = 10, seed: int = 42, min_size: int | None = None,
                          transform: str = "auto", outliers: str = "flag",
                          previous: ModelArtifact | None = None,
-                         previous_run_date: str | None = None
+                         previous_run_date: str | None = None, **clustering
                          ) -> tuple[CustomerSegments, dict]:
     """Flag outliers, then segment and name the customers of a feature table.
 
     Returns the segments (``CustomerSegments``; every feature column of ``features`` kept
     on the members' rows) and the cleaning counts. With the ``previous`` run's model,
-    segment ids follow it (``alignment``).
+    segment ids follow it (``alignment``). ``clustering``: ``algorithm`` and
+    ``min_confidence`` of ``customers.pipeline.segment_customers``.
     """
     config = features_config(transform, outliers)
     features = features.reset_index(drop=True)
@@ -46,7 +47,8 @@ def segment_transactions(features: pd.DataFrame, *, k: int | None = None, k_min:
     result = segment_customers(frame, config, k=k, k_min=k_min, k_max=k_max, seed=seed,
                                min_size=min_size, namer=name_rfm_segments, floors=FLOORS,
                                cleaned_with=cleaning_parameters(features, config),
-                               previous=previous, previous_run_date=previous_run_date)
+                               previous=previous, previous_run_date=previous_run_date,
+                               **clustering)
     return result, cleaning
 
 

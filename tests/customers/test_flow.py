@@ -54,14 +54,51 @@ def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots)
     assert pd.read_parquet(latest).equals(pd.read_parquet(partition / "segments.parquet"))
     report_dir = Path(roots["outputs_root"]) / "customers" / RUN_DATE
     assert {p.name for p in (report_dir / "plots").iterdir()} == {
-        "k_selection.png", "segment_scatter.png", "segment_sizes.png", "feature_profile.png"}
+        "k_selection.png", "segment_scatter.png", "segment_sizes.png", "feature_profile.png",
+        "comparison.png", "dendrogram.png"}
     assert manifest["rows"]["rows_in"] == 200 and manifest["inputs"][0]["sha256"]
     html = (report_dir / "report.html").read_text()
-    assert html.count("<img") == 4 and "High Spenders" in html and "<table>" in html
+    assert html.count("<img") == 6 and "High Spenders" in html and "<table>" in html
+    assert manifest["comparison"]["published"] == ["kmeans"]
+    assert manifest["comparison"]["recommended"] in {"kmeans", "gmm", "agglomerative", "hdbscan"}
+    compared = duckdb.sql(f"SELECT * FROM '{partition / 'comparison.parquet'}'").df()
+    assert compared["algorithm"].tolist() == ["kmeans", "gmm", "agglomerative", "hdbscan"]
+    assert "## Algorithms compared" in (report_dir / "report.md").read_text()
     page = f"data_docs/{manifest['inputs'][0]['sha256'][:16]}/validation.html"
     docs = (report_dir / page).read_text()
     assert "customer_id" in docs and "spending_score" in docs
     assert page in (report_dir / "report.md").read_text()
+
+
+def test_a_gmm_run_without_comparison_keeps_its_mixture_and_places_its_own_members_exactly(
+        sample_customers_csv, roots):
+    code, _, err = run_cli(sample_customers_csv, roots, "--algorithm", "gmm", "--no-compare",
+                           "--min-confidence", "0.9")
+    assert code == 0, err
+    partition, manifest = outputs(roots)
+    report = (Path(roots["outputs_root"]) / "customers" / RUN_DATE / "report.md").read_text()
+    assert not (partition / "comparison.parquet").exists() and "comparison" not in manifest
+    assert "## Algorithms compared" not in report and "lowest BIC" in report
+    assert manifest["parameters"]["algorithm"] == "gmm" and not manifest["parameters"]["compare"]
+    model = json.loads((partition / "model.json").read_text())
+    assert model["algorithm"] == "gmm" and model["settings"]["min_confidence"] == 0.9
+    mixture = model["membership"]["mixture"]
+    k = manifest["k"]["chosen"]
+    assert len(mixture["weights"]) == k and abs(sum(mixture["weights"]) - 1) < 1e-9
+    assert pd.DataFrame(mixture["covariances"][0]).shape == (2, 2)       # income and score
+    run = pd.read_parquet(partition / "segments.parquet")
+    assert run["segment_probability"].between(0, 1).all()
+    assert run["is_low_confidence"].tolist() == (run["segment_probability"] < 0.9).tolist()
+    out = io.StringIO()
+    assert main(["assign", "customers", "--input", str(sample_customers_csv), "--assign-date",
+                 RUN_DATE, "--data-root", roots["data_root"], "--outputs-root",
+                 roots["outputs_root"], "--json"], stdout=out, stderr=io.StringIO()) == 0
+    placed = duckdb.sql(f"SELECT * FROM '{json.loads(out.getvalue())['published']['assignments.parquet']}'").df()
+    both = run.merge(placed, on="customer_id", suffixes=("", "_assigned"), validate="1:1")
+    assert len(both) == len(run) == len(placed)
+    for column in ("segment_id", "distance_to_centroid", "segment_probability",
+                   "is_low_confidence"):
+        assert both[column].tolist() == both[f"{column}_assigned"].tolist(), column
 
 
 def test_rerun_same_date_gives_identical_segments(sample_customers_csv, roots):

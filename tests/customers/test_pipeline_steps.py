@@ -116,10 +116,11 @@ def test_the_customer_schemas_follow_the_contract():
     config = CustomerConfig("customer_id", ("annual_income_k", "visits"), ("region",),
                             {"age": "age", "gender": "gender"})
     segments = outputs.segments_schema(config)
-    assert segments.names[:8] == ["customer_id", "segment_id", "segment_name", "segment_label",
-                                  "is_atypical", "atypical_reason", "distance_to_centroid",
-                                  "previous_segment_id"]
-    assert segments.names[8:] == ["annual_income_k", "visits", "age", "region", "gender",
+    assert segments.names[:10] == ["customer_id", "segment_id", "segment_name", "segment_label",
+                                   "is_atypical", "atypical_reason", "distance_to_centroid",
+                                   "previous_segment_id", "segment_probability",
+                                   "is_low_confidence"]
+    assert segments.names[10:] == ["annual_income_k", "visits", "age", "region", "gender",
                                   "is_outlier", "source_row", "run_date"]
     assert segments.field("previous_segment_id").type == pa.int32()
     assert segments.field("age").type == pa.float64() and segments.field("region").type == pa.string()

@@ -1,0 +1,155 @@
+"""The comparison picks the algorithm each shape calls for (docs/algorithms.md), and every
+step of its rule holds on both sides of its threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs, make_circles, make_moons
+
+from segmentation import comparison
+from segmentation.clustering import segment
+from segmentation.comparison import (COLUMNS, compare, comparison_block, comparison_section,
+                                     heldout_loglik, neighbour_ratio, recommend)
+
+SHAPES = {
+    "round blobs": (lambda: make_blobs(600, centers=4, random_state=3), {"kmeans"}),
+    "crescents": (lambda: make_moons(600, noise=0.06, random_state=3),
+                  {"hdbscan", "agglomerative"}),
+    "rings": (lambda: make_circles(600, noise=0.04, factor=0.5, random_state=3),
+              {"hdbscan", "agglomerative"}),
+    "different spreads": (lambda: make_blobs([150, 450, 150], centers=[[0, 0], [2.5, 0], [0, 3]],
+                                             cluster_std=[0.3, 1.4, 0.5], random_state=4),
+                          {"gmm"}),
+}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def compared(request):
+    make, wanted = SHAPES[request.param]
+    X, truth = make()
+    published = segment(X)
+    return request.param, wanted, compare(X, published.labels, "kmeans"), truth
+
+
+def test_the_comparison_picks_the_algorithm_the_shape_calls_for(compared):
+    shape, wanted, table, _ = compared
+    assert list(table.columns) == COLUMNS and len(table) == 4
+    assert table["recommended"].sum() == 1
+    assert table.loc[table["recommended"], "algorithm"].item() in wanted, shape
+    assert table.loc[table["published"], "algorithm"].tolist() == ["kmeans"]
+
+
+def test_the_recommended_algorithm_finds_the_planted_groups(compared):
+    """The pick is right for the right reason: its segments are the planted ones."""
+    from sklearn.metrics import adjusted_rand_score
+
+    shape, _, table, truth = compared
+    choice = table.loc[table["recommended"], "algorithm"].item()
+    X, _ = SHAPES[shape][0]()
+    assert adjusted_rand_score(truth, segment(X, algorithm=choice).labels) > 0.85
+
+
+def test_the_published_row_agrees_with_itself_and_every_row_is_timed(compared):
+    _, _, table, _ = compared
+    row = table.set_index("algorithm").loc["kmeans"]
+    assert row["ari_with_published"] == pytest.approx(1.0)
+    assert (table["seconds"] > 0).all()
+    assert table["sizes"].map(sum).eq(600).all() or table["sizes"].map(sum).eq(750).all()
+
+
+def test_neighbour_ratio_is_zero_across_gaps_and_about_one_for_chance():
+    X, truth = make_blobs(400, centers=[[0, 0], [20, 0]], cluster_std=0.5, random_state=1)
+    assert neighbour_ratio(X, truth) == 0.0
+    noise = np.random.default_rng(2).integers(0, 2, len(X))
+    assert 0.8 < neighbour_ratio(X, noise) < 1.2
+    assert np.isnan(neighbour_ratio(X, np.zeros(len(X), dtype=int)))   # one segment: no chance
+
+
+def test_heldout_loglik_prefers_the_true_groups_of_different_spreads():
+    X, truth = SHAPES["different spreads"][0]()
+    kmeans = segment(X, k=3).labels
+    assert heldout_loglik(X, truth) > heldout_loglik(X, kmeans) + 0.05
+
+
+def table(**rows) -> pd.DataFrame:
+    """A comparison table with one row per algorithm: (stability, noise, ratio, loglik)."""
+    frame = pd.DataFrame([{"algorithm": a, "feasible": True, "segments": 3, "stability": s,
+                           "noise_share": n, "neighbour_ratio": r, "heldout_loglik": ll}
+                          for a, (s, n, r, ll) in rows.items()])
+    return frame.reindex(columns=COLUMNS)
+
+
+def test_shape_wins_at_a_third_of_kmeans_ratio_and_not_above():
+    base = dict(kmeans=(0.9, 0, 0.030, -2.0), gmm=(0.9, 0, 0.030, -2.0))
+    assert recommend(table(**base, hdbscan=(0.9, 0, 0.010, -2.5)))[0] == "hdbscan"
+    assert recommend(table(**base, hdbscan=(0.9, 0, 0.0101, -2.5)))[0] == "kmeans"
+    low = dict(kmeans=(0.9, 0, 0.0099, -2.0))            # k-means' boundaries already in gaps
+    assert recommend(table(**low, hdbscan=(0.9, 0, 0.0, -2.5)))[0] == "kmeans"
+    assert recommend(table(kmeans=(0.9, 0, 0.01, -2.0), hdbscan=(0.9, 0, 0.0, -2.5)))[0] == \
+        "hdbscan"
+    why = recommend(table(**base, hdbscan=(0.9, 0, 0.005, -2.5)))[1]
+    assert "0.005" in why and "0.030" in why and "cuts through dense regions" in why
+
+
+def test_an_unstable_or_noisy_algorithm_is_never_recommended():
+    base = dict(kmeans=(0.9, 0, 0.030, -2.0))
+    assert recommend(table(**base, hdbscan=(0.74, 0, 0.0, -1.0)))[0] == "kmeans"
+    assert recommend(table(**base, hdbscan=(0.75, 0, 0.0, -2.5)))[0] == "hdbscan"
+    assert recommend(table(**base, hdbscan=(0.9, 0.11, 0.0, -1.0)))[0] == "kmeans"
+    assert recommend(table(**base, hdbscan=(0.9, 0.10, 0.0, -2.5)))[0] == "hdbscan"
+    one = table(**base, hdbscan=(0.9, 0, 0.0, -1.0))
+    one.loc[1, "segments"] = 1
+    assert recommend(one)[0] == "kmeans"
+
+
+def test_spread_wins_by_five_hundredths_of_a_nat_per_member():
+    base = dict(kmeans=(0.9, 0, 0.030, -2.0))
+    assert recommend(table(**base, gmm=(0.9, 0, 0.030, -1.95)))[0] == "gmm"
+    assert recommend(table(**base, gmm=(0.9, 0, 0.030, -1.951)))[0] == "kmeans"
+    why = recommend(table(**base, gmm=(0.9, 0, 0.030, -1.9)))[1]
+    assert "better by 0.10 nats per member" in why
+
+
+def test_without_reproducible_kmeans_the_most_stable_other_or_nothing():
+    steady = recommend(table(kmeans=(0.6, 0, 0.03, -2.0), gmm=(0.8, 0, 0.03, -2.1),
+                             agglomerative=(0.85, 0, 0.03, -2.1)))
+    assert steady[0] == "agglomerative" and "do not reproduce" in steady[1]
+    none = recommend(table(kmeans=(0.6, 0, 0.03, -2.0), gmm=(0.7, 0, 0.03, -1.0)))
+    assert none[0] is None and "none is recommended" in none[1]
+
+
+def test_an_infeasible_algorithm_is_a_row_with_its_reason_and_the_rest_still_compared():
+    one_blob = np.random.default_rng(1).normal(size=(300, 2))
+    result = compare(one_blob, np.zeros(300, dtype=int), "kmeans", min_size=20)
+    row = result.set_index("algorithm").loc["hdbscan"]
+    assert not row["feasible"] and "no two dense regions" in row["note"]
+    assert result.set_index("algorithm").loc["kmeans", "feasible"]
+    assert not row["eligible"] and not row["recommended"]
+
+
+def test_large_tables_are_compared_on_a_seeded_sample(monkeypatch):
+    monkeypatch.setattr(comparison, "COMPARE_SAMPLE", 300)
+    X, _ = make_blobs(900, centers=3, random_state=5)
+    labels = segment(X).labels
+    first = compare(X, labels, "kmeans", algorithms=("kmeans",))
+    assert sum(first["sizes"].iloc[0]) == 300
+    again = compare(X, labels, "kmeans", algorithms=("kmeans",))
+    assert first.drop(columns="seconds").equals(again.drop(columns="seconds"))
+    section = comparison_section(first, len(X), "customers")
+    assert "a seeded sample of 300 of the 900 customers" in section
+
+
+def test_the_section_and_block_say_the_recommendation_in_words(compared):
+    shape, _, result, _ = compared
+    choice, why = recommend(result)
+    section = comparison_section(result, 600, "customers")
+    assert section.startswith("## Algorithms compared")
+    assert f"Recommended: {choice}" in section and why in section
+    assert "| **kmeans** |" in section                      # the published one in bold
+    block = comparison_block(result, 600)
+    assert block["recommended"] == choice and block["why"] == why
+    assert block["published"] == ["kmeans"] and len(block["algorithms"]) == 4
+    import json
+    json.dumps(block)                                       # JSON-ready
