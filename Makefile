@@ -30,8 +30,8 @@ test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken, assign vs run on
-## the real sets (not part of the tests)
+## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken; on the real
+## sets assign vs run, every algorithm and the comparison (not part of the tests)
 bench: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python bench/bench_customers.py
@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_transactions.py
 	$(BIN)/python bench/bench_contention.py
 	$(BIN)/python bench/bench_assign.py
+	$(BIN)/python bench/bench_algorithms.py
 
 ## server / stop: local Prefect server, work pool, deployments, worker
 server: $(STAMP)

@@ -64,13 +64,21 @@ def bench_set(name: str, kind: str, source: Path, day: str, options: list[str]) 
             "run_peak_mb": run["peak_rss_mb"], "assign_peak_mb": assign["peak_rss_mb"], **check}
 
 
-def main() -> None:
+def each_real_set(work: Path, sets: list, bench) -> list | None:
+    """``bench(name, kind, source, day, options)`` for each set present, in an emptied
+    ``work`` folder; None (said) when there is no real data."""
     if not SHARED.is_dir():
         print(f"no real data at {SHARED}: nothing to measure")
+        return None
+    shutil.rmtree(work, ignore_errors=True)
+    return [bench(name, kind, SHARED / path, day, options)
+            for name, kind, path, day, options in sets if (SHARED / path).is_file()]
+
+
+def main() -> None:
+    rows = each_real_set(WORK, SETS, bench_set)
+    if rows is None:
         return
-    shutil.rmtree(WORK, ignore_errors=True)
-    rows = [bench_set(name, kind, SHARED / path, day, options)
-            for name, kind, path, day, options in SETS if (SHARED / path).is_file()]
     print(f"{'dataset':<14} {'members':>8} {'identical':>9} {'run s':>7} {'assign s':>9} "
           f"{'ratio':>6} {'assign MB':>10}")
     for r in rows:

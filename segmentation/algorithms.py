@@ -38,6 +38,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import euclidean_distances
+from threadpoolctl import threadpool_limits
 
 from segmentation.parameters import DEFAULT_ALGORITHM, Algorithm, has_k  # noqa: F401 (re-exported)
 
@@ -72,7 +73,9 @@ def fit_clusters(algorithm: str, X: np.ndarray, k: int | None, *, seed: int,
     if algorithm == "gmm":
         from sklearn.mixture import GaussianMixture
 
-        with warnings.catch_warnings():
+        # Thousands of small (features x features) factorisations: one BLAS thread is fastest,
+        # and with a core busy elsewhere two threads made a fit 20x slower.
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             gm = GaussianMixture(n_components=k, covariance_type="full", n_init=GMM_RESTARTS,
                                  random_state=seed).fit(X)
@@ -84,6 +87,8 @@ def fit_clusters(algorithm: str, X: np.ndarray, k: int | None, *, seed: int,
     if algorithm == "hdbscan":
         from sklearn.cluster import HDBSCAN
 
+        if len(X) < 2 * max(min_size, 2):         # room for no two regions: all noise
+            return RawFit(np.full(len(X), -1), np.empty((0, X.shape[1])))
         labels = HDBSCAN(min_cluster_size=max(min_size, 2), copy=True).fit(X).labels_
         found = int(labels.max()) + 1
         return RawFit(labels, member_means(X, labels, found))

@@ -100,6 +100,7 @@ def assignment_manifest(*, kind: str, dataset: str, assign_date: date, model_pat
     return {"dataset": dataset, "kind": kind, "assign_date": assign_date.isoformat(),
             "model": {"path": str(model_path), "run_date": model.run_date,
                       "code_version": model.code_version, "k": model.k.get("chosen"),
+                      "algorithm": model.algorithm,
                       "segments": {str(s["segment_id"]): s["segment_name"]
                                    for s in model.segments}},
             "settings": model.settings, "inputs": inputs, "counts": counts, **summary(rows)}
@@ -115,9 +116,10 @@ def assignment_report(manifest: dict) -> str:
     return "\n\n".join([
         f"# Assignment: {manifest['dataset']}, {manifest['assign_date']}",
         f"New members placed in the segments of the run of {model['run_date']} "
-        f"(k={model['k']}, `{model['path']}`) without refitting: each member read, validated "
-        "and featurised with that run's settings, then given its nearest segment (a Gaussian "
-        "mixture model: its most probable one).",
+        f"({model['algorithm']}, k={model['k']}, `{model['path']}`) without refitting: each "
+        "member read, validated and featurised with that run's settings, then given "
+        + ("its most probable component of the run's Gaussian mixture."
+           if model["algorithm"] == "gmm" else "its nearest segment centroid."),
         "## Input\n" + inputs,
         "## Members placed\n" + placed
         + f"\n\n{manifest['atypical']:,} of them are atypical (far from every segment, or a "

@@ -1,8 +1,9 @@
 """Is the published segmentation an artefact of its algorithm? Every algorithm on the same points.
 
-Each algorithm of ``algorithms.ALGORITHMS`` segments the run's points (a seeded sample
-of at most ``COMPARE_SAMPLE`` rows) with its own rule for k (``kselect``; HDBSCAN's
-floor), and is measured on that sample: segments and sizes, silhouette,
+Each algorithm of ``algorithms.ALGORITHMS`` but the published one segments the run's
+points (a seeded sample of at most ``COMPARE_SAMPLE`` rows) with its own rule for k
+(``kselect``; HDBSCAN's floor); the published one is the run's own segments, never
+refitted. Each is measured on that sample: segments and sizes, silhouette,
 Davies-Bouldin, bootstrap stability, the share of noise, of atypical and of
 low-confidence members, agreement with the published labels (ARI), time, and two
 scores that see what silhouette cannot:
@@ -27,9 +28,11 @@ it looks for, so the report can say why in words:
 2. **Shape**: the eligible algorithm with the lowest neighbour ratio, when that is at
    most 1/``SHAPE_FACTOR`` of k-means' and k-means' is at least ``MIN_RATIO``
    (k-means cuts through dense regions that another algorithm keeps whole).
-3. **Spread**: the eligible algorithm with the highest held-out log-likelihood, when it
-   beats k-means' by at least ``LOGLIK_GAIN`` nats per member (groups of different
-   spreads that k-means' round segments misdescribe).
+3. **Spread**: among the eligible algorithms whose neighbour ratio is at most k-means',
+   the one with the highest held-out log-likelihood, when it beats k-means' by at least
+   ``LOGLIK_GAIN`` nats per member (groups of different spreads that k-means' round
+   segments misdescribe; a better fit whose boundaries cut denser regions describes the
+   shape of one mass, not groups in it).
 4. **k-means**, when eligible: no alternative does clearly better.
 5. Otherwise the most stable eligible algorithm (k-means' segments do not reproduce).
 
@@ -40,15 +43,16 @@ The recommendation is advice in the report; the published segments are those of
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, davies_bouldin_score
 from sklearn.neighbors import NearestNeighbors
 
 from segmentation.algorithms import ALGORITHMS, NOISE_REASON, has_k
 from segmentation.errors import InputError
-from segmentation.kselect import MIN_STABILITY
+from segmentation.kselect import MIN_STABILITY, sampled_silhouette
 from segmentation.settings import MIN_CONFIDENCE, SEED
 
 COMPARE_SAMPLE = 2_000
@@ -104,10 +108,65 @@ def heldout_loglik(X: np.ndarray, labels: np.ndarray, seed: int = SEED) -> float
     return float(logsumexp(np.column_stack(parts), axis=1).mean())
 
 
+@dataclass(frozen=True)
+class Published:
+    """The run's own segments, measured as they are (never refitted on the sample): each
+    row's segment, segment probability, atypical and noise flags, and the run's stability."""
+
+    algorithm: str
+    labels: np.ndarray
+    stability: float
+    probability: np.ndarray
+    atypical: np.ndarray
+    noise: np.ndarray
+
+    @classmethod
+    def of(cls, fit) -> "Published":
+        """From a ``clustering.Segmentation``."""
+        return cls(fit.algorithm, fit.labels, fit.selection.stability, fit.probability,
+                   fit.atypical, noise_flags(fit.atypical_reason))
+
+    @classmethod
+    def from_members(cls, members: pd.DataFrame, algorithm: str, stability: float) -> "Published":
+        """From the members' table a run publishes (``segment_id``, ``segment_probability``,
+        ``is_atypical``, ``atypical_reason``), in the order of its points."""
+        return cls(algorithm, members["segment_id"].to_numpy(),
+                   stability, members["segment_probability"].to_numpy(dtype=float),
+                   members["is_atypical"].to_numpy(dtype=bool),
+                   noise_flags(members["atypical_reason"].fillna("").str.split("; ").str[0]))
+
+    def rows(self, sample: np.ndarray | None) -> "Published":
+        if sample is None:
+            return self
+        return Published(self.algorithm, self.labels[sample], self.stability,
+                         self.probability[sample], self.atypical[sample], self.noise[sample])
+
+
+def noise_flags(reasons) -> np.ndarray:
+    """Which members are HDBSCAN noise, from their atypical reasons."""
+    return np.array([reason == NOISE_REASON for reason in reasons], dtype=bool)
+
+
+def scores(X: np.ndarray, labels: np.ndarray, probability: np.ndarray, atypical: np.ndarray,
+           noise: np.ndarray, published: np.ndarray, *, seed: int,
+           min_confidence: float) -> dict:
+    """The columns every row of the table measures the same way, from labels and flags."""
+    return {"feasible": True, "segments": int(len(np.unique(labels))),
+            "sizes": sorted((int(s) for s in np.unique(labels, return_counts=True)[1]),
+                            reverse=True),
+            "silhouette": sampled_silhouette(X, labels, seed),
+            "davies_bouldin": float(davies_bouldin_score(X, labels)),
+            "noise_share": float(np.mean(noise)), "atypical_share": float(np.mean(atypical)),
+            "low_confidence_share": float(np.mean(np.asarray(probability) < min_confidence)),
+            "neighbour_ratio": neighbour_ratio(X, labels),
+            "heldout_loglik": heldout_loglik(X, labels, seed),
+            "ari_with_published": float(adjusted_rand_score(published, labels))}
+
+
 def measure(X: np.ndarray, algorithm: str, published: np.ndarray, *, k: int | None,
             k_min: int, k_max: int, seed: int, min_size: int | None, unit: str,
             min_confidence: float = MIN_CONFIDENCE) -> dict:
-    """One algorithm on the comparison sample: its segments and scores (``COLUMNS``)."""
+    """One algorithm segmenting the comparison sample with its own rule (``COLUMNS``)."""
     from segmentation.clustering import segment
 
     started = time.perf_counter()
@@ -118,49 +177,50 @@ def measure(X: np.ndarray, algorithm: str, published: np.ndarray, *, k: int | No
     except InputError as err:
         return {"algorithm": algorithm, "feasible": False, "note": str(err),
                 "seconds": time.perf_counter() - started}
-    labels = fit.labels
-    sizes = np.bincount(labels, minlength=fit.model.k_)
-    metrics = fit.selection.metrics.set_index("k").loc[fit.selection.k]
-    noise = np.array([reason == NOISE_REASON for reason in fit.atypical_reason])
-    return {"algorithm": algorithm, "feasible": True, "segments": int(fit.model.k_),
-            "sizes": sorted((int(s) for s in sizes), reverse=True),
-            "silhouette": float(fit.silhouette), "davies_bouldin": float(metrics["davies_bouldin"]),
-            "stability": float(fit.selection.stability), "noise_share": float(noise.mean()),
-            "atypical_share": float(fit.atypical.mean()),
-            "low_confidence_share": float((fit.probability < min_confidence).mean()),
-            "neighbour_ratio": neighbour_ratio(X, labels),
-            "heldout_loglik": heldout_loglik(X, labels, seed),
-            "ari_with_published": float(adjusted_rand_score(published, labels)),
+    return {"algorithm": algorithm,
+            **scores(X, fit.labels, fit.probability, fit.atypical,
+                     noise_flags(fit.atypical_reason), published, seed=seed,
+                     min_confidence=min_confidence),
+            "stability": float(fit.selection.stability),
             "seconds": time.perf_counter() - started, "note": fit.selection.rule}
 
 
-def compare(X: np.ndarray, published_labels: np.ndarray, published_algorithm: str, *,
-            k: int | None = None, k_min: int = 2, k_max: int = 10, seed: int = SEED,
-            min_size: int | None = None, unit: str = "rows",
-            min_confidence: float = MIN_CONFIDENCE,
+def compare(X: np.ndarray, published: Published, *, k: int | None = None, k_min: int = 2,
+            k_max: int = 10, seed: int = SEED, min_size: int | None = None,
+            unit: str = "rows", min_confidence: float = MIN_CONFIDENCE,
             algorithms: tuple[str, ...] = ALGORITHMS) -> pd.DataFrame:
     """Every algorithm on the run's points: one row each (``COLUMNS``), the recommendation
     marked (``recommend``).
+
+    The published algorithm's row is the run's own segments on the sample, with the run's
+    stability; each other algorithm segments the sample with its own rule for k.
 
     Parameters
     ----------
     X : ndarray
         The points the run clustered (scaled features).
-    published_labels : ndarray
-        The published segment of each row, for the agreement (ARI).
-    published_algorithm : str
-        The run's ``--algorithm``.
+    published : Published
+        The run's segments (``Published.of`` a ``clustering.Segmentation``).
     k, k_min, k_max, min_size, seed
         The run's k settings, applied to each algorithm that takes a k.
     """
     sample = comparison_rows(len(X), seed)
     points = X if sample is None else X[sample]
-    published = np.asarray(published_labels) if sample is None else np.asarray(published_labels)[sample]
-    rows = [measure(points, algorithm, published, k=k, k_min=k_min, k_max=k_max, seed=seed,
-                    min_size=min_size, unit=unit, min_confidence=min_confidence)
-            for algorithm in algorithms]
+    own = published.rows(sample)
+    rows = []
+    for algorithm in algorithms:
+        if algorithm == published.algorithm:
+            rows.append({"algorithm": algorithm,
+                         **scores(points, own.labels, own.probability, own.atypical, own.noise,
+                                  own.labels, seed=seed, min_confidence=min_confidence),
+                         "stability": float(published.stability),
+                         "note": "the run's own segments"})
+        else:
+            rows.append(measure(points, algorithm, own.labels, k=k, k_min=k_min, k_max=k_max,
+                                seed=seed, min_size=min_size, unit=unit,
+                                min_confidence=min_confidence))
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    table["published"] = table["algorithm"] == published_algorithm
+    table["published"] = table["algorithm"] == published.algorithm
     table["feasible"] = table["feasible"].astype(bool)
     table["eligible"] = eligible(table)
     choice, _ = recommend(table)
@@ -192,12 +252,17 @@ def recommend(table: pd.DataFrame) -> tuple[str | None, str]:
             return shape, (f"{shape}: its segment boundaries cross {ratio:.3f} of the "
                            f"near-neighbour pairs chance would, k-means' {base_ratio:.3f}: "
                            "k-means cuts through dense regions that it keeps whole")
-        spread = ok["heldout_loglik"].idxmax()
-        gain = ok.loc[spread, "heldout_loglik"] - base["heldout_loglik"]
-        if spread != "kmeans" and gain >= LOGLIK_GAIN:
-            return spread, (f"{spread}: one Gaussian per segment fits held-out members better "
-                            f"by {gain:.2f} nats per member than with k-means' segments: "
-                            "groups of different spreads or shapes")
+        # A better description only counts when its boundaries are no less in the gaps than
+        # k-means': otherwise it describes the shape of one dense mass, not groups in it.
+        apart = ok[ok["neighbour_ratio"] <= base_ratio]
+        if not apart.empty:
+            spread = apart["heldout_loglik"].idxmax()
+            gain = apart.loc[spread, "heldout_loglik"] - base["heldout_loglik"]
+            if spread != "kmeans" and gain >= LOGLIK_GAIN:
+                return spread, (f"{spread}: one Gaussian per segment fits held-out members "
+                                f"better by {gain:.2f} nats per member than with k-means' "
+                                "segments, with boundaries no less in the gaps: groups of "
+                                "different spreads or shapes")
     if "kmeans" in ok.index:
         return "kmeans", ("kmeans: no other algorithm separates dense regions or fits held-out "
                           "members clearly better, and its segments reproduce")

@@ -106,7 +106,8 @@ def segment_meter_run(shards: list[dict], paths: RunPaths, k: int | None, k_min:
                                                   pipeline.QUARANTINE_METERS_SCHEMA),
         "model": model_artifact(seg, shape=shape, dataset=paths.dataset,
                                 run_date=paths.run_date).save(work / "model.json"),
-        "points": save_points(seg.points, seg.labels, work),
+        "points": save_points(seg.points, segments, work, seg.fit.algorithm,
+                              seg.selection.stability),
     }
     (work / "plots").mkdir(parents=True, exist_ok=True)
     figures = outputs.meter_figures(segments, profiles, seg.selection, seg.band_rule,

@@ -165,20 +165,28 @@ def segmentation_outputs(work: Path, result, figures: dict) -> dict:
     fit = result.result
     return {"segments": str(work / "segments.parquet"), "profiles": str(work / "profiles.parquet"),
             "model": str(work / "model.json"),
-            "points": save_points(result.points, result.labels, work),
+            "points": save_points(result.points, result.segments, work, fit.algorithm,
+                                  fit.selection.stability),
             "plots": plots, "selection": fit.selection, "silhouette": fit.silhouette,
             "transforms": result.transforms,
             "quality": quality(fit.selection, fit.silhouette, result.labels, fit.atypical,
                                result.fallback_segments)}
 
 
-def save_points(points, labels, work: Path) -> str:
-    """The scaled points a run clustered and their published segment ids, for the algorithm
-    comparison (``compare_algorithms``): a path, not arrays, crosses between tasks."""
+def save_points(points, members: pd.DataFrame, work: Path, algorithm: str,
+                stability: float) -> str:
+    """The scaled points a run clustered and its published segments (``members``, in the
+    order of the points), for the algorithm comparison (``compare_algorithms``): a path, not
+    arrays, crosses between tasks."""
     import numpy as np
 
     path = work / "points.npz"
-    np.savez(path, points=points, labels=labels)
+    flags = members[["segment_id", "segment_probability", "is_atypical"]]
+    np.savez(path, points=points, labels=flags["segment_id"].to_numpy(),
+             probability=flags["segment_probability"].to_numpy(dtype=float),
+             atypical=flags["is_atypical"].to_numpy(dtype=bool),
+             reasons=members["atypical_reason"].fillna("").to_numpy(dtype=str),
+             algorithm=algorithm, stability=stability)
     return str(path)
 
 
@@ -189,8 +197,8 @@ def compare_algorithms(points: str, paths: RunPaths, clustering: dict, *, k: int
     its plot and Ward's dendrogram in the work dir; the report section and manifest block."""
     import numpy as np
 
-    from segmentation.comparison import (comparison_block, comparison_rows, comparison_section,
-                                         compare)
+    from segmentation.comparison import (Published, comparison_block, comparison_rows,
+                                         comparison_section, compare)
     from segmentation.contract import COMPARISON_SCHEMA
     from segmentation.io import write_parquet_atomic
     from segmentation.plots import plot_comparison, plot_dendrogram, plot_title
@@ -198,10 +206,15 @@ def compare_algorithms(points: str, paths: RunPaths, clustering: dict, *, k: int
     from segmentation.settings import MIN_CONFIDENCE, SEED
 
     saved = np.load(points)
-    X, labels = saved["points"], saved["labels"]
-    table = compare(X, labels, clustering.get("algorithm", "kmeans"), k=k, k_min=k_min,
-                    k_max=k_max, seed=SEED, min_size=min_size, unit=unit,
-                    min_confidence=clustering.get("min_confidence", MIN_CONFIDENCE))
+    X = saved["points"]
+    members = pd.DataFrame({"segment_id": saved["labels"],
+                            "segment_probability": saved["probability"],
+                            "is_atypical": saved["atypical"],
+                            "atypical_reason": saved["reasons"]})
+    published = Published.from_members(members, str(saved["algorithm"]),
+                                       float(saved["stability"]))
+    table = compare(X, published, k=k, k_min=k_min, k_max=k_max, seed=SEED, min_size=min_size,
+                    unit=unit, min_confidence=clustering.get("min_confidence", MIN_CONFIDENCE))
     work = paths.work_dir
     path = write_parquet_atomic(table.assign(run_date=paths.run_date),
                                 work / "comparison.parquet", COMPARISON_SCHEMA)

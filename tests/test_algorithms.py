@@ -175,3 +175,12 @@ def test_a_ward_model_places_members_at_the_nearest_centroid():
     nearest = fit.model.transform(X).argmin(axis=1)
     assert model.assign(X)["segment_id"].tolist() == nearest.tolist()
     assert not np.array_equal(nearest, fit.labels)       # Ward's own partition is not that
+
+
+@pytest.mark.parametrize("rows", [3, 4, 9])
+def test_tiny_tables_are_refused_in_words_by_every_algorithm(rows):
+    X = np.vstack([np.zeros((rows // 2, 2)), np.full((rows - rows // 2, 2), 5.0)])
+    X = X + np.random.default_rng(rows).normal(0, 0.1, X.shape)
+    for algorithm in ALGORITHMS:
+        with pytest.raises(NoSegments, match="no segments to publish"):
+            segment(X, algorithm=algorithm)

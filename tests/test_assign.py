@@ -146,7 +146,7 @@ def test_the_manifest_and_report_say_which_model_placed_how_many_where(tmp_path)
     assert manifest == {
         "dataset": "shop", "kind": "customers", "assign_date": "2026-12-02",
         "model": {"path": str(tmp_path / "model.json"), "run_date": "2026-11-30",
-                  "code_version": "1.2.3", "k": 2,
+                  "code_version": "1.2.3", "k": 2, "algorithm": "kmeans",
                   "segments": {"0": "Budget Buyers", "3": "High Spenders"}},
         "settings": {"missing": "impute"},
         "inputs": [{"path": "/in/new.csv", "sha256": "ab", "rows": 4},
@@ -154,7 +154,11 @@ def test_the_manifest_and_report_say_which_model_placed_how_many_where(tmp_path)
         "segments": {"High Spenders": 2, "Budget Buyers": 1}, "atypical": 1}
     report = assignment.assignment_report(manifest)
     assert report.startswith("# Assignment: shop, 2026-12-02\n\nNew members placed in the "
-                             "segments of the run of 2026-11-30 (k=2, `")
+                             "segments of the run of 2026-11-30 (kmeans, k=2, `")
+    assert report.split("\n\n")[1].endswith("then given its nearest segment centroid.")
+    mixture = assignment.assignment_report({**manifest, "model": {**manifest["model"],
+                                                                   "algorithm": "gmm"}})
+    assert "its most probable component of the run's Gaussian mixture." in mixture
     for line in ["## Input\n- `/in/new.csv`\n- `/in/more.csv`\n\n", "## Members placed\n- High Spenders: 2 (67%)\n"
                  "- Budget Buyers: 1 (33%)", "1 of them are atypical",
                  "## Accounting\n- rows in: 4\n- rows out: 3\n- rows quarantined: 1"]:

@@ -10,8 +10,9 @@ from sklearn.datasets import make_blobs, make_circles, make_moons
 
 from segmentation import comparison
 from segmentation.clustering import segment
-from segmentation.comparison import (COLUMNS, compare, comparison_block, comparison_section,
-                                     heldout_loglik, neighbour_ratio, recommend)
+from segmentation.comparison import (COLUMNS, Published, compare, comparison_block,
+                                     comparison_section, heldout_loglik, neighbour_ratio,
+                                     recommend)
 
 SHAPES = {
     "round blobs": (lambda: make_blobs(600, centers=4, random_state=3), {"kmeans"}),
@@ -30,7 +31,7 @@ def compared(request):
     make, wanted = SHAPES[request.param]
     X, truth = make()
     published = segment(X)
-    return request.param, wanted, compare(X, published.labels, "kmeans"), truth
+    return request.param, wanted, compare(X, Published.of(published)), truth
 
 
 def test_the_comparison_picks_the_algorithm_the_shape_calls_for(compared):
@@ -51,11 +52,16 @@ def test_the_recommended_algorithm_finds_the_planted_groups(compared):
     assert adjusted_rand_score(truth, segment(X, algorithm=choice).labels) > 0.85
 
 
-def test_the_published_row_agrees_with_itself_and_every_row_is_timed(compared):
-    _, _, table, _ = compared
+def test_the_published_row_is_the_run_s_own_segments_and_the_others_are_timed(compared):
+    shape, _, table, _ = compared
+    X, _ = SHAPES[shape][0]()
+    fit = segment(X)
     row = table.set_index("algorithm").loc["kmeans"]
-    assert row["ari_with_published"] == pytest.approx(1.0)
-    assert (table["seconds"] > 0).all()
+    assert row["ari_with_published"] == 1.0 and row["note"] == "the run's own segments"
+    assert row["stability"] == fit.selection.stability
+    assert row["sizes"] == sorted(np.bincount(fit.labels).tolist(), reverse=True)
+    assert row["low_confidence_share"] == np.mean(fit.probability < 0.6)
+    assert (table.loc[~table["published"], "seconds"] > 0).all()
     assert table["sizes"].map(sum).eq(600).all() or table["sizes"].map(sum).eq(750).all()
 
 
@@ -104,12 +110,16 @@ def test_an_unstable_or_noisy_algorithm_is_never_recommended():
     assert recommend(one)[0] == "kmeans"
 
 
-def test_spread_wins_by_five_hundredths_of_a_nat_per_member():
+def test_spread_wins_by_five_hundredths_of_a_nat_per_member_with_boundaries_in_the_gaps():
     base = dict(kmeans=(0.9, 0, 0.030, -2.0))
     assert recommend(table(**base, gmm=(0.9, 0, 0.030, -1.95)))[0] == "gmm"
     assert recommend(table(**base, gmm=(0.9, 0, 0.030, -1.951)))[0] == "kmeans"
     why = recommend(table(**base, gmm=(0.9, 0, 0.030, -1.9)))[1]
     assert "better by 0.10 nats per member" in why
+    # A far better fit whose boundaries cut denser regions than k-means': one mass described.
+    assert recommend(table(**base, gmm=(0.9, 0, 0.0301, 5.0)))[0] == "kmeans"
+    two = recommend(table(**base, gmm=(0.9, 0, 0.031, 5.0), agglomerative=(0.9, 0, 0.029, -1.9)))
+    assert two[0] == "agglomerative"
 
 
 def test_without_reproducible_kmeans_the_most_stable_other_or_nothing():
@@ -122,7 +132,7 @@ def test_without_reproducible_kmeans_the_most_stable_other_or_nothing():
 
 def test_an_infeasible_algorithm_is_a_row_with_its_reason_and_the_rest_still_compared():
     one_blob = np.random.default_rng(1).normal(size=(300, 2))
-    result = compare(one_blob, np.zeros(300, dtype=int), "kmeans", min_size=20)
+    result = compare(one_blob, Published.of(segment(one_blob, min_size=20)), min_size=20)
     row = result.set_index("algorithm").loc["hdbscan"]
     assert not row["feasible"] and "no two dense regions" in row["note"]
     assert result.set_index("algorithm").loc["kmeans", "feasible"]
@@ -132,10 +142,10 @@ def test_an_infeasible_algorithm_is_a_row_with_its_reason_and_the_rest_still_com
 def test_large_tables_are_compared_on_a_seeded_sample(monkeypatch):
     monkeypatch.setattr(comparison, "COMPARE_SAMPLE", 300)
     X, _ = make_blobs(900, centers=3, random_state=5)
-    labels = segment(X).labels
-    first = compare(X, labels, "kmeans", algorithms=("kmeans",))
-    assert sum(first["sizes"].iloc[0]) == 300
-    again = compare(X, labels, "kmeans", algorithms=("kmeans",))
+    published = Published.of(segment(X))
+    first = compare(X, published, algorithms=("kmeans", "gmm"))
+    assert first["sizes"].map(sum).tolist() == [300, 300]
+    again = compare(X, published, algorithms=("kmeans", "gmm"))
     assert first.drop(columns="seconds").equals(again.drop(columns="seconds"))
     section = comparison_section(first, len(X), "customers")
     assert "a seeded sample of 300 of the 900 customers" in section
