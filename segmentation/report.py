@@ -153,14 +153,18 @@ KMETRIC_COLUMNS = {
     "stability": ("stability (bootstrap ARI)", lambda v: format_number(v, 3)),
     "smallest_share": ("smallest segment", lambda v: DASH if is_missing(v) else f"{v:.1%}"),
     "atypical": ("atypical members", format_count),
+    "bic": ("BIC", lambda v: format_number(v, 1)),
     "note": ("note", lambda v: "" if is_missing(v) else str(v)),
 }
 
 
 def kmetrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The per-k metrics as text with readable headers (a column kselect adds later is kept)."""
+    """The per-k metrics as text with readable headers (a column kselect adds later is kept;
+    one no k has a value of, such as BIC for k-means, is left out)."""
     shown = {}
     for column in metrics.columns:
+        if column != "note" and metrics[column].isna().all():
+            continue
         header, fmt = KMETRIC_COLUMNS.get(column, (column.replace("_", " "), plain))
         shown[header] = [fmt(v) for v in metrics[column]]
     return pd.DataFrame(shown)

@@ -121,6 +121,11 @@ def test_the_metrics_table_has_readable_headers_and_dashes_for_an_infeasible_k()
                                                                  "not available"]
     no_elbow = KSelection(k=2, rule="r", knee=None, metrics=metrics)
     assert kselection_section(no_elbow, 0.2).splitlines()[1] == "- chosen k: **2** (elbow: none found)"
+    # A metric no k has (BIC of a k-means run) is left out; a Gaussian mixture's is shown.
+    assert "BIC" not in kmetrics_table(metrics.assign(bic=np.nan)).columns
+    with_bic = kmetrics_table(metrics.assign(bic=[12345.67, np.nan]))
+    assert with_bic["BIC"].tolist() == ["12,345.7", DASH]
+    assert "note" in kmetrics_table(metrics.assign(note=None)).columns     # always said
 
 
 def test_package_versions_name_python_and_every_package():
