@@ -58,6 +58,12 @@ class RawFit:
     centres: np.ndarray
     mixture: dict | None = None
 
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Each row's most probable component (gmm) or nearest centre."""
+        if self.mixture is not None:
+            return log_densities(X, self.mixture).argmax(axis=1)
+        return nearest(X, self.centres)[0]
+
 
 def fit_clusters(algorithm: str, X: np.ndarray, k: int | None, *, seed: int,
                  n_init: int = 10, min_size: int = 5) -> RawFit:

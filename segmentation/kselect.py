@@ -34,6 +34,11 @@ reproducibility and on diminishing returns, not on silhouette. Per k in
    (``NoSegments``): a paragraph naming the count and the options. Why: a pilot
    of 20 meters is an ordinary input, and two honest segments beat a crash.
 
+Other algorithms (``algorithms``): Ward uses the same rule on its within-segment
+variance; a Gaussian mixture the same stability check, then the lowest BIC among the
+candidates instead of the elbow (steps 3-5); HDBSCAN has no k to choose
+(``density_selection``): its minimum cluster size is the size floor.
+
 Silhouette (sampled beyond ``SILHOUETTE_SAMPLE`` rows), Calinski-Harabasz and
 Davies-Bouldin are reported for every k, with the stability. Beyond
 ``SELECTION_SAMPLE`` rows, k is chosen on a seeded sample of that many rows
@@ -51,7 +56,7 @@ from scipy.special import logsumexp
 from sklearn.metrics import (adjusted_rand_score, calinski_harabasz_score,
                              davies_bouldin_score, silhouette_score)
 
-from segmentation.algorithms import DEFAULT_ALGORITHM, fit_clusters, has_k, log_densities, nearest
+from segmentation.algorithms import DEFAULT_ALGORITHM, fit_clusters, has_k, log_densities
 from segmentation.errors import InputError
 from segmentation.model import MIN_SEGMENT_MEMBERS as MIN_MEMBERS
 from segmentation.model import OWN_LABELS, InfeasibleK, SegmentModel, min_segment_size
@@ -113,8 +118,9 @@ def bootstrap_stability(X: np.ndarray, k: int | None, labels: np.ndarray, *, n_b
 
     Each resample's model predicts every row of the (sampled) data (nearest centroid, or
     most probable component for gmm); Ward and HDBSCAN are compared on the distinct rows
-    drawn, with their own labels (HDBSCAN noise counts as a label of its own); beyond ``sample`` rows a seeded subsample stands
-    for the data, so the cost does not grow with the table.
+    drawn, with their own labels (HDBSCAN noise counts as a label of its own). Beyond
+    ``sample`` rows a seeded subsample stands for the data, so the cost does not grow
+    with the table.
     """
     rng = np.random.default_rng(seed)
     if len(X) > sample:
@@ -127,17 +133,11 @@ def bootstrap_stability(X: np.ndarray, k: int | None, labels: np.ndarray, *, n_b
             # Ward's and HDBSCAN's segments are not nearest-centroid regions: compare their own
             # labels on the distinct rows drawn (a repeated row would fake density).
             idx = np.unique(idx)
-            raw = fit_clusters(algorithm, X[idx], k, seed=seed, n_init=n_init, min_size=min_size)
-            scores.append(adjusted_rand_score(labels[idx], raw.labels))
-            continue
         raw = fit_clusters(algorithm, X[idx], k, seed=seed, n_init=n_init, min_size=min_size)
-        if raw.mixture is not None:
-            predicted = log_densities(X, raw.mixture).argmax(axis=1)
-        elif len(raw.centres):
-            predicted = nearest(X, raw.centres)[0]
-        else:                       # HDBSCAN found no dense region in this resample
-            predicted = np.zeros(len(X), dtype=int)
-        scores.append(adjusted_rand_score(labels, predicted))
+        if algorithm in OWN_LABELS:
+            scores.append(adjusted_rand_score(labels[idx], raw.labels))
+        else:
+            scores.append(adjusted_rand_score(labels, raw.predict(X)))
     return float(np.mean(scores))
 
 

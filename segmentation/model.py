@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 
 from segmentation.algorithms import (DEFAULT_ALGORITHM, HDBSCAN_SAMPLE, NOISE_REASON, WARD_SAMPLE,
-                                     RawFit, fit_clusters, has_k, log_densities, nearest,
+                                     RawFit, fit_clusters, has_k, log_densities,
                                      probabilities, reorder_mixture, spread)
 from segmentation.settings import SEED
 
@@ -154,10 +154,7 @@ class SegmentModel:
         the algorithm's initialisation) and label every row: the fit's own cluster for the
         rows it clustered with Ward or HDBSCAN, the model's prediction otherwise."""
         centres, mixture = raw.centres, raw.mixture
-        if mixture is not None:
-            first = log_densities(X, mixture).argmax(axis=1)
-        else:
-            first = nearest(X, centres)[0]
+        first = raw.predict(X)
         if self.algorithm in OWN_LABELS:
             first = np.where(own >= 0, own, first)
         sizes = np.bincount(first, minlength=self.k_)
