@@ -321,7 +321,7 @@ def density_selection(X: np.ndarray, *, seed: int = SEED, n_boot: int = 10,
     if not row["feasible"]:
         raise NoSegments(
             f"HDBSCAN finds no two dense regions of at least {floor} {unit} among these "
-            f"{len(rows):,} {unit} ({row['note']}), so there are no segments to publish. "
+            f"{len(rows):,} {unit}, so there are no segments to publish. "
             "Options: another --algorithm (kmeans, gmm or agglomerative always form k "
             "segments), or a smaller --min-segment-size. Nothing was published")
     metrics = pd.DataFrame([row]).reindex(columns=METRIC_COLUMNS)

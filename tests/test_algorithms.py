@@ -81,8 +81,13 @@ def test_hdbscan_takes_no_k_and_refuses_a_table_without_two_dense_regions():
     preflight.check_algorithm("hdbscan", None)
     preflight.check_algorithm("gmm", 3)
     one_blob = np.random.default_rng(1).normal(size=(300, 2))
-    with pytest.raises(NoSegments, match="HDBSCAN finds no two dense regions of at least 20 rows"):
-        segment(one_blob, algorithm="hdbscan", min_size=20)
+    with pytest.raises(NoSegments) as refused:
+        segment(one_blob, algorithm="hdbscan", min_size=20, unit="meters")
+    assert str(refused.value) == (
+        "HDBSCAN finds no two dense regions of at least 20 meters among these 300 meters, so "
+        "there are no segments to publish. Options: another --algorithm (kmeans, gmm or "
+        "agglomerative always form k segments), or a smaller --min-segment-size. Nothing was "
+        "published")
     assert segment(one_blob, algorithm="gmm", min_size=20).model.k_ >= 2   # the option it names
 
 
