@@ -133,7 +133,7 @@ class Published:
         return cls(algorithm, members["segment_id"].to_numpy(),
                    stability, members["segment_probability"].to_numpy(dtype=float),
                    members["is_atypical"].to_numpy(dtype=bool),
-                   noise_flags(members["atypical_reason"].fillna("").str.split("; ").str[0]))
+                   noise_flags(members["atypical_reason"].fillna("")))
 
     def rows(self, sample: np.ndarray | None) -> "Published":
         if sample is None:
@@ -143,8 +143,10 @@ class Published:
 
 
 def noise_flags(reasons) -> np.ndarray:
-    """Which members are HDBSCAN noise, from their atypical reasons."""
-    return np.array([reason == NOISE_REASON for reason in reasons], dtype=bool)
+    """Which members are HDBSCAN noise, from their atypical reasons (a published reason may
+    go on with another, after the model's)."""
+    return np.array([isinstance(reason, str) and reason.startswith(NOISE_REASON)
+                     for reason in reasons], dtype=bool)
 
 
 def scores(X: np.ndarray, labels: np.ndarray, probability: np.ndarray, atypical: np.ndarray,

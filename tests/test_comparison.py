@@ -163,3 +163,25 @@ def test_the_section_and_block_say_the_recommendation_in_words(compared):
     assert block["published"] == ["kmeans"] and len(block["algorithms"]) == 4
     import json
     json.dumps(block)                                       # JSON-ready
+
+
+def test_the_published_segments_are_read_from_the_members_a_run_writes():
+    from segmentation.algorithms import NOISE_REASON
+
+    members = pd.DataFrame({
+        "segment_id": np.array([7, 7, 2], dtype=np.int32),
+        "segment_probability": [0.9, 0.55, 1.0],
+        "is_atypical": [False, True, True],
+        "atypical_reason": pd.Series([None, f"{NOISE_REASON}; value beyond the far-out fence "
+                                      "of income: clipped for clustering",
+                                      "far from every segment: distance 3.00"], dtype="string")})
+    published = Published.from_members(members, "hdbscan", 0.81)
+    assert published.algorithm == "hdbscan" and published.stability == 0.81
+    assert published.labels.tolist() == [7, 7, 2]
+    assert published.probability.tolist() == [0.9, 0.55, 1.0]
+    assert published.atypical.tolist() == [False, True, True]
+    assert published.noise.tolist() == [False, True, False]      # noise first, then a clip
+    assert published.probability.dtype == float and published.atypical.dtype == bool
+    sample = published.rows(np.array([2, 0]))
+    assert sample.labels.tolist() == [2, 7] and sample.noise.tolist() == [False, False]
+    assert published.rows(None) is published
