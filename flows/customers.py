@@ -27,7 +27,8 @@ from segmentation.threads import limit_threads
 from tasks import customers as steps
 from tasks.shared import (QuietFailure, StepTimer, data_docs_page, exclusive_run,
                           one_raw_input, publish_outputs, report_artifacts, resolve_run_date)
-from tasks.shared import compare_algorithms, history_report, profile_member_attributes
+from tasks.shared import (compare_algorithms, compared_summary, history_report,
+                          profile_member_attributes)
 
 
 def default_customer_input(paths: RunPaths) -> str:
@@ -204,6 +205,7 @@ def customer_flow(
             for warning in segmented["quality"]["warnings"]:
                 logger.warning(warning)
             return {"published": published, "k": segmented["selection"].k,
+                    "comparison": compared_summary(compared, algorithm),
                     "silhouette": segmented["silhouette"], "segments": segment_sizes, "counts": counts,
                     "quality": segmented["quality"]}
     return failure.state

@@ -28,7 +28,8 @@ from segmentation.threads import limit_threads
 from tasks import meters as steps
 from tasks.shared import (QuietFailure, StepTimer, artifact_key, exclusive_run,
                           publish_outputs, report_artifacts, resolve_run_date)
-from tasks.shared import compare_algorithms, history_report, profile_member_attributes
+from tasks.shared import (compare_algorithms, compared_summary, history_report,
+                          profile_member_attributes)
 
 
 def default_meter_inputs(paths: RunPaths) -> list[str]:
@@ -193,6 +194,7 @@ def meter_flow(
             for warning in segmented["quality"]["warnings"]:
                 logger.warning(warning)
             return {"published": published, "k": seg.selection.k, "silhouette": seg.silhouette,
+                    "comparison": compared_summary(compared, algorithm),
                     "segments": segment_sizes, "counts": counts, "window": plan["window"],
                     "resolution_min": plan["window"]["resolution_min"], "quality": segmented["quality"],
                     "consumption_bands": manifest["consumption_bands"]["meters"]}

@@ -26,8 +26,8 @@ from segmentation.transactions.config import CANCEL_PREFIX, MAX_QUANTITY, \
     resolve_transaction_config
 from segmentation.transactions.ingest import read_header
 from tasks import transactions as steps
-from tasks.shared import (QuietFailure, StepTimer, compare_algorithms, data_docs_page,
-                          exclusive_run, history_report,
+from tasks.shared import (QuietFailure, StepTimer, compare_algorithms, compared_summary,
+                          data_docs_page, exclusive_run, history_report,
                           one_raw_input, profile_member_attributes, publish_outputs,
                           report_artifacts, resolve_run_date)
 
@@ -216,6 +216,7 @@ def transaction_flow(
             for warning in segmented["quality"]["warnings"]:
                 logger.warning(warning)
             return {"published": published, "k": segmented["selection"].k,
+                    "comparison": compared_summary(compared, algorithm),
                     "silhouette": segmented["silhouette"], "segments": segment_sizes,
                     "counts": counts, "quality": segmented["quality"]}
     return failure.state

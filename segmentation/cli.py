@@ -642,7 +642,7 @@ def _summary(result: dict) -> dict:
         return result
     return {key: result[key] for key in ("published", "k", "silhouette", "segments",
                                          "consumption_bands", "quality", "counts",
-                                         "model_run_date", "atypical")
+                                         "comparison", "model_run_date", "atypical")
             if key in result}
 
 
@@ -680,6 +680,16 @@ def _assign_lines(result: dict) -> str:
     return "\n".join(lines)
 
 
+def compared_line(algorithm: str, recommended: str | None) -> str:
+    """The comparison in one line: does the published algorithm hold?"""
+    if recommended is None:
+        return "  algorithms compared: none gives reproducible segments (see the report)"
+    if recommended == algorithm:
+        return f"  algorithms compared: {algorithm} holds (see the report)"
+    return (f"  algorithms compared: {recommended} recommended over {algorithm} "
+            "(see the report)")
+
+
 def _run_lines(name: str, run: dict) -> str:
     quality = run.get("quality", {})
     stability = quality.get("stability")
@@ -709,6 +719,9 @@ def _run_lines(name: str, run: dict) -> str:
         ranked = sorted(bands.items(), key=lambda band: order.index(band[0].split()[0])
                         if band[0].split()[0] in order else len(order))
         lines.append("  bands: " + ", ".join(f"{name} {n:,}" for name, n in ranked))
+    compared = run.get("comparison")
+    if compared:
+        lines.append(compared_line(compared["algorithm"], compared["recommended"]))
     lines += [f"  warning: {w}" for w in quality.get("warnings", [])]
     published = run["published"]
     report = published.get("report_html") or published.get("report")

@@ -233,6 +233,13 @@ def compare_algorithms(points: str, paths: RunPaths, clustering: dict, *, k: int
             "block": comparison_block(table, len(X))}
 
 
+def compared_summary(compared: dict | None, algorithm: str) -> dict | None:
+    """What a flow returns of its comparison: the published and the recommended algorithm."""
+    if compared is None:
+        return None
+    return {"algorithm": algorithm, "recommended": compared["block"]["recommended"]}
+
+
 def history_outputs(paths: RunPaths, segments: pd.DataFrame, previous, alignment,
                     id_column: str) -> tuple[pd.DataFrame, dict]:
     """The members with ``previous_segment_id``; ``migrations.parquet`` (and its heatmap when

@@ -196,6 +196,20 @@ def test_the_summary_names_segments_sizes_and_where_the_report_is(tmp_path, monk
     assert both.count("report:") == 2 and both.split("\n\n")[1].startswith("mall: 2 segments (k=4")
 
 
+@pytest.mark.parametrize("recommended, line", [
+    ("kmeans", "  algorithms compared: kmeans holds (see the report)"),
+    ("gmm", "  algorithms compared: gmm recommended over kmeans (see the report)"),
+    (None, "  algorithms compared: none gives reproducible segments (see the report)")])
+def test_the_summary_says_whether_the_published_algorithm_holds(recommended, line, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["run", "customers", "--dataset", "cc"])
+    compared = {**RESULT, "comparison": {"algorithm": "kmeans", "recommended": recommended}}
+    lines = summary_text(compared, args).splitlines()
+    assert lines[4] == line and lines[5].startswith("  report:")
+    assert summary_text({**RESULT, "comparison": None}, args) == summary_text(RESULT, args)
+
+
 def test_meter_summary_counts_readings_and_bands(tmp_path):
     args = build_parser().parse_args(["run", "meters"])
     result = {**RESULT, "counts": {"readings_in": 2526048, "readings_quarantined": 1499,

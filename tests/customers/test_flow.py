@@ -60,6 +60,8 @@ def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots)
     html = (report_dir / "report.html").read_text()
     assert html.count("<img") == 6 and "High Spenders" in html and "<table>" in html
     assert manifest["comparison"]["published"] == ["kmeans"]
+    assert printed["comparison"] == {"algorithm": "kmeans",
+                                     "recommended": manifest["comparison"]["recommended"]}
     assert manifest["comparison"]["recommended"] in {"kmeans", "gmm", "agglomerative", "hdbscan"}
     compared = duckdb.sql(f"SELECT * FROM '{partition / 'comparison.parquet'}'").df()
     assert compared["algorithm"].tolist() == ["kmeans", "gmm", "agglomerative", "hdbscan"]
@@ -72,9 +74,10 @@ def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots)
 
 def test_a_gmm_run_without_comparison_keeps_its_mixture_and_places_its_own_members_exactly(
         sample_customers_csv, roots):
-    code, _, err = run_cli(sample_customers_csv, roots, "--algorithm", "gmm", "--no-compare",
-                           "--min-confidence", "0.9")
+    code, out, err = run_cli(sample_customers_csv, roots, "--algorithm", "gmm", "--no-compare",
+                             "--min-confidence", "0.9")
     assert code == 0, err
+    assert json.loads(out)["comparison"] is None
     partition, manifest = outputs(roots)
     report = (Path(roots["outputs_root"]) / "customers" / RUN_DATE / "report.md").read_text()
     assert not (partition / "comparison.parquet").exists() and "comparison" not in manifest
