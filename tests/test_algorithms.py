@@ -189,3 +189,14 @@ def test_tiny_tables_are_refused_in_words_by_every_algorithm(rows):
     for algorithm in ALGORITHMS:
         with pytest.raises(NoSegments, match="no segments to publish"):
             segment(X, algorithm=algorithm)
+
+
+def test_ward_s_cached_tree_is_the_tree_of_these_very_rows():
+    """The tree is kept by the rows' bytes and shape: another table of the same shape, or the
+    same numbers in another shape, gets its own tree."""
+    from scipy.cluster.hierarchy import linkage
+
+    rng = np.random.default_rng(5)
+    first, second = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    for X in (first, second, first.reshape(20, 3), first.reshape(15, 4), first):
+        assert np.array_equal(algorithms.ward_tree(X), linkage(X, method="ward"))

@@ -185,3 +185,46 @@ def test_the_published_segments_are_read_from_the_members_a_run_writes():
     sample = published.rows(np.array([2, 0]))
     assert sample.labels.tolist() == [2, 7] and sample.noise.tolist() == [False, False]
     assert published.rows(None) is published
+
+
+def test_the_manifest_block_names_the_sample_the_choice_and_every_row_in_plain_json(
+        monkeypatch):
+    monkeypatch.setattr(comparison, "COMPARE_SAMPLE", 100)
+    rows = table(kmeans=(0.9, 0, 0.030, -2.0), gmm=(0.9, 0, 0.030, -1.9),
+                 hdbscan=(np.nan, np.nan, np.nan, np.nan))
+    rows["published"] = rows["algorithm"] == "gmm"
+    rows["note"] = ["a", "b", "c"]
+    block = comparison_block(rows, 250)
+    assert block["rows"] == 100 and block["of_rows"] == 250          # a sample of 100
+    assert comparison_block(rows, 80)["rows"] == 80                    # all of them
+    assert block["recommended"] == "gmm" and block["why"] == recommend(rows)[1]
+    assert block["published"] == ["gmm"]
+    assert [r["algorithm"] for r in block["algorithms"]] == ["kmeans", "gmm", "hdbscan"]
+    assert block["algorithms"][2]["stability"] is None                  # NaN: null in JSON
+    assert block["algorithms"][1]["heldout_loglik"] == -1.9
+    assert "note" not in block["algorithms"][0]
+    rows["published"] = False
+    assert comparison_block(rows, 80)["published"] == [None]
+
+
+def test_the_section_says_the_choice_against_the_published_algorithm():
+    rows = table(kmeans=(0.9, 0, 0.030, -2.0), gmm=(0.9, 0, 0.030, -1.9))
+    rows["published"], rows["note"] = rows["algorithm"] == "gmm", ""
+    rows["sizes"] = [[60, 40], [70, 30]]
+    same = comparison_section(rows, 100, "meters")
+    assert "all 100 meters" in same
+    assert "**Recommended: gmm.** Why: gmm: one Gaussian per segment" in same
+    assert "| **gmm** | 3 | 70, 30 |" in same and "| kmeans | 3 | 60, 40 |" in same
+    rows["published"] = rows["algorithm"] == "kmeans"
+    other = comparison_section(rows, 100, "meters")
+    assert "**Recommended: gmm** (published: kmeans). Why:" in other
+    none = comparison_section(table(kmeans=(0.5, 0, 0.03, -2.0)).assign(
+        published=True, note="", sizes=[[50, 50]]), 100)
+    assert "**No algorithm recommended.** Why: no algorithm gives segments" in none
+    failed = table(kmeans=(0.9, 0, 0.03, -2.0), hdbscan=(np.nan,) * 4).assign(
+        published=[True, False], note=["", "HDBSCAN finds no two dense regions"],
+        sizes=[[50, 50], None])
+    failed.loc[1, "feasible"] = False
+    text = comparison_section(failed, 100)
+    assert "- hdbscan: HDBSCAN finds no two dense regions" in text
+    assert "- kmeans:" not in text
