@@ -59,6 +59,14 @@ def test_ward_is_scikit_learn_s_ward_partition():
         ours = algorithms.ward_labels(X, k)
         theirs = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(X)
         assert adjusted_rand_score(ours, theirs) == 1.0
+    # Duplicate rows tie their merges at height 0: still exactly k segments, scipy's cut.
+    from scipy.cluster.hierarchy import cut_tree
+
+    tied = np.vstack([X[:50]] * 3 + [X[50:60]])
+    for k in (2, 5, 60):
+        ours = algorithms.ward_labels(tied, k)
+        assert len(np.unique(ours)) == k
+        assert adjusted_rand_score(ours, cut_tree(algorithms.ward_tree(tied), k).ravel()) == 1.0
 
 
 def test_hdbscan_noise_is_atypical_with_its_reason_and_never_a_segment():
