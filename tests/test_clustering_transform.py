@@ -107,3 +107,24 @@ def test_missing_values_are_left_out_of_the_choice_and_kept_by_the_transform():
     assert out["x"].iloc[[0, 2, 3]].tolist() == pytest.approx([0.0, np.log1p(3.0), np.log1p(1.0)])
     assert np.isnan(out["x"].iloc[1]) and frame["x"].iloc[2] == 3.0     # the input is unchanged
     assert apply_transforms(frame, {"x": {"transform": "none"}})["x"].equals(frame["x"])
+
+
+def test_three_values_have_a_skewness_and_two_have_none_even_under_log():
+    three = pd.DataFrame({"x": [0.0, 1.0, 100.0]})
+    choice = choose_transforms(three, ["x"])["x"]
+    skew = three["x"].skew()                          # pandas' skewness needs three values
+    assert skew > 1.0 and choice["transform"] == "log1p"
+    assert choice["skew"] == round(skew, 3)
+    assert choice["skew_after"] == round(np.log1p(three["x"]).skew(), 3) != choice["skew"]
+    two = choose_transforms(pd.DataFrame({"x": [1.0, 100.0]}), ["x"], "log")["x"]
+    # Logged, but two values give no skewness after either: 0.0 as before, never NaN.
+    assert two == {"transform": "log1p", "skew": 0.0, "skew_after": 0.0,
+                   "why": "--transform log"}
+
+
+def test_a_skewness_equal_to_the_threshold_is_not_above_it(monkeypatch):
+    from segmentation.customers import transform
+
+    frame = pd.DataFrame({"x": [1.0] * 30 + [100.0]})
+    monkeypatch.setattr(transform, "SKEW_THRESHOLD", float(frame["x"].skew()))
+    assert choose_transforms(frame, ["x"])["x"]["transform"] == "none"

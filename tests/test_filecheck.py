@@ -12,6 +12,7 @@ import pytest
 from segmentation import filecheck
 from segmentation.errors import InputError
 from segmentation.filecheck import MAGIC, check_table_file
+from tests.counting_reads import CountingReads, bounded
 
 ACCEPTED = "a CSV table"
 CSV = b"id,visits\n1,2\n3,4\n"
@@ -145,3 +146,45 @@ def test_data_lines_are_counted_up_to_two():
     assert filecheck._count_data_lines(b"h\n", 0, False) == (0, True)
     assert filecheck._count_data_lines(b"1\n2\n", 0, True) == (2, True)
     assert filecheck._count_data_lines(b" ,;|\t\n", 1, True) == (1, True)
+
+
+def test_a_bad_byte_s_line_counts_a_chunk_s_leading_newline(tmp_path, monkeypatch):
+    # Blank lines before the header are allowed; each still counts in the line named.
+    path = write(tmp_path, b"\nid\n1\n\n\xe9\n")
+    expected = f"file '{path}', row 5: byte 0xe9 at offset 7 is not UTF-8"
+    assert refusal(path).startswith(expected)
+    monkeypatch.setattr(filecheck, "CHUNK", 3)        # later chunks start with a newline too
+    assert refusal(path).startswith(expected)
+
+
+def test_data_rows_are_counted_up_to_two_across_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(filecheck, "CHUNK", 3)        # the header and each row in a chunk
+    one = write(tmp_path, b"id\n1\n", "one.csv")
+    assert filecheck.scan_text(one, compressed=False) == 1
+    assert check_table_file(one, accepted=ACCEPTED) == "csv"   # the header is seen only once
+    many = write(tmp_path, b"id\n" + b"".join(b"%d\n" % i for i in range(1, 10)), "many.csv")
+    assert filecheck.scan_text(many, compressed=False) == 2
+    packed = write(tmp_path, gzip.compress(b"id\n7\n"), "one.csv.gz")
+    assert filecheck.scan_text(packed, compressed=True) == 1
+
+
+def test_a_row_of_letters_is_a_data_row_not_a_blank_line(tmp_path):
+    # Only blanks, separators and the byte-order mark make a line empty; an id "X" is a row.
+    assert check_table_file(write(tmp_path, b"code\nX\n"), accepted=ACCEPTED) == "csv"
+    assert filecheck._count_data_lines(b"XX\n", 0, True) == (1, True)
+
+
+def test_a_file_is_read_in_bounded_chunks_never_whole(tmp_path, monkeypatch):
+    # The check streams: memory stays flat however large the file (the module's promise).
+    sizes: list = []
+    real_open, real_gzip_open = open, gzip.open
+    monkeypatch.setattr(filecheck, "CHUNK", 8)
+    monkeypatch.setattr(filecheck, "open",
+                        lambda *a, **k: CountingReads(real_open(*a, **k), sizes), raising=False)
+    monkeypatch.setattr(filecheck.gzip, "open",
+                        lambda *a, **k: CountingReads(real_gzip_open(*a, **k), sizes))
+    data = b"id,visits\n" + b"1,2\n" * 50
+    assert check_table_file(write(tmp_path, data), accepted=ACCEPTED) == "csv"
+    assert check_table_file(write(tmp_path, gzip.compress(data), "in.csv.gz"),
+                            accepted=ACCEPTED) == "csv.gz"
+    assert bounded(sizes, 64), sizes

@@ -47,3 +47,31 @@ def test_the_page_is_titled_by_the_first_heading_and_carries_its_plots(tmp_path)
             "</body></html>") in page
     bare = html_report("no heading", {})
     assert "<title>Segmentation report</title>" in bare and "Plots" not in bare
+
+
+def test_a_table_without_rows_and_separators_with_colons_and_spaces_are_tables():
+    assert markdown_to_html("| a | b |\n| --- | --- |") == \
+        "<table><tr><th>a</th><th>b</th></tr></table>"
+    assert markdown_to_html("| a | b |\n| :--- | ---: |\n| 1 | x |") == (
+        "<table><tr><th>a</th><th>b</th></tr>"
+        "<tr><td class='number'>1</td><td>x</td></tr></table>")
+    # A second line of words, however short, is a row of text, not a separator.
+    assert markdown_to_html("| name |\n| X |") == "<p>| name |</p>\n<p>| X |</p>"
+
+
+def test_a_list_may_start_with_a_nested_item():
+    assert markdown_to_html("  - nested\n- top") == \
+        "<ul><li>&nbsp;&nbsp;&nbsp;&nbsp;nested</li><li>top</li></ul>"
+
+
+def test_the_title_is_the_heading_s_whole_text_and_plots_follow_one_another(tmp_path):
+    png = tmp_path / "p.png"
+    png.write_bytes(b"\x89PNG")
+    encoded = base64.b64encode(b"\x89PNG").decode()
+    page = html_report("# XL shop: report\n", {"segment_sizes": png, "archetypes": png})
+    assert "<title>XL shop: report</title>" in page
+    assert page.endswith(
+        f"<h2>Plots</h2><h3>Segment sizes</h3><img alt='segment_sizes' src='data:image/png;"
+        f"base64,{encoded}'><h3>Archetype daily curves</h3><img alt='archetypes' "
+        f"src='data:image/png;base64,{encoded}'></body></html>")
+    assert html_report("text", {}).endswith("<p>text</p></body></html>")

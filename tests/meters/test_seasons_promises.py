@@ -1,0 +1,80 @@
+"""Which months are winter and summer: the hemisphere of the meters' time zone
+(segmentation/meters/seasons.py, docs/meters.md step 4), on zone names alone."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from segmentation.meters import seasons
+from segmentation.meters.seasons import hemisphere_of, resolve_hemisphere, zone_latitudes
+
+
+@pytest.fixture(autouse=True)
+def fresh_table():
+    # The table is cached per process; read it anew so each test sees this code's reading.
+    zone_latitudes.cache_clear()
+    yield
+    zone_latitudes.cache_clear()
+
+
+def test_a_zone_s_latitude_is_its_sign_and_whole_degrees():
+    assert seasons._latitude("+513030-0000731") == 51.0
+    assert seasons._latitude("-3352+15113") == -33.0
+    assert seasons._latitude("+0023+00927") == 0.0
+
+
+def test_a_zone_just_north_of_the_equator_is_northern():
+    # Africa/Sao_Tome lies at 0 deg 20' N: its whole degrees are 0, and 0 is not south.
+    assert zone_latitudes()["Africa/Sao_Tome"] == 0.0
+    assert hemisphere_of("Africa/Sao_Tome") == (
+        "north", "from the latitude of Africa/Sao_Tome (+0 degrees)")
+
+
+@pytest.mark.parametrize("zone, side, degrees", [
+    ("Europe/London", "north", "+51"), ("Australia/Sydney", "south", "-33"),
+    ("Africa/Johannesburg", "south", "-26"), ("Asia/Kolkata", "north", "+22"),
+])
+def test_a_zone_in_the_iana_table_takes_the_side_of_its_latitude(zone, side, degrees):
+    assert hemisphere_of(zone) == (side, f"from the latitude of {zone} ({degrees} degrees)")
+
+
+@pytest.mark.parametrize("zone, side, month", [
+    ("Australia/Canberra", "south", "January"), ("US/Pacific", "north", "July"),
+])
+def test_a_zone_not_in_the_table_takes_the_side_of_its_summer_time(zone, side, month):
+    assert zone not in zone_latitudes()
+    assert hemisphere_of(zone) == (side, f"from the daylight-saving rule of {zone} (summer "
+                                         f"time in {month})")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+5"])
+def test_a_zone_with_neither_is_assumed_northern_and_says_so(zone):
+    assert hemisphere_of(zone) == ("north", f"assumed: {zone} gives no hemisphere (pass "
+                                            "--hemisphere)")
+
+
+def test_hemisphere_given_overrides_the_zone():
+    assert resolve_hemisphere("Europe/London", "south") == ("south", "given (--hemisphere)")
+    assert resolve_hemisphere("Australia/Sydney", "north") == ("north", "given (--hemisphere)")
+    assert resolve_hemisphere("Australia/Sydney", None) == hemisphere_of("Australia/Sydney")
+
+
+def test_the_table_reads_every_zone_line_and_the_first_table_wins(tmp_path, monkeypatch):
+    first, second = tmp_path / "zone1970.tab", tmp_path / "zone.tab"
+    first.write_text("# comment\tx\tTest/Commented\n\nXX\t-1030+01000\tTest/South\tnote\n"
+                     "XX\t+2000+01000\tTest/Both\n", encoding="utf-8")
+    second.write_text("XX\t-4000+01000\tTest/Both\nXX\t+4500-00100\tTest/Older\nbroken line\n",
+                      encoding="utf-8")
+    monkeypatch.setattr(seasons, "_SYSTEM_TABLES", [first, second, tmp_path / "absent.tab"])
+    table = zone_latitudes()
+    assert table["Test/South"] == -10.0 and table["Test/Older"] == 45.0
+    assert table["Test/Both"] == 20.0
+    assert "Test/Commented" not in table and "" not in table
+    assert table["Europe/London"] == 51.0          # the tzdata package's table comes first
+    # Without the tzdata package, the system's tables alone.
+    monkeypatch.setitem(sys.modules, "tzdata", None)
+    monkeypatch.setitem(sys.modules, "tzdata.zoneinfo", None)
+    zone_latitudes.cache_clear()
+    assert zone_latitudes() == {"Test/South": -10.0, "Test/Both": 20.0, "Test/Older": 45.0}
