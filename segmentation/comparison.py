@@ -176,8 +176,9 @@ def measure(X: np.ndarray, algorithm: str, published: np.ndarray, *, k: int | No
         fit = segment(X, k=k if has_k(algorithm) else None, k_min=k_min, k_max=k_max,
                       seed=seed, n_boot=COMPARE_BOOTSTRAPS, min_size=min_size, unit=unit,
                       algorithm=algorithm)
-    except InputError as err:
-        return {"algorithm": algorithm, "feasible": False, "note": str(err),
+    except InputError as err:      # why, without the run's options: the run published anyway
+        return {"algorithm": algorithm, "feasible": False,
+                "note": str(err).split(", so there are no segments to publish")[0],
                 "seconds": time.perf_counter() - started}
     return {"algorithm": algorithm,
             **scores(X, fit.labels, fit.probability, fit.atypical,
@@ -299,6 +300,7 @@ def comparison_section(table: pd.DataFrame, n_rows: int, unit: str = "members",
     scope = (f"all {n_rows:,} {unit}" if sample is None
              else f"a seeded sample of {len(sample):,} of the {n_rows:,} {unit}")
     shown = table.assign(
+        segments=table["segments"].astype("Int64"),           # a count, with gaps
         sizes=table["sizes"].map(lambda s: ", ".join(f"{v:,}" for v in s)
                                  if isinstance(s, (list, np.ndarray)) else None),
         algorithm=[f"**{a}**" if p else a for a, p in zip(table["algorithm"], table["published"])],

@@ -134,7 +134,8 @@ def test_an_infeasible_algorithm_is_a_row_with_its_reason_and_the_rest_still_com
     one_blob = np.random.default_rng(1).normal(size=(300, 2))
     result = compare(one_blob, Published.of(segment(one_blob, min_size=20)), min_size=20)
     row = result.set_index("algorithm").loc["hdbscan"]
-    assert not row["feasible"] and "no two dense regions" in row["note"]
+    assert not row["feasible"] and row["note"] == (
+        "HDBSCAN finds no two dense regions of at least 20 rows among these 300 rows")
     assert result.set_index("algorithm").loc["kmeans", "feasible"]
     assert not row["eligible"] and not row["recommended"]
 
@@ -215,6 +216,8 @@ def test_the_section_says_the_choice_against_the_published_algorithm():
     assert "all 100 meters" in same
     assert "**Recommended: gmm.** Why: gmm: one Gaussian per segment" in same
     assert "| **gmm** | 3 | 70, 30 |" in same and "| kmeans | 3 | 60, 40 |" in same
+    with_nan = rows.assign(segments=[3.0, np.nan], sizes=[[60, 40], None])
+    assert "| kmeans | 3 | 60, 40 |" in comparison_section(with_nan, 100)   # not 3.000
     rows["published"] = rows["algorithm"] == "kmeans"
     other = comparison_section(rows, 100, "meters")
     assert "**Recommended: gmm** (published: kmeans). Why:" in other
