@@ -133,7 +133,7 @@ class Published:
         return cls(algorithm, members["segment_id"].to_numpy(),
                    stability, members["segment_probability"].to_numpy(dtype=float),
                    members["is_atypical"].to_numpy(dtype=bool),
-                   noise_flags(members["atypical_reason"].fillna("")))
+                   noise_flags(members["atypical_reason"]))
 
     def rows(self, sample: np.ndarray | None) -> "Published":
         if sample is None:
@@ -276,29 +276,36 @@ def recommend(table: pd.DataFrame) -> tuple[str | None, str]:
 
 # ------------------------------------------------------------------ what the run publishes
 
-def comparison_block(table: pd.DataFrame, n_rows: int, seed: int = SEED) -> dict:
+def compared_rows(n_rows: int) -> int:
+    """How many of a run's members the comparison measures (``comparison_rows``' size)."""
+    return min(n_rows, COMPARE_SAMPLE)
+
+
+def published_algorithm(table: pd.DataFrame) -> str | None:
+    """The run's own algorithm, as the table marks it."""
+    published = table.loc[table["published"].astype(bool), "algorithm"]
+    return published.iloc[0] if len(published) else None
+
+
+def comparison_block(table: pd.DataFrame, n_rows: int) -> dict:
     """The manifest's ``comparison``: the sample, the recommendation and why, per algorithm."""
     choice, why = recommend(table)
-    sample = comparison_rows(n_rows, seed)
-    records = table.drop(columns=["note"]).astype(object).where(table.drop(columns=["note"])
-                                                                .notna(), None)
-    return {"rows": n_rows if sample is None else len(sample), "of_rows": n_rows,
-            "recommended": choice, "why": why,
-            "published": table.loc[table["published"], "algorithm"].tolist()[:1] or [None],
+    rows = table.drop(columns=["note"])
+    records = rows.astype(object).where(rows.notna(), None)
+    return {"rows": compared_rows(n_rows), "of_rows": n_rows,
+            "recommended": choice, "why": why, "published": published_algorithm(table),
             "algorithms": records.to_dict(orient="records")}
 
 
-def comparison_section(table: pd.DataFrame, n_rows: int, unit: str = "members",
-                       seed: int = SEED) -> str:
+def comparison_section(table: pd.DataFrame, n_rows: int, unit: str = "members") -> str:
     """Markdown: the table, the recommendation in words, and what each score means."""
     from segmentation.report import markdown_table
 
     choice, why = recommend(table)
-    published = table.loc[table["published"], "algorithm"]
-    published = published.iloc[0] if len(published) else None
-    sample = comparison_rows(n_rows, seed)
-    scope = (f"all {n_rows:,} {unit}" if sample is None
-             else f"a seeded sample of {len(sample):,} of the {n_rows:,} {unit}")
+    published = published_algorithm(table)
+    size = compared_rows(n_rows)
+    scope = (f"all {n_rows:,} {unit}" if size == n_rows
+             else f"a seeded sample of {size:,} of the {n_rows:,} {unit}")
     shown = table.assign(
         segments=table["segments"].astype("Int64"),           # a count, with gaps
         sizes=table["sizes"].map(lambda s: ", ".join(f"{v:,}" for v in s)

@@ -161,7 +161,7 @@ def test_the_section_and_block_say_the_recommendation_in_words(compared):
     assert "| **kmeans** |" in section                      # the published one in bold
     block = comparison_block(result, 600)
     assert block["recommended"] == choice and block["why"] == why
-    assert block["published"] == ["kmeans"] and len(block["algorithms"]) == 4
+    assert block["published"] == "kmeans" and len(block["algorithms"]) == 4
     import json
     json.dumps(block)                                       # JSON-ready
 
@@ -199,13 +199,13 @@ def test_the_manifest_block_names_the_sample_the_choice_and_every_row_in_plain_j
     assert block["rows"] == 100 and block["of_rows"] == 250          # a sample of 100
     assert comparison_block(rows, 80)["rows"] == 80                    # all of them
     assert block["recommended"] == "gmm" and block["why"] == recommend(rows)[1]
-    assert block["published"] == ["gmm"]
+    assert block["published"] == "gmm"
     assert [r["algorithm"] for r in block["algorithms"]] == ["kmeans", "gmm", "hdbscan"]
     assert block["algorithms"][2]["stability"] is None                  # NaN: null in JSON
     assert block["algorithms"][1]["heldout_loglik"] == -1.9
     assert "note" not in block["algorithms"][0]
     rows["published"] = False
-    assert comparison_block(rows, 80)["published"] == [None]
+    assert comparison_block(rows, 80)["published"] is None
 
 
 def test_the_section_says_the_choice_against_the_published_algorithm():

@@ -59,7 +59,7 @@ def test_run_publishes_typed_parquet_read_by_duckdb(sample_customers_csv, roots)
     assert manifest["rows"]["rows_in"] == 200 and manifest["inputs"][0]["sha256"]
     html = (report_dir / "report.html").read_text()
     assert html.count("<img") == 6 and "High Spenders" in html and "<table>" in html
-    assert manifest["comparison"]["published"] == ["kmeans"]
+    assert manifest["comparison"]["published"] == "kmeans"
     assert printed["comparison"] == {"algorithm": "kmeans",
                                      "recommended": manifest["comparison"]["recommended"]}
     assert manifest["comparison"]["recommended"] in {"kmeans", "gmm", "agglomerative", "hdbscan"}
