@@ -181,7 +181,10 @@ def typed_column(values: pd.Series) -> pd.Series:
     (the others become NaN), else text; a column with no value at all is text."""
     values = values.reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype(float)
+        number = values.astype(float)
+        number = number.where(np.isfinite(number))         # +-inf (Parquet floats): NaN
+        if number.notna().any():
+            return number
     text = _clean_text(values)
     number = pd.to_numeric(text, errors="coerce").astype(float)
     number = number.where(np.isfinite(number))

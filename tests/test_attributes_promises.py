@@ -258,6 +258,12 @@ def test_a_column_is_numeric_when_nine_in_ten_of_its_values_are_finite_numbers(v
 def test_a_boolean_column_is_text_and_numbers_stay_numbers():
     assert A.typed_column(pd.Series([True, False])).tolist() == ["True", "False"]
     assert A.typed_column(pd.Series([1, 2], index=[4, 5])).tolist() == [1.0, 2.0]
+    # Parquet floats: infinities are no values (a segment's mean stays finite), and a column
+    # without any value is text, as the CSV path has them.
+    floats = A.typed_column(pd.Series([1.0, np.inf, -np.inf, 4.0]))
+    assert floats.dtype == float and floats.isna().tolist() == [False, True, True, False]
+    empty = A.typed_column(pd.Series([np.nan, np.nan]))
+    assert empty.dtype == "string" and empty.isna().all()
 
 
 # ---------------------------------------------------------------- profiles

@@ -128,3 +128,25 @@ def test_a_skewness_equal_to_the_threshold_is_not_above_it(monkeypatch):
     frame = pd.DataFrame({"x": [1.0] * 30 + [100.0]})
     monkeypatch.setattr(transform, "SKEW_THRESHOLD", float(frame["x"].skew()))
     assert choose_transforms(frame, ["x"])["x"]["transform"] == "none"
+
+
+def test_a_value_too_large_for_the_skewness_leaves_the_column_and_the_manifest_valid():
+    """Skewness of values up to 1e200 overflows x**3 into NaN: the manifest held NaN (not
+    JSON). The skew is null, and the absurd value, clipped and flagged anyway, does not
+    decide the transform."""
+    import json
+
+    from segmentation.customers.transform import choose_transforms, skewness
+
+    values = pd.Series([1.0, 2, 3, 4, 5, 1e200])
+    assert skewness(values) is None
+    chosen = choose_transforms(pd.DataFrame({"spend": values}), ["spend"])["spend"]
+    assert chosen == {"transform": "none", "skew": None, "skew_after": None,
+                      "why": "skewness not computable (a value of 1e+200 is too large for it); "
+                             "left as it is"}
+    json.dumps(chosen, allow_nan=False)
+    logged = choose_transforms(pd.DataFrame({"spend": values}), ["spend"], "log")["spend"]
+    assert logged["transform"] == "log1p" and logged["skew"] is None
+    assert logged["skew_after"] == pytest.approx(pd.Series(np.log1p(values)).skew(), abs=1e-3)
+    assert skewness(pd.Series([1.0, 2.0])) == 0.0
+    assert skewness(pd.Series([1.0, 2.0, 10.0])) == pytest.approx(pd.Series([1.0, 2, 10]).skew())

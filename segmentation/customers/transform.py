@@ -26,8 +26,7 @@ def choose_transforms(frame: pd.DataFrame, columns: list[str], mode: str = "auto
     chosen = {}
     for column in columns:
         values = frame[column].astype(float).dropna()
-        with np.errstate(over="ignore", invalid="ignore"):   # an absurd value overflows x**3
-            skew = float(values.skew()) if len(values) > 2 else 0.0
+        skew = skewness(values)
         negative = bool((values < 0).any())
         if mode == "none":
             use, why = False, "--transform none"
@@ -35,13 +34,28 @@ def choose_transforms(frame: pd.DataFrame, columns: list[str], mode: str = "auto
             use, why = False, "has negative values"
         elif mode == "log":
             use, why = True, "--transform log"
+        elif skew is None:
+            use, why = False, (f"skewness not computable (a value of {values.abs().max():.3g} "
+                               "is too large for it); left as it is")
         else:
             use = skew > SKEW_THRESHOLD
             why = f"skewness {skew:.2f} {'>' if use else '<='} {SKEW_THRESHOLD}"
-        after = float(np.log1p(values).skew()) if use and len(values) > 2 else skew
-        chosen[column] = {"transform": "log1p" if use else "none", "skew": round(skew, 3),
-                          "skew_after": round(after, 3), "why": why}
+        after = skewness(np.log1p(values)) if use else skew
+        chosen[column] = {"transform": "log1p" if use else "none",
+                          "skew": None if skew is None else round(skew, 3),
+                          "skew_after": None if after is None else round(after, 3), "why": why}
     return chosen
+
+
+def skewness(values: pd.Series) -> float | None:
+    """Sample skewness (0 for fewer than three values); None when a value too large for its
+    cube (1e200) makes it NaN. Such a value is far out, clipped for clustering and flagged:
+    it must not decide the transform either, so the column is left as it is."""
+    if len(values) <= 2:
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        skew = float(values.skew())
+    return skew if np.isfinite(skew) else None
 
 
 def apply_transforms(frame: pd.DataFrame, transforms: dict[str, dict]) -> pd.DataFrame:

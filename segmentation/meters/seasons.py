@@ -30,9 +30,11 @@ def summer_months(hemisphere: Hemisphere) -> tuple[int, ...]:
 
 
 def _latitude(coordinates: str) -> float:
-    """'+513030-0000731' or '-3352+15113' -> latitude in degrees (sign and degrees suffice)."""
-    sign = -1.0 if coordinates[0] == "-" else 1.0
-    return sign * float(coordinates[1:3])
+    """'+513030-0000731' or '-3352+15113' (ISO 6709: +-DDMM[SS] then the longitude) ->
+    latitude in degrees. The minutes count: Pontianak, 0 deg 2' S, is southern."""
+    digits = coordinates[1:1 + next(i for i, c in enumerate(coordinates[1:]) if c in "+-")]
+    degrees = float(digits[:2]) + float(digits[2:4]) / 60 + float(digits[4:6] or 0) / 3600
+    return -degrees if coordinates[0] == "-" else degrees
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +64,7 @@ def hemisphere_of(timezone: str) -> tuple[Hemisphere, str]:
     latitude = zone_latitudes().get(timezone)
     if latitude is not None:
         side: Hemisphere = "south" if latitude < 0 else "north"
-        return side, f"from the latitude of {timezone} ({latitude:+.0f} degrees)"
+        return side, f"from the latitude of {timezone} ({latitude:+.1f} degrees)"
     zone = ZoneInfo(timezone)
     january = zone.utcoffset(datetime(2024, 1, 15))
     july = zone.utcoffset(datetime(2024, 7, 15))

@@ -19,22 +19,25 @@ def fresh_table():
     zone_latitudes.cache_clear()
 
 
-def test_a_zone_s_latitude_is_its_sign_and_whole_degrees():
-    assert seasons._latitude("+513030-0000731") == 51.0
-    assert seasons._latitude("-3352+15113") == -33.0
-    assert seasons._latitude("+0023+00927") == 0.0
-
-
-def test_a_zone_just_north_of_the_equator_is_northern():
-    # Africa/Sao_Tome lies at 0 deg 20' N: its whole degrees are 0, and 0 is not south.
-    assert zone_latitudes()["Africa/Sao_Tome"] == 0.0
-    assert hemisphere_of("Africa/Sao_Tome") == (
-        "north", "from the latitude of Africa/Sao_Tome (+0 degrees)")
+def test_a_zone_s_latitude_counts_degrees_minutes_and_seconds():
+    assert seasons._latitude("+513030-0000731") == pytest.approx(51 + 30 / 60 + 30 / 3600)
+    assert seasons._latitude("-3352+15113") == pytest.approx(-(33 + 52 / 60))
+    assert seasons._latitude("+0023+00927") == pytest.approx(23 / 60)
+    assert seasons._latitude("-0002+10920") == pytest.approx(-2 / 60)
 
 
 @pytest.mark.parametrize("zone, side, degrees", [
-    ("Europe/London", "north", "+51"), ("Australia/Sydney", "south", "-33"),
-    ("Africa/Johannesburg", "south", "-26"), ("Asia/Kolkata", "north", "+22"),
+    ("Africa/Sao_Tome", "north", "+0.3"),           # 0 deg 20' N
+    ("Asia/Pontianak", "south", "-0.0"),            # 0 deg 2' S: southern, whole degrees 0
+    ("Pacific/Galapagos", "south", "-0.9"),
+])
+def test_a_zone_near_the_equator_takes_the_side_of_its_minutes(zone, side, degrees):
+    assert hemisphere_of(zone) == (side, f"from the latitude of {zone} ({degrees} degrees)")
+
+
+@pytest.mark.parametrize("zone, side, degrees", [
+    ("Europe/London", "north", "+51.5"), ("Australia/Sydney", "south", "-33.9"),
+    ("Africa/Johannesburg", "south", "-26.2"), ("Asia/Kolkata", "north", "+22.5"),
 ])
 def test_a_zone_in_the_iana_table_takes_the_side_of_its_latitude(zone, side, degrees):
     assert hemisphere_of(zone) == (side, f"from the latitude of {zone} ({degrees} degrees)")
@@ -69,12 +72,12 @@ def test_the_table_reads_every_zone_line_and_the_first_table_wins(tmp_path, monk
                       encoding="utf-8")
     monkeypatch.setattr(seasons, "_SYSTEM_TABLES", [first, second, tmp_path / "absent.tab"])
     table = zone_latitudes()
-    assert table["Test/South"] == -10.0 and table["Test/Older"] == 45.0
+    assert table["Test/South"] == -10.5 and table["Test/Older"] == 45.0
     assert table["Test/Both"] == 20.0
     assert "Test/Commented" not in table and "" not in table
-    assert table["Europe/London"] == 51.0          # the tzdata package's table comes first
+    assert table["Europe/London"] == pytest.approx(51.5083, abs=1e-4)   # tzdata's table first
     # Without the tzdata package, the system's tables alone.
     monkeypatch.setitem(sys.modules, "tzdata", None)
     monkeypatch.setitem(sys.modules, "tzdata.zoneinfo", None)
     zone_latitudes.cache_clear()
-    assert zone_latitudes() == {"Test/South": -10.0, "Test/Both": 20.0, "Test/Older": 45.0}
+    assert zone_latitudes() == {"Test/South": -10.5, "Test/Both": 20.0, "Test/Older": 45.0}
