@@ -214,6 +214,9 @@ def test_the_section_says_the_choice_against_the_published_algorithm():
     rows["sizes"] = [[60, 40], [70, 30]]
     same = comparison_section(rows, 100, "meters")
     assert "all 100 meters" in same
+    assert ("| algorithm | segments | sizes | silhouette | Davies-Bouldin | stability | noise | "
+            "low confidence | neighbour ratio | held-out log-lik. | ARI with published | seconds "
+            "| recommended |") in same.splitlines()
     assert "**Recommended: gmm.** Why: gmm: one Gaussian per segment" in same
     assert "| **gmm** | 3 | 70, 30 |" in same and "| kmeans | 3 | 60, 40 |" in same
     with_nan = rows.assign(segments=[3.0, np.nan], sizes=[[60, 40], None])
