@@ -116,7 +116,11 @@ def attribute_header(path: Path | str) -> list[str]:
     if is_parquet(path):
         import pyarrow.parquet as pq
 
-        return [canonical_name(c) for c in pq.read_schema(path).names]
+        schema = pq.read_schema(path)
+        # A pandas index written with the table (``__index_level_0__``) is not a column of it.
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", [])
+                 if isinstance(c, str)}
+        return [canonical_name(c) for c in schema.names if c not in index]
     return read_header(path)
 
 

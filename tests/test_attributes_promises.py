@@ -205,6 +205,7 @@ def test_a_parquet_table_is_read_with_canonical_names_and_row_numbers_from_1(tmp
     frame.to_parquet(tmp_path / "plain.parquet", index=False)
     assert A.attribute_header(tmp_path / "plain.parquet") == ["member_no", "tariff"]
     frame.set_axis([5, 9]).to_parquet(path)          # pandas keeps this index in the file
+    assert A.attribute_header(path) == ["member_no", "tariff"]   # and it is no column
     read = A._read_parquet(path)
     assert read.columns.tolist() == ["member_no", "tariff", "source_row"]
     assert read["source_row"].tolist() == [1, 2] and read.index.tolist() == [0, 1]

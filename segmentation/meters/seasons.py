@@ -1,8 +1,9 @@
 """Which months are winter and summer: they follow the hemisphere of the meters' time zone.
 
 The hemisphere comes from the zone's latitude in the IANA table
-``zone1970.tab`` (shipped with the ``tzdata`` package, else the system's),
-else from its daylight-saving rule (a zone whose clocks are ahead in January
+``zone1970.tab`` (shipped with the ``tzdata`` package, else the system's; an
+old name such as Australia/Queensland takes the latitude of the zone it links
+to, from ``tzdata.zi``), else from its daylight-saving rule (a zone whose clocks are ahead in January
 observes summer time then: southern), else it is unknown and the north is
 assumed and said so. ``--hemisphere`` overrides all of this.
 """
@@ -19,6 +20,7 @@ Hemisphere = Literal["north", "south"]
 SEASON_MONTHS = {"north": {"winter": (12, 1, 2), "summer": (6, 7, 8)},
                  "south": {"winter": (6, 7, 8), "summer": (12, 1, 2)}}
 _SYSTEM_TABLES = [Path("/usr/share/zoneinfo/zone1970.tab"), Path("/usr/share/zoneinfo/zone.tab")]
+_SYSTEM_LINKS = [Path("/usr/share/zoneinfo/tzdata.zi")]
 
 
 def winter_months(hemisphere: Hemisphere) -> tuple[int, ...]:
@@ -56,7 +58,22 @@ def zone_latitudes() -> dict[str, float]:
             fields = line.split("\t")
             if len(fields) >= 3:
                 latitudes.setdefault(fields[2], _latitude(fields[1]))
+    for target, link in zone_links():          # old names: their zone's latitude
+        if target in latitudes:
+            latitudes.setdefault(link, latitudes[target])
     return latitudes
+
+
+def zone_links() -> list[tuple[str, str]]:
+    """(zone, old name) of every link line ("L Australia/Brisbane Australia/Queensland") of
+    the compiled zone data, the tzdata package's first, else the system's."""
+    try:
+        from importlib.resources import files
+        texts = [files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text(encoding="utf-8")]
+    except (ImportError, FileNotFoundError, ModuleNotFoundError):
+        texts = [p.read_text(encoding="utf-8") for p in _SYSTEM_LINKS if p.is_file()]
+    return [(fields[1], fields[2]) for text in texts for line in text.splitlines()
+            if (fields := line.split()) and fields[0] == "L" and len(fields) == 3]
 
 
 def hemisphere_of(timezone: str) -> tuple[Hemisphere, str]:

@@ -43,9 +43,21 @@ def test_a_zone_in_the_iana_table_takes_the_side_of_its_latitude(zone, side, deg
     assert hemisphere_of(zone) == (side, f"from the latitude of {zone} ({degrees} degrees)")
 
 
-@pytest.mark.parametrize("zone, side, month", [
-    ("Australia/Canberra", "south", "January"), ("US/Pacific", "north", "July"),
+@pytest.mark.parametrize("zone, side, degrees", [
+    ("Australia/Queensland", "south", "-27.5"),     # links to Australia/Brisbane: no DST
+    ("Brazil/East", "south", "-23.5"), ("US/Pacific", "north", "+34.1"),
 ])
+def test_an_old_zone_name_takes_the_latitude_of_the_zone_it_links_to(zone, side, degrees):
+    assert hemisphere_of(zone) == (side, f"from the latitude of {zone} ({degrees} degrees)")
+
+
+def test_without_a_latitude_summer_time_in_january_is_southern(monkeypatch):
+    monkeypatch.setattr(seasons, "zone_latitudes", lambda: {})    # no table on this machine
+    assert hemisphere_of("Australia/Sydney") == (
+        "south", "from the daylight-saving rule of Australia/Sydney (summer time in January)")
+
+
+@pytest.mark.parametrize("zone, side, month", [("PST8PDT", "north", "July")])
 def test_a_zone_not_in_the_table_takes_the_side_of_its_summer_time(zone, side, month):
     assert zone not in zone_latitudes()
     assert hemisphere_of(zone) == (side, f"from the daylight-saving rule of {zone} (summer "
