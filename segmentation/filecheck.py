@@ -12,6 +12,7 @@ whole file is checked for UTF-8, and the bad byte's line is named.
 from __future__ import annotations
 
 import codecs
+import re
 import gzip
 import zipfile
 import zlib
@@ -20,6 +21,7 @@ from pathlib import Path
 from segmentation.errors import InputError
 
 CHUNK = 1 << 20
+LINE_END = re.compile(rb"\r|\n")
 
 # (prefix, what the file is); checked in order, the first match wins.
 MAGIC = [
@@ -79,7 +81,7 @@ def scan_text(path: Path, *, compressed: bool) -> int:
         that cannot be read to its end.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line, offset, data_lines, header_seen = 1, 0, 0, False
+    line, offset, rows = 1, 0, DataLines()
     opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as handle:
@@ -93,8 +95,8 @@ def scan_text(path: Path, *, compressed: bool) -> int:
                         "file was saved in another encoding (Latin-1 or Windows-1252?); re-save "
                         "it as UTF-8", file=str(path), row=line + chunk.count(b"\n", 0, bad)
                     ) from None
-                if data_lines < 2:
-                    data_lines, header_seen = _count_data_lines(chunk, data_lines, header_seen)
+                if rows.found < 2:
+                    rows.feed(chunk)
                 line += chunk.count(b"\n")
                 offset += len(chunk)
             decoder.decode(b"", final=True)
@@ -104,21 +106,41 @@ def scan_text(path: Path, *, compressed: bool) -> int:
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(f"the file is gzip-compressed but cannot be read to its end ({err}); "
                          "is it truncated?", file=str(path)) from None
-    return data_lines
+    return rows.close()
 
 
-def _count_data_lines(chunk: bytes, found: int, header_seen: bool) -> tuple[int, bool]:
-    """Non-blank lines after the first non-blank one (the header), at most 2."""
-    for raw in chunk.splitlines():
-        if not raw.strip(b" \t\r,;|\xef\xbb\xbf"):
-            continue                    # a blank line, or one of only separators, is no row
-        if not header_seen:
-            header_seen = True
-        else:
-            found += 1
-            if found >= 2:
-                break
-    return found, header_seen
+class DataLines:
+    """Counts non-blank lines after the first non-blank one (the header), up to 2, chunk by
+    chunk: a line that a chunk boundary splits is one line. Only whether the open line has
+    content so far is kept, so memory does not grow with a line's length."""
+
+    def __init__(self):
+        self.found, self.header_seen, self.open_has_content = 0, False, False
+
+    def feed(self, chunk: bytes) -> None:
+        # \r alone ends a line too (old Mac files); \r\n leaves an empty piece, no row.
+        pieces = LINE_END.split(chunk)
+        for piece in pieces[:-1]:                    # each ends a line
+            self._line(self.open_has_content or _has_content(piece))
+            self.open_has_content = False
+        self.open_has_content = self.open_has_content or _has_content(pieces[-1])
+
+    def close(self) -> int:
+        """The count, the last line (without a final newline) included."""
+        self._line(self.open_has_content)
+        self.open_has_content = False
+        return self.found
+
+    def _line(self, has_content: bool) -> None:
+        if not has_content or self.found >= 2:
+            return                      # a blank line, or one of only separators, is no row
+        if self.header_seen:
+            self.found += 1
+        self.header_seen = True
+
+
+def _has_content(raw: bytes) -> bool:
+    return bool(raw.strip(b" \t\r,;|\xef\xbb\xbf"))
 
 
 def check_table_file(path: Path, *, accepted: str, allow_parquet: bool = False) -> str:

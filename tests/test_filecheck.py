@@ -142,10 +142,22 @@ def test_a_truncated_gzip_file_is_named(tmp_path):
 
 
 def test_data_lines_are_counted_up_to_two():
-    assert filecheck._count_data_lines(b"h\n1\n2\n3\n", 0, False) == (2, True)
-    assert filecheck._count_data_lines(b"h\n", 0, False) == (0, True)
-    assert filecheck._count_data_lines(b"1\n2\n", 0, True) == (2, True)
-    assert filecheck._count_data_lines(b" ,;|\t\n", 1, True) == (1, True)
+    def count(*chunks: bytes) -> int:
+        rows = filecheck.DataLines()
+        for chunk in chunks:
+            rows.feed(chunk)
+        return rows.close()
+
+    assert count(b"h\n1\n2\n3\n") == 2
+    assert count(b"h\n") == 0 and count(b"h") == 0 and count(b"") == 0
+    assert count(b"h\n1") == 1                             # the last line needs no newline
+    assert count(b"h\n \t,;|\r\n\xef\xbb\xbf\n1\n") == 1     # blank and separator lines: no row
+    assert count(b"h\r1\r2\r") == 2 and count(b"h\r\n1\r\n") == 1     # \r and \r\n end lines
+    # A line split by a chunk boundary is one line, header or row.
+    assert count(b"hea", b"der\n1") == 1
+    assert count(b"h\n", b"1", b"2\n") == 1
+    assert count(b"h\n1", b"\n", b"2") == 2
+    assert count(b"h\n ", b" \n") == 0
 
 
 def test_a_bad_byte_s_line_counts_a_chunk_s_leading_newline(tmp_path, monkeypatch):
@@ -166,12 +178,17 @@ def test_data_rows_are_counted_up_to_two_across_chunks(tmp_path, monkeypatch):
     assert filecheck.scan_text(many, compressed=False) == 2
     packed = write(tmp_path, gzip.compress(b"id\n7\n"), "one.csv.gz")
     assert filecheck.scan_text(packed, compressed=True) == 1
+    # A header longer than a chunk is one line: the file has no data row.
+    wide = write(tmp_path, b"customer_id,annual_income\n", "wide.csv")
+    assert filecheck.scan_text(wide, compressed=False) == 0
 
 
 def test_a_row_of_letters_is_a_data_row_not_a_blank_line(tmp_path):
     # Only blanks, separators and the byte-order mark make a line empty; an id "X" is a row.
     assert check_table_file(write(tmp_path, b"code\nX\n"), accepted=ACCEPTED) == "csv"
-    assert filecheck._count_data_lines(b"XX\n", 0, True) == (1, True)
+    rows = filecheck.DataLines()
+    rows.feed(b"code\nXX\n")
+    assert rows.close() == 1
 
 
 def test_a_file_is_read_in_bounded_chunks_never_whole(tmp_path, monkeypatch):
