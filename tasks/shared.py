@@ -178,15 +178,14 @@ def save_points(points, members: pd.DataFrame, work: Path, algorithm: str,
     """The scaled points a run clustered and its published segments (``members``, in the
     order of the points), for the algorithm comparison (``compare_algorithms``): a path, not
     arrays, crosses between tasks."""
+    from dataclasses import asdict
+
     import numpy as np
 
+    from segmentation.comparison import Published
+
     path = work / "points.npz"
-    flags = members[["segment_id", "segment_probability", "is_atypical"]]
-    np.savez(path, points=points, labels=flags["segment_id"].to_numpy(),
-             probability=flags["segment_probability"].to_numpy(dtype=float),
-             atypical=flags["is_atypical"].to_numpy(dtype=bool),
-             reasons=members["atypical_reason"].fillna("").to_numpy(dtype=str),
-             algorithm=algorithm, stability=stability)
+    np.savez(path, points=points, **asdict(Published.from_members(members, algorithm, stability)))
     return str(path)
 
 
@@ -207,12 +206,8 @@ def compare_algorithms(points: str, paths: RunPaths, clustering: dict, *, k: int
 
     saved = np.load(points)
     X = saved["points"]
-    members = pd.DataFrame({"segment_id": saved["labels"],
-                            "segment_probability": saved["probability"],
-                            "is_atypical": saved["atypical"],
-                            "atypical_reason": saved["reasons"]})
-    published = Published.from_members(members, str(saved["algorithm"]),
-                                       float(saved["stability"]))
+    published = Published(str(saved["algorithm"]), saved["labels"], float(saved["stability"]),
+                          saved["probability"], saved["atypical"], saved["noise"])
     table = compare(X, published, k=k, k_min=k_min, k_max=k_max, seed=SEED, min_size=min_size,
                     unit=unit, min_confidence=clustering.get("min_confidence", MIN_CONFIDENCE))
     work = paths.work_dir
