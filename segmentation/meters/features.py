@@ -24,18 +24,23 @@ reading after short-gap interpolation); local time is the run's time zone.
   (10-16 h), ``evening_share`` (16-22 h): shares of the profile; the four
   dayparts cover the whole day, so the shares sum to 1.
 - ``coverage``: complete days / days in the window; ``complete_days``.
+
+Every feature is computed from ``sums.MeterSums`` (sums, counts and extremes
+that add up over spans of days), so the features of a window are the same
+whether its matrix is summed at once (``meter_features``) or its months are
+summed one by one and combined (``pipeline``, ``months``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from segmentation.meters.clean import Window
 from segmentation.meters.seasons import summer_months, winter_months
+from segmentation.meters.sums import Calendar, MeterSums, complete_days, low_percentile, span_sums
+
+__all__ = ["Calendar", "calendar", "complete_days", "features_from_sums", "meter_features"]
 
 # Local hours [from, to) of each daypart; night wraps midnight.
 DAYPARTS = {"night_share": ((22, 24), (0, 6)), "morning_share": ((6, 10),),
@@ -52,21 +57,6 @@ def profile_points(resolution: int) -> int:
     return 48 if resolution <= 30 else 24
 
 
-@dataclass(frozen=True)
-class Calendar:
-    """Local-time position of every grid cell of a window."""
-
-    day: np.ndarray          # cell -> local day index
-    point: np.ndarray        # cell -> profile point
-    weekend_day: np.ndarray  # day -> Saturday/Sunday
-    month_day: np.ndarray    # day -> month 1..12
-    points: int
-
-    @property
-    def n_days(self) -> int:
-        return len(self.weekend_day)
-
-
 def calendar(window: Window) -> Calendar:
     """Local day, profile point, weekend and month of the window's cells."""
     local = window.grid().tz_convert(window.timezone)
@@ -79,16 +69,6 @@ def calendar(window: Window) -> Calendar:
                     points=points)
 
 
-def _indicator(index: np.ndarray, n: int) -> sparse.csr_matrix:
-    return sparse.csr_matrix((np.ones(len(index)), (np.arange(len(index)), index)),
-                             shape=(len(index), n))
-
-
-def _times(dense: np.ndarray, indicator: sparse.csr_matrix) -> np.ndarray:
-    """dense (m x cells) @ indicator (cells x n), keeping the sparse matrix on the left."""
-    return np.asarray((indicator.T @ dense.T).T)
-
-
 def _shares(sums: np.ndarray) -> np.ndarray:
     total = sums.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -98,12 +78,6 @@ def _shares(sums: np.ndarray) -> np.ndarray:
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(b > 0, a / b, np.nan)
-
-
-def complete_days(values: np.ndarray, cal: Calendar) -> np.ndarray:
-    """meters x days: True where every interval of the local day has a value."""
-    missing = _times(np.isnan(values).astype(float), _indicator(cal.day, cal.n_days))
-    return missing == 0
 
 
 def meter_features(meters: np.ndarray, values: np.ndarray, window: Window,
@@ -120,42 +94,40 @@ def meter_features(meters: np.ndarray, values: np.ndarray, window: Window,
         The grid's window (time zone, resolution).
     """
     cal = cal or calendar(window)
-    complete = complete_days(values, cal)
-    n_complete = complete.sum(axis=1)
-    by_day = _indicator(cal.day, cal.n_days)
-    filled = np.nan_to_num(values)
-    daily = np.where(complete, _times(filled, by_day), np.nan)
-    used = np.where(complete[:, cal.day], filled, 0.0)
-    used_nan = np.where(complete[:, cal.day], values, np.nan)
-    weekend_cell = cal.weekend_day[cal.day]
-    by_point = _indicator(cal.point, cal.points)
-    profile = _shares(_times(used, by_point))
-    weekday_profile = _shares(_times(used * ~weekend_cell, by_point))
-    weekend_profile = _shares(_times(used * weekend_cell, by_point))
+    sums = span_sums(np.asarray(meters, object), values, values, cal, tail_share=None)
+    return features_from_sums(sums, window, cal.n_days)
 
-    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
-        mean_daily = np.nanmean(daily, axis=1)
-        cv_daily = np.nanstd(daily, axis=1) / mean_daily
-        weekday_mean = np.nanmean(np.where(~cal.weekend_day, daily, np.nan), axis=1)
-        weekend_mean = np.nanmean(np.where(cal.weekend_day, daily, np.nan), axis=1)
-        interval_max = np.nanmax(used_nan, axis=1)
-        load_factor = np.nanmean(used_nan, axis=1) / interval_max
-        p10 = np.nanpercentile(used_nan, 10, axis=1)
-        monthly, month_days = _monthly(daily, complete, cal)
-        month_index = monthly / np.nanmean(np.where(month_days >= MIN_MONTH_DAYS, monthly, np.nan),
-                                           axis=1, keepdims=True)
-        month_index = np.where(month_days >= MIN_MONTH_DAYS, month_index, np.nan)
-        winter, winter_days = _season(daily, complete, cal, winter_months(window.hemisphere))
-        summer, summer_days = _season(daily, complete, cal, summer_months(window.hemisphere))
+
+def features_from_sums(sums: MeterSums, window: Window, n_days: int,
+                       base_load: np.ndarray | None = None) -> pd.DataFrame:
+    """The features of ``sums`` over a window of ``n_days`` local days (see the module
+    docstring); ``base_load``: the 10th percentile of interval kWh when already known."""
+    points = sums.points.shape[1]
+    n_complete = sums.complete_days
+    p10 = low_percentile(sums)[0] if base_load is None else base_load
+    profile, weekday_profile, weekend_profile = (
+        _shares(sums.points), _shares(sums.points_weekday), _shares(sums.points_weekend))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_daily = _ratio(sums.daily_sum, n_complete)
+        cv_daily = np.sqrt(_ratio(sums.daily_m2, n_complete)) / mean_daily
+        weekday_mean = _ratio(sums.weekday_daily_sum, n_complete - sums.weekend_days)
+        weekend_mean = _ratio(sums.weekend_daily_sum, sums.weekend_days)
+        load_factor = _ratio(sums.cell_sum, sums.cell_count) / sums.cell_max
+        monthly = _ratio(sums.month_sum, sums.month_days)
+        covered = sums.month_days >= MIN_MONTH_DAYS
+        month_mean = _ratio(np.where(covered, monthly, 0).sum(axis=1), covered.sum(axis=1))
+        month_index = np.where(covered, monthly / month_mean[:, None], np.nan)
+        winter, winter_days = _season(sums, winter_months(window.hemisphere))
+        summer, summer_days = _season(sums, summer_months(window.hemisphere))
     seasonal = (winter_days >= MIN_SEASON_DAYS) & (summer_days >= MIN_SEASON_DAYS)
     cells_per_day = 1440 // window.resolution
-    hours = np.arange(cal.points) * 24 / cal.points
+    hours = np.arange(points) * 24 / points
     frame = pd.DataFrame({
-        "meter_id": meters,
+        "meter_id": sums.meter_id,
         "mean_daily_kwh": mean_daily,
         "peak_hour": np.where(n_complete > 0, np.nanargmax(np.nan_to_num(profile, nan=-1), axis=1)
-                              * 24 / cal.points, np.nan),
-        "peak_to_mean": np.nanmax(np.nan_to_num(profile, nan=0), axis=1) * cal.points,
+                              * 24 / points, np.nan),
+        "peak_to_mean": np.nanmax(np.nan_to_num(profile, nan=0), axis=1) * points,
         "load_factor": load_factor,
         "base_load_kw": p10 * 60 / window.resolution,
         "base_load_share": _ratio(p10 * cells_per_day, mean_daily),
@@ -165,7 +137,7 @@ def meter_features(meters: np.ndarray, values: np.ndarray, window: Window,
         "seasonal_available": seasonal,
         **{name: np.nansum(np.where(in_daypart(hours, spans), profile, 0), axis=1)
            for name, spans in DAYPARTS.items()},
-        "coverage": n_complete / cal.n_days,
+        "coverage": n_complete / n_days,
         "complete_days": n_complete,
     })
     for name, matrix in (("profile", profile), ("profile_weekday", weekday_profile),
@@ -179,28 +151,7 @@ def in_daypart(hours: np.ndarray, spans: tuple[tuple[int, int], ...]) -> np.ndar
     return np.logical_or.reduce([(hours >= lo) & (hours < hi) for lo, hi in spans])
 
 
-def _monthly(daily: np.ndarray, complete: np.ndarray, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
-    months = np.arange(1, 13)
-    in_month = cal.month_day[None, :] == months[:, None]            # 12 x days
-    sums = np.nan_to_num(daily) @ in_month.T
-    days = complete.astype(float) @ in_month.T
-    return _ratio(sums, days), days
-
-
-def _season(daily, complete, cal, months) -> tuple[np.ndarray, np.ndarray]:
-    mask = np.isin(cal.month_day, months)
-    days = (complete & mask).sum(axis=1)
-    return _ratio(np.nansum(np.where(mask, daily, np.nan), axis=1), days), days
-
-
-class _quiet:
-    """Silence numpy's all-NaN slice warnings (meters without complete days give NaN)."""
-
-    def __enter__(self):
-        import warnings
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
+def _season(sums: MeterSums, months) -> tuple[np.ndarray, np.ndarray]:
+    columns = np.asarray(months) - 1
+    days = sums.month_days[:, columns].sum(axis=1)
+    return _ratio(sums.month_sum[:, columns].sum(axis=1), days), days

@@ -52,6 +52,7 @@ from segmentation.settings import MAX_QUARANTINE_SHARE
 DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this: ingestion memory stays flat
 BATCH_ROWS = 1_000_000
 OPEN_METERS = 128            # day vectors held open at once (DayBlock capacity)
+PART_ROW_GROUP = 1024        # (meter, day) rows per row group of a part (~0.5 MB)
 
 
 @dataclass(frozen=True)
@@ -395,15 +396,19 @@ class DayParts:
 
 
 class _PartWriter:
-    """Staged day-vector parts, one Parquet writer per shard, fed as vectors are flushed."""
+    """Staged day-vector parts, one Parquet writer per (shard, month), fed as vectors are
+    flushed; rows are buffered per part up to ``PART_ROW_GROUP`` so row groups stay whole
+    (memory: at most a row group per open part)."""
 
     def __init__(self, raw: RawFile, store: ReadingsStore, resolution: int, meter_ids: np.ndarray,
                  calendar: DayCalendar):
         self.raw, self.schema, self.slots = raw, day_schema(resolution), slots_per_day(resolution)
         self.meter_ids, self.dates, self.n_days = meter_ids, calendar.dates(), calendar.n_days
+        self.months = self.dates.astype("datetime64[M]")
         self.shard = store.shard_of(meter_ids)
         self.quarantined: dict[int, int] = {}   # meter code x n_days + day -> readings quarantined
-        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.writers: dict[tuple, pq.ParquetWriter] = {}
+        self.pending: dict[tuple, list[pa.Table]] = {}
         self.stored = 0
 
     def count_quarantined(self, codes: np.ndarray, days: np.ndarray) -> None:
@@ -421,27 +426,44 @@ class _PartWriter:
             order = np.argsort(known)
             at = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
             q = np.where(known[order][at] == keys, counts[order][at], 0)
-        shards = self.shard[flushed.meters]
-        for shard in np.unique(shards):
-            rows = shards == shard
-            table = pa.table({
+        parts = pd.DataFrame({"shard": self.shard[flushed.meters],
+                              "month": self.months[flushed.days]}).groupby(["shard", "month"]).indices
+        for (shard, month), rows in parts.items():
+            self._add((int(shard), pd.Timestamp(month).strftime("%Y-%m")), pa.table({
                 "meter_id": pa.array(self.meter_ids[flushed.meters[rows]], pa.string()),
                 "day": pa.array(self.dates[flushed.days[rows]]),
                 "n_readings": pa.array(flushed.n_readings[rows].astype(np.int16)),
                 "n_quarantined": pa.array(np.minimum(q[rows], 32767).astype(np.int16)),
                 "kwh": pa.FixedSizeListArray.from_arrays(
                     pa.array(flushed.values[rows].reshape(-1)), self.slots),
-            }, schema=self.schema)
-            if shard not in self.writers:
-                path = self.raw.stage / "days" / f"shard={int(shard):02d}" / f"part-{self.raw.tag}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.writers[shard] = pq.ParquetWriter(path, self.schema)
-            self.writers[shard].write_table(table)
+            }, schema=self.schema))
         self.stored += int(flushed.n_readings.sum())
 
+    def _add(self, key: tuple, table: pa.Table) -> None:
+        pending = self.pending.setdefault(key, [])
+        pending.append(table)
+        if sum(t.num_rows for t in pending) >= PART_ROW_GROUP:
+            self._write(key)
+
+    def _write(self, key: tuple) -> None:
+        tables = self.pending.pop(key, [])
+        if not tables:
+            return
+        if key not in self.writers:
+            shard, month = key
+            path = (self.raw.stage / "days" / f"shard={shard:02d}" / f"month={month}"
+                    / f"part-{self.raw.tag}.parquet")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.writers[key] = pq.ParquetWriter(path, self.schema)
+        self.writers[key].write_table(pa.concat_tables(tables), row_group_size=PART_ROW_GROUP * 2)
+
     def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
+        try:
+            for key in list(self.pending):
+                self._write(key)
+        finally:
+            for writer in self.writers.values():
+                writer.close()
 
 
 def _day_vector_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptions,

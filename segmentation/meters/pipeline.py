@@ -1,11 +1,12 @@
 """The heavy per-shard step and the store-wide counts, as plain functions.
 
-``process_shard`` reads one shard's day vectors in the window (a matrix of
-meters x intervals for a sixteenth of the meters) and nothing more; the
-window comes from the ledger. Days that several files cover are merged here,
-interval by interval: the reading of the file ingested last wins, and the
-readings it supersedes are counted by reason (exact or conflicting
-duplicate). The shard step reads and writes only files, so it can run in any
+``process_shard`` sums one shard's window month by month (``months``): the
+months whose files changed are read (a matrix of meters x intervals for a
+sixteenth of the meters, one run of consecutive months at a time), the
+others come from the store's monthly sums; the window comes from the ledger.
+Days that several files cover are merged when read, interval by interval:
+the reading of the file ingested last wins, and the readings it supersedes
+are counted by reason (exact or conflicting duplicate). The shard step reads and writes only files, so it can run in any
 process or on any worker that sees the data root (a Dask task runner later).
 """
 
@@ -13,8 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,8 @@ from segmentation.meters.clean import (CONFLICTING_DUPLICATE, EXACT_DUPLICATE, C
                                        Window, coarsen, interpolate_short_gaps, make_window,
                                        meter_reason)
 from segmentation.meters.day_vectors import MINUTE_US, DayCalendar, slots_per_day
-from segmentation.meters.features import calendar, complete_days, meter_features
+from segmentation.meters import months, sums
+from segmentation.meters.features import calendar, features_from_sums, profile_points
 from segmentation.meters.seasons import resolve_hemisphere
 from segmentation.meters.store import ReadingsStore
 
@@ -69,15 +70,15 @@ def plan_window(store: ReadingsStore, window_days: int, timezone: str,
 
 
 @dataclass
-class ShardReadings:
-    """One shard's in-window readings on the window's grid, files merged."""
+class RangeReadings:
+    """One shard's readings in a span of whole local days, files merged, on its UTC grid."""
 
-    meters: np.ndarray       # ids of the meters with readings in the window, sorted
+    meters: np.ndarray       # ids of the meters with readings in the span, sorted
     values: np.ndarray       # meters x cells, kWh; NaN where no reading
-    n_readings: np.ndarray   # readings kept per meter
-    superseded: dict         # reason -> readings replaced by a later file's
-    outside: pd.Series       # meter id -> readings outside the window (every meter of the shard)
-    readings_in_window: int
+    days: DayCalendar        # the span's days
+    offset: np.ndarray       # day -> its first cell
+    exact: np.ndarray        # meters x days: readings superseded by an equal later one
+    conflicting: np.ndarray  # ... by a different later one
 
 
 def window_days(window: Window) -> DayCalendar:
@@ -87,19 +88,11 @@ def window_days(window: Window) -> DayCalendar:
     return DayCalendar.spanning(first, last, window.timezone)
 
 
-def _counts_per_meter(store: ReadingsStore, shard: int, days: DayCalendar) -> pd.DataFrame:
-    """Stored readings per meter, inside and outside the window's days (every part)."""
-    first, last = days.dates()[0], days.dates()[-1]
-    frames = []
-    for _, table in store.read_days(shard, columns=["meter_id", "day", "n_readings"]):
-        day = table.column("day").to_numpy().astype("datetime64[D]")
-        inside = (day >= first) & (day <= last)
-        frames.append(pd.DataFrame({"meter_id": table.column("meter_id").to_numpy(zero_copy_only=False),
-                                    "n_in": np.where(inside, table.column("n_readings").to_numpy(), 0),
-                                    "n_out": np.where(inside, 0, table.column("n_readings").to_numpy())}))
-    if not frames:
-        return pd.DataFrame({"n_in": [], "n_out": []})
-    return pd.concat(frames).groupby("meter_id").sum().sort_index()
+def days_window(window: Window, first_day, last_day) -> Window:
+    """The window's grid restricted to the local days [first_day, last_day]."""
+    days = DayCalendar.spanning(first_day, last_day, window.timezone)
+    return replace(window, start=pd.Timestamp(int(days.start_us[0]), unit="us", tz="UTC"),
+                   end=pd.Timestamp(int(days.next_us[-1]), unit="us", tz="UTC"))
 
 
 def coarsen_days(values: np.ndarray, factor: int) -> np.ndarray:
@@ -110,24 +103,25 @@ def coarsen_days(values: np.ndarray, factor: int) -> np.ndarray:
     return coarsen(values[:, :slots - slots % factor], factor)
 
 
-def read_shard(store: ReadingsStore, shard: int, window: Window) -> ShardReadings:
-    """One shard's day vectors in the window, merged file by file onto the window's grid.
+def read_range(store: ReadingsStore, shard: int, window: Window) -> RangeReadings:
+    """One shard's day vectors in ``window`` (whole local days), merged file by file.
 
     Files are applied oldest first; where a later file has a reading for an
     interval that already has one, the later reading wins and the earlier one
     is counted as superseded: an exact duplicate when equal, else conflicting.
     """
     days = window_days(window)
-    counts = _counts_per_meter(store, shard, days)
-    meters = counts.index[counts["n_in"] > 0].to_numpy()
+    first, last = days.dates()[0], days.dates()[-1]
+    ids = [t.column("meter_id").to_numpy(zero_copy_only=False)
+           for _, t in store.read_days(shard, ["meter_id", "day"], first, last)]
+    meters = np.unique(np.concatenate(ids)) if ids else np.empty(0, object)
     res_us = window.resolution * MINUTE_US
     n_cells = window.n_cells
-    start_us = window.start.value // 1000
-    offset = (days.start_us - start_us) // res_us
+    offset = (days.start_us - days.start_us[0]) // res_us
     length = days.day_lengths(window.resolution)
     values = np.full(len(meters) * n_cells, np.nan)
-    superseded = {EXACT_DUPLICATE: 0, CONFLICTING_DUPLICATE: 0}
-    first, last = days.dates()[0], days.dates()[-1]
+    exact = np.zeros((len(meters), days.n_days), np.int64)
+    conflicting = np.zeros_like(exact)
     for entry, table in store.read_days(shard, ["meter_id", "day", "kwh"], first, last):
         if table.num_rows == 0:
             continue
@@ -139,63 +133,134 @@ def read_shard(store: ReadingsStore, shard: int, window: Window) -> ShardReading
         slot = np.arange(kwh.shape[1])
         present = ~np.isnan(kwh) & (slot[None, :] < length[day][:, None])
         cells = (row * n_cells + offset[day])[:, None] + slot[None, :]
+        where_row, _ = np.nonzero(present)
         cells, new = cells[present], kwh[present]
         old = values[cells]
         clash = ~np.isnan(old)
         same = old[clash] == new[clash]
-        superseded[EXACT_DUPLICATE] += int(same.sum())
-        superseded[CONFLICTING_DUPLICATE] += int((~same).sum())
+        clash_row, clash_day = row[where_row[clash]], day[where_row[clash]]
+        np.add.at(exact, (clash_row[same], clash_day[same]), 1)
+        np.add.at(conflicting, (clash_row[~same], clash_day[~same]), 1)
         values[cells] = new
-    values = values.reshape(len(meters), n_cells)
-    kept = (~np.isnan(values)).sum(axis=1)
-    return ShardReadings(meters=meters.astype(object), values=values, n_readings=kept,
-                         superseded={k: v for k, v in superseded.items() if v},
-                         outside=counts["n_out"].astype(int),
-                         readings_in_window=int(counts["n_in"].sum()))
+    return RangeReadings(meters=meters.astype(object), values=values.reshape(len(meters), n_cells),
+                         days=days, offset=offset, exact=exact, conflicting=conflicting)
 
 
-def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPolicy) -> dict:
-    """Gaps, meter quarantine and features for one shard's readings.
+def range_sums(readings: RangeReadings, window: Window, spans: list[months.MonthSpan],
+               policy: CleaningPolicy, tail_share: float | None = sums.TAIL_SHARE
+               ) -> dict[str, sums.MeterSums]:
+    """Interpolate the range's gaps, then the sums of each month span inside it."""
+    filled, _, _ = interpolate_short_gaps(readings.values,
+                                          policy.max_gap_minutes // window.resolution)
+    dates = readings.days.dates()
+    out = {}
+    for span in spans:
+        d0, d1 = int(np.searchsorted(dates, span.first)), int(np.searchsorted(dates, span.last))
+        c0 = readings.offset[d0]
+        c1 = readings.offset[d1] + readings.days.day_lengths(window.resolution)[d1]
+        cal = calendar(days_window(window, span.first, span.last))
+        out[span.label] = sums.span_sums(
+            readings.meters, readings.values[:, c0:c1], filled[:, c0:c1], cal, tail_share,
+            (readings.exact[:, d0:d1 + 1].sum(axis=1),
+             readings.conflicting[:, d0:d1 + 1].sum(axis=1)))
+    return out
+
+
+def _runs(spans: list[months.MonthSpan]) -> list[list[months.MonthSpan]]:
+    """Consecutive months grouped, so each group is read in one pass."""
+    runs: list[list] = []
+    for span in spans:
+        if runs and runs[-1][-1].last + np.timedelta64(1, "D") == span.first:
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return runs
+
+
+def shard_sums(store: ReadingsStore, shard: int, window: Window, policy: CleaningPolicy,
+               meters: np.ndarray, use_cache: bool = True) -> tuple[sums.MeterSums, dict]:
+    """The window's sums for ``meters`` (sorted ids), month by month: interior months from
+    the store's monthly sums while their files are unchanged, the others read and kept.
+
+    Returns the sums and ``{"months_read", "months_reused", "base_load_recomputed"}``.
+    """
+    points = profile_points(window.resolution)
+    spans = months.month_spans(window_days(window), policy.max_gap_minutes)
+    cache = months.MonthCache(store, shard, months.cache_key(window.resolution, window.timezone,
+                                                                policy.max_gap_minutes))
+    found, files = {}, {}
+    for span in spans:
+        if span.interior:
+            files[span.label] = months.identity(store, span)
+            if use_cache and (hit := cache.load(span, files[span.label])) is not None:
+                found[span.label] = hit
+    todo = [span for span in spans if span.label not in found]
+    for run in _runs(todo):
+        readings = read_range(store, shard, days_window(window, run[0].read_first,
+                                                         run[-1].read_last))
+        computed = range_sums(readings, window, run, policy)
+        for span in run:
+            if span.interior and use_cache:
+                cache.save(span, files[span.label], computed[span.label])
+        found.update(computed)
+    total = sums.combine([found[span.label] for span in spans], meters, points)
+    base_load, exact = sums.low_percentile(total)
+    if not exact.all():
+        # Some meter's lowest values lie beyond what a month kept: read the window whole.
+        whole = read_range(store, shard, window)
+        every = range_sums(whole, window, [months.MonthSpan("window", *(whole.days.dates()[[0, -1]]),
+                                                            *(whole.days.dates()[[0, -1]]), False)],
+                           policy, tail_share=None)["window"]
+        redo = sums.reindex(every, meters, points)
+        base_load = np.where(exact, base_load, sums.low_percentile(redo)[0])
+    total.low = np.empty(len(total), object)   # spent: the percentile is known
+    return total, {"months_read": len(todo), "months_reused": len(spans) - len(todo),
+                   "base_load_recomputed": int((~exact).sum()), "base_load": base_load}
+
+
+def clean_and_featurise(total: sums.MeterSums, base_load: np.ndarray, counts: pd.DataFrame,
+                        window: Window, policy: CleaningPolicy) -> dict:
+    """Meter quarantine and features for one shard's window sums.
 
     Returns
     -------
     dict
-        ``features`` (DataFrame, one row per segmentable meter), ``duplicates``
-        (quarantined readings), ``quarantined_meters`` (DataFrame) and ``counts``.
+        ``features`` (DataFrame, one row per segmentable meter), ``quarantined_meters``
+        (DataFrame) and ``counts``.
     """
-    meters, values, n_readings = shard.meters, shard.values, shard.n_readings
-    filled, interpolated, missing = interpolate_short_gaps(
-        values, policy.max_gap_minutes // window.resolution)
-    cal = calendar(window)
-    n_complete = complete_days(filled, cal).sum(axis=1)
-    all_zero = np.nansum(np.abs(values), axis=1) == 0
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # meters without readings: NaN
-        constant = np.nanmax(values, axis=1) == np.nanmin(values, axis=1)
-    outside_by_meter = shard.outside
-    reasons = [meter_reason(int(n), bool(z), int(c), cal.n_days, policy.min_coverage, bool(k))
+    meters, n_readings = total.meter_id, total.n_readings
+    n_days = window_days(window).n_days
+    n_complete = total.complete_days
+    all_zero = (np.nan_to_num(total.raw_max) == 0) & (np.nan_to_num(total.raw_min) == 0)
+    constant = total.raw_max == total.raw_min
+    outside_by_meter = counts["n_out"].astype(int)
+    reasons = [meter_reason(int(n), bool(z), int(c), n_days, policy.min_coverage, bool(k))
                for n, z, c, k in zip(n_readings, all_zero, n_complete, constant)]
     ok = np.array([r is None for r in reasons], dtype=bool)
     rows = [{"meter_id": m, "reason": r, "n_readings": int(n),
              "n_readings_outside_window": int(outside_by_meter.get(m, 0)),
-             "complete_days": int(c), "window_days": cal.n_days}
+             "complete_days": int(c), "window_days": n_days}
             for m, r, n, c in zip(meters, reasons, n_readings, n_complete) if r is not None]
     in_window = set(meters)
     for meter, n in outside_by_meter.items():  # meters with no reading in the window at all
         if meter not in in_window:
             rows.append({"meter_id": meter, "reason": "no readings in the window", "n_readings": 0,
                          "n_readings_outside_window": int(n), "complete_days": 0,
-                         "window_days": cal.n_days})
+                         "window_days": n_days})
     quarantined_meters = pd.DataFrame(rows, columns=QUARANTINE_METERS_SCHEMA.names)
-    features = meter_features(meters[ok], filled[ok], window, cal)
+    interpolated = total.interpolated
+    missing = window.n_cells - n_readings - interpolated
+    features = features_from_sums(total.take(ok), window, n_days, base_load[ok])
     features["n_readings"] = n_readings[ok]
     features["interpolated_intervals"] = interpolated[ok]
     features["missing_intervals"] = missing[ok]
+    superseded = {EXACT_DUPLICATE: int(total.superseded_exact.sum()),
+                  CONFLICTING_DUPLICATE: int(total.superseded_conflicting.sum())}
     counts = {
-        "readings_in_window": shard.readings_in_window,
+        "readings_in_window": int(counts["n_in"].sum()),
         "readings_outside_window": int(outside_by_meter.sum()),
-        "readings_superseded": int(sum(shard.superseded.values())),
-        "readings_superseded_by_reason": dict(shard.superseded),
+        "readings_superseded": int(sum(superseded.values())),
+        "readings_superseded_by_reason": {k: v for k, v in superseded.items() if v},
         "readings_used": int(n_readings[ok].sum()),
         "readings_of_quarantined_meters": int(n_readings[~ok].sum()),
         "interpolated_intervals": int(interpolated[ok].sum()),
@@ -210,12 +275,18 @@ def clean_and_featurise(shard: ShardReadings, window: Window, policy: CleaningPo
 
 
 def process_shard(store: ReadingsStore, shard: int, window: Window, policy: CleaningPolicy,
-                  out_dir: Path) -> dict:
-    """Read one shard, clean it, compute features; write two Parquet files under ``out_dir``.
+                  out_dir: Path, use_cache: bool = True) -> dict:
+    """Sum one shard's window month by month, clean it, compute features; write two Parquet
+    files under ``out_dir``.
 
-    Returns paths (``features``, ``quarantined_meters``) and ``counts``.
+    Returns paths (``features``, ``quarantined_meters``), ``counts`` and ``months``
+    (months read, reused from the store, meters whose base load needed the whole window).
     """
-    result = clean_and_featurise(read_shard(store, shard, window), window, policy)
+    days = window_days(window)
+    counts = months.stored_counts(store, shard, days.dates()[0], days.dates()[-1])
+    meters = counts.index[counts["n_in"] > 0].to_numpy(object)
+    total, done = shard_sums(store, shard, window, policy, meters, use_cache)
+    result = clean_and_featurise(total, done.pop("base_load"), counts, window, policy)
     out_dir = Path(out_dir)
     paths = {
         "features": write_parquet_atomic(result["features"], out_dir / f"features-{shard:02d}.parquet"),
@@ -223,7 +294,8 @@ def process_shard(store: ReadingsStore, shard: int, window: Window, policy: Clea
             result["quarantined_meters"], out_dir / f"quarantined-meters-{shard:02d}.parquet",
             QUARANTINE_METERS_SCHEMA),
     }
-    summary = {"shard": shard, **{k: str(v) for k, v in paths.items()}, "counts": result["counts"]}
+    summary = {"shard": shard, **{k: str(v) for k, v in paths.items()}, "counts": result["counts"],
+               "months": done}
     write_json_atomic(summary, out_dir / f"shard-{shard:02d}.json")
     return summary
 

@@ -3,9 +3,11 @@
 Layout under ``<data-root>/processed/<dataset>/``::
 
     days/_store.json                         shards, time zone of the local days, layout
-    days/shard=NN/part-<sha16>.parquet       day vectors from the file <sha16> for the meters
-                                             hashed to shard NN: meter_id, day (local date),
-                                             n_readings, n_quarantined, kwh (fixed-size list)
+    days/shard=NN/month=YYYY-MM/part-<sha16>.parquet
+                                             day vectors from the file <sha16> for the meters
+                                             hashed to shard NN, local days of one month:
+                                             meter_id, day (local date), n_readings,
+                                             n_quarantined, kwh (fixed-size list)
     days/_ledger/<sha256>.json               one entry per ingested file: counts by reason,
                                              resolution, order of ingestion (seq), span;
                                              its files named relative to the store
@@ -15,8 +17,11 @@ Layout under ``<data-root>/processed/<dataset>/``::
     readings_validation/<sha16>/validation.html   their Data Docs page
 
 A meter always lands in the same shard (crc32 of its id), so the feature
-step reads one shard at a time. A file's day vectors are one new part per
-shard: a nightly file of one day adds a small part and rewrites nothing.
+step reads one shard at a time, and a day always in the same month folder, so
+a night's run reads only the months it changed (``months``). A file's day
+vectors are one new part per shard and month: a nightly file of one day adds a
+small part and rewrites nothing. (Stores written before the month folders
+have ``shard=NN/part-<sha16>.parquet``; they are read as well.)
 Days that several files cover are merged when read: per interval the
 reading of the file ingested last wins (``pipeline.read_shard``).
 
@@ -46,7 +51,7 @@ from segmentation.io import write_json_atomic, write_text_atomic
 from segmentation.meters.day_vectors import MINUTE_US, DayCalendar, slots_per_day
 
 DEFAULT_SHARDS = 16
-LAYOUT = "days/shard=NN/part-<sha16>.parquet, one row per (meter, local day)"
+LAYOUT = "days/shard=NN/month=YYYY-MM/part-<sha16>.parquet, one row per (meter, local day)"
 # A reading's fields, whatever the file calls them (LCL: LCLid, DateTime, KWH/hh; wide: the
 # timestamp column and the meter's column): quarantine's input columns, as text.
 READING_FIELDS = ["meter_id", "timestamp", "kwh"]
@@ -113,7 +118,18 @@ class ReadingsStore:
     def shards(self) -> list[int]:
         """Shards holding at least one part."""
         return sorted(int(p.name.split("=")[1]) for p in self.root.glob("shard=*")
-                      if any(p.glob("*.parquet")))
+                      if any(p.rglob("part-*.parquet")))
+
+    def part_files(self, shard: int, first_day=None, last_day=None) -> list[Path]:
+        """The shard's part files, only the month folders that overlap [first_day, last_day]
+        (and parts of the older layout, which are not split by month)."""
+        lo = None if first_day is None else pd.Timestamp(first_day).strftime("%Y-%m")
+        hi = None if last_day is None else pd.Timestamp(last_day).strftime("%Y-%m")
+        folder = self.shard_dir(shard)
+        months = [m for m in sorted(folder.glob("month=*"))
+                  if (lo is None or m.name[6:] >= lo) and (hi is None or m.name[6:] <= hi)]
+        return sorted(folder.glob("part-*.parquet")) + [p for m in months
+                                                        for p in sorted(m.glob("part-*.parquet"))]
 
     def ledger(self) -> dict[str, dict]:
         """sha256 -> entry of every ingested file."""
@@ -131,18 +147,19 @@ class ReadingsStore:
         return {**entry, "validation": str(self.validation_dir / f"{tag}.json"),
                 "data_docs": str(self.validation_dir / tag)}
 
-    def parts(self, shard: int) -> list[tuple[dict, Path]]:
-        """(ledger entry, path) of the shard's parts, in ingestion order (oldest first)."""
+    def parts(self, shard: int, first_day=None, last_day=None) -> list[tuple[dict, Path]]:
+        """(ledger entry, path) of the shard's parts, in ingestion order (oldest first; a
+        file's months in order), only those that may hold days in [first_day, last_day]."""
         entries = {sha[:16]: e for sha, e in self.ledger().items()}
         found = [(entries[p.stem.removeprefix("part-")], p)
-                 for p in sorted(self.shard_dir(shard).glob("part-*.parquet"))
+                 for p in self.part_files(shard, first_day, last_day)
                  if p.stem.removeprefix("part-") in entries]
         return sorted(found, key=lambda item: item[0]["seq"])
 
     def read_days(self, shard: int, columns: list[str] | None = None, first_day=None,
                   last_day=None) -> Iterator[tuple[dict, pa.Table]]:
         """Each part of the shard (oldest first) restricted to days in [first_day, last_day]."""
-        for entry, path in self.parts(shard):
+        for entry, path in self.parts(shard, first_day, last_day):
             filters = []
             if first_day is not None:
                 filters.append(("day", ">=", pd.Timestamp(first_day).date()))
@@ -185,13 +202,14 @@ class ReadingsStore:
             raise InputError(f"no file with sha256 {sha} in the store {self.root}")
         tag = sha[:16]
         (self.root / "_ledger" / f"{sha}.json").unlink()      # first: the parts no longer count
-        for part in self.root.glob(f"shard=*/part-{tag}.parquet"):
+        for part in self.root.glob(f"shard=*/**/part-{tag}.parquet"):
             part.unlink()
         (self.quarantine_dir / f"part-{tag}.parquet").unlink(missing_ok=True)
         (self.validation_dir / f"{tag}.json").unlink(missing_ok=True)
         shutil.rmtree(self.validation_dir / tag, ignore_errors=True)
         if not self.ledger():
             (self.root / "_store.json").unlink(missing_ok=True)
+            shutil.rmtree(self.dataset_dir / "months", ignore_errors=True)   # ``months``' sums
             self.timezone = None
         return entry
 
@@ -205,8 +223,8 @@ class ReadingsStore:
         """Move a staged file into the store; the ledger entry is written last."""
         tag = sha[:16]
         self.ensure(entry["timezone"])
-        for shard_part in sorted((stage / "days").glob("shard=*/part-*.parquet")):
-            target = self.root / shard_part.parent.name / shard_part.name
+        for shard_part in sorted((stage / "days").glob("shard=*/**/part-*.parquet")):
+            target = self.root / shard_part.relative_to(stage / "days")
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(shard_part, target)
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
