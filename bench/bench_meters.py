@@ -42,7 +42,7 @@ PIPELINE = """
 import io, json, sys
 from segmentation.cli import main
 out = io.StringIO()
-code = main(["run", "meters", *sys.argv[1:]], stdout=out)
+code = main(["run", "meters", "--json", *sys.argv[1:]], stdout=out)
 r = json.loads(out.getvalue())
 steps = json.load(open(r["published"]["manifest"]))["timings_seconds"]
 print(json.dumps({"k": r["k"], "readings_in": r["counts"]["readings_in"],

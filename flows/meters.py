@@ -159,6 +159,7 @@ def meter_flow(
                 paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
                 counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),
                 timings=timer.timings, store_dir=store_dir)
+            manifest["store_months"] = record.months_used(shards)   # shard-months, issue 19
             manifest["alignment"] = segmented["alignment"]
             manifest["prediction"] = segmented["prediction"]
             report = history_report(report, segmented)

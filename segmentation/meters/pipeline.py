@@ -147,9 +147,10 @@ def read_range(store: ReadingsStore, shard: int, window: Window) -> RangeReading
 
 
 def range_sums(readings: RangeReadings, window: Window, spans: list[months.MonthSpan],
-               policy: CleaningPolicy, tail_share: float | None = sums.TAIL_SHARE
+               policy: CleaningPolicy, keep_all: np.ndarray | None = None
                ) -> dict[str, sums.MeterSums]:
-    """Interpolate the range's gaps, then the sums of each month span inside it."""
+    """Interpolate the range's gaps, then the sums of each month span inside it
+    (``keep_all``: ids of meters whose every interval value is kept for the base load)."""
     filled, _, _ = interpolate_short_gaps(readings.values,
                                           policy.max_gap_minutes // window.resolution)
     dates = readings.days.dates()
@@ -159,10 +160,14 @@ def range_sums(readings: RangeReadings, window: Window, spans: list[months.Month
         c0 = readings.offset[d0]
         c1 = readings.offset[d1] + readings.days.day_lengths(window.resolution)[d1]
         cal = calendar(days_window(window, span.first, span.last))
+        # A month at the window's edge is summed anew every run and never kept: it keeps
+        # every value, so it never needs reading again for a base load.
         out[span.label] = sums.span_sums(
-            readings.meters, readings.values[:, c0:c1], filled[:, c0:c1], cal, tail_share,
-            (readings.exact[:, d0:d1 + 1].sum(axis=1),
-             readings.conflicting[:, d0:d1 + 1].sum(axis=1)))
+            readings.meters, readings.values[:, c0:c1], filled[:, c0:c1], cal,
+            tail_share=sums.TAIL_SHARE if span.interior else None,
+            superseded=(readings.exact[:, d0:d1 + 1].sum(axis=1),
+                        readings.conflicting[:, d0:d1 + 1].sum(axis=1)),
+            keep_all=None if keep_all is None else np.isin(readings.meters, keep_all))
     return out
 
 
@@ -182,7 +187,8 @@ def shard_sums(store: ReadingsStore, shard: int, window: Window, policy: Cleanin
     """The window's sums for ``meters`` (sorted ids), month by month: interior months from
     the store's monthly sums while their files are unchanged, the others read and kept.
 
-    Returns the sums and ``{"months_read", "months_reused", "base_load_recomputed"}``.
+    Returns the sums and ``{"months_read", "months_reused", "months_reread_for_base_load",
+    "base_load"}``.
     """
     points = profile_points(window.resolution)
     spans = months.month_spans(window_days(window), policy.max_gap_minutes)
@@ -194,28 +200,36 @@ def shard_sums(store: ReadingsStore, shard: int, window: Window, policy: Cleanin
             files[span.label] = months.identity(store, span)
             if use_cache and (hit := cache.load(span, files[span.label])) is not None:
                 found[span.label] = hit
+
+    def read(todo: list[months.MonthSpan], keep_all: np.ndarray | None = None) -> None:
+        for run in _runs(todo):
+            readings = read_range(store, shard, days_window(window, run[0].read_first,
+                                                             run[-1].read_last))
+            computed = range_sums(readings, window, run, policy, keep_all)
+            for span in run:
+                if span.interior and use_cache:
+                    cache.save(span, files[span.label], computed[span.label])
+            found.update(computed)
+
     todo = [span for span in spans if span.label not in found]
-    for run in _runs(todo):
-        readings = read_range(store, shard, days_window(window, run[0].read_first,
-                                                         run[-1].read_last))
-        computed = range_sums(readings, window, run, policy)
-        for span in run:
-            if span.interior and use_cache:
-                cache.save(span, files[span.label], computed[span.label])
-        found.update(computed)
+    read(todo)
     total = sums.combine([found[span.label] for span in spans], meters, points)
-    base_load, exact = sums.low_percentile(total)
+    base_load, exact, needed = sums.low_percentile(total)
+    short = []
     if not exact.all():
-        # Some meter's lowest values lie beyond what a month kept: read the window whole.
-        whole = read_range(store, shard, window)
-        every = range_sums(whole, window, [months.MonthSpan("window", *(whole.days.dates()[[0, -1]]),
-                                                            *(whole.days.dates()[[0, -1]]), False)],
-                           policy, tail_share=None)["window"]
-        redo = sums.reindex(every, meters, points)
-        base_load = np.where(exact, base_load, sums.low_percentile(redo)[0])
+        # A meter's lowest tenth lies mostly in a few months (a home empty for a month):
+        # those months are read again keeping every value of that meter, and kept so.
+        low_meters = meters[~exact]
+        short = [span for span in spans if (sums.reindex(found[span.label], meters, points)
+                                            .low_cut[~exact] < needed[~exact]).any()]
+        read(short, keep_all=low_meters)
+        total = sums.combine([found[span.label] for span in spans], meters, points)
+        base_load, exact, _ = sums.low_percentile(total)
+        if not exact.all():
+            raise AssertionError(f"shard {shard}: base load not exact for {meters[~exact][:5]}")
     total.low = np.empty(len(total), object)   # spent: the percentile is known
     return total, {"months_read": len(todo), "months_reused": len(spans) - len(todo),
-                   "base_load_recomputed": int((~exact).sum()), "base_load": base_load}
+                   "months_reread_for_base_load": len(short), "base_load": base_load}
 
 
 def clean_and_featurise(total: sums.MeterSums, base_load: np.ndarray, counts: pd.DataFrame,
@@ -280,7 +294,7 @@ def process_shard(store: ReadingsStore, shard: int, window: Window, policy: Clea
     files under ``out_dir``.
 
     Returns paths (``features``, ``quarantined_meters``), ``counts`` and ``months``
-    (months read, reused from the store, meters whose base load needed the whole window).
+    (months read, reused from the store, read again for the base load).
     """
     days = window_days(window)
     counts = months.stored_counts(store, shard, days.dates()[0], days.dates()[-1])

@@ -50,6 +50,13 @@ def run_accounting(store_dir: str, shards: list[dict], quarantine_meters_file: s
     return counts
 
 
+def months_used(shards: list[dict]) -> dict:
+    """How the shards' window was summed: local months read from the day vectors, reused
+    from the store's monthly sums, and read again for a base load (``pipeline.shard_sums``)."""
+    return {key: sum(int(s.get("months", {}).get(key, 0)) for s in shards)
+            for key in ("months_read", "months_reused", "months_reread_for_base_load")}
+
+
 def data_docs_pages(ingested: list[dict]) -> dict[str, str]:
     """Published name -> file of each ingested file's Data Docs page."""
     return {f"data_docs/{Path(e['data_docs']).name}/{page.name}": str(page)

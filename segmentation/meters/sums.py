@@ -12,8 +12,9 @@ The 10th percentile of interval kWh (base load) is the one statistic that
 does not add up. Each span keeps its lowest ``ceil(tail_share x n) + 2``
 values; the window's percentile is exact when both order statistics it
 needs lie below every span's cut (the largest value it kept), and
-``low_percentile`` says for which meters it is not (then the window is read
-whole: ``pipeline``).
+``low_percentile`` says for which meters it is not and which value each span
+must reach (then those spans are read again keeping every value of those
+meters: ``pipeline``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from scipy import sparse
 
-TAIL_SHARE = 0.25      # lowest share of a span's interval values kept for the percentile
+TAIL_SHARE = 1 / 3     # lowest share of a span's interval values kept for the percentile
 BASE_LOAD_PERCENTILE = 10
 
 
@@ -139,7 +140,8 @@ def complete_days(values: np.ndarray, cal: Calendar) -> np.ndarray:
 
 
 def span_sums(meters: np.ndarray, raw: np.ndarray, filled: np.ndarray, cal: Calendar,
-              tail_share: float | None = TAIL_SHARE, superseded: tuple | None = None) -> MeterSums:
+              tail_share: float | None = TAIL_SHARE, superseded: tuple | None = None,
+              keep_all: np.ndarray | None = None) -> MeterSums:
     """A span's sums from its matrices (meters x cells).
 
     Parameters
@@ -152,6 +154,8 @@ def span_sums(meters: np.ndarray, raw: np.ndarray, filled: np.ndarray, cal: Cale
         Share of the complete days' interval values kept for the percentile (None: all).
     superseded : (ndarray, ndarray) or None
         Readings superseded per meter, exact and conflicting.
+    keep_all : ndarray of bool or None
+        Meters whose every complete-day value is kept, whatever ``tail_share``.
     """
     m = len(meters)
     complete = complete_days(filled, cal)
@@ -168,7 +172,8 @@ def span_sums(meters: np.ndarray, raw: np.ndarray, filled: np.ndarray, cal: Cale
         raw_max, raw_min = np.nanmax(raw, axis=1), np.nanmin(raw, axis=1)
         cell_max = np.nanmax(np.where(in_complete, filled, np.nan), axis=1)
     in_month = cal.month_day[None, :] == np.arange(1, 13)[:, None]        # 12 x days
-    low, cut = _lowest(np.where(in_complete, filled, np.inf), in_complete.sum(axis=1), tail_share)
+    low, cut = _lowest(np.where(in_complete, filled, np.inf), in_complete.sum(axis=1), tail_share,
+                       keep_all)
     exact, conflicting = superseded if superseded is not None else (np.zeros(m, np.int64),) * 2
     return MeterSums(
         meter_id=np.asarray(meters, object),
@@ -192,11 +197,13 @@ def span_sums(meters: np.ndarray, raw: np.ndarray, filled: np.ndarray, cal: Cale
         superseded_conflicting=np.asarray(conflicting, np.int64))
 
 
-def _lowest(values: np.ndarray, counts: np.ndarray, tail_share: float | None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _lowest(values: np.ndarray, counts: np.ndarray, tail_share: float | None,
+            keep_all: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row the lowest ``keep`` values (sorted) of ``values`` (+inf = not a value)."""
     keep = counts if tail_share is None else np.minimum(
         counts, np.ceil(counts * tail_share).astype(np.int64) + 2)
+    if keep_all is not None:
+        keep = np.where(keep_all, counts, keep)
     width = int(keep.max()) if len(keep) else 0
     if width and width < values.shape[1]:
         part = np.sort(np.partition(values, width - 1, axis=1)[:, :width], axis=1)
@@ -250,23 +257,31 @@ def _add(a: MeterSums, b: MeterSums) -> MeterSums:
 
 
 def low_percentile(sums: MeterSums, q: float = BASE_LOAD_PERCENTILE
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``q``-th percentile of each meter's complete-day intervals (numpy's linear rule)
-    from the kept lowest values, and whether it is exact (False: a span left out values
-    that may rank below it). NaN for meters without complete days."""
+    from the kept lowest values (NaN for meters without complete days).
+
+    Returns
+    -------
+    value, exact, needed : ndarray
+        The percentile; whether it is exact (False: a span left out values that may rank
+        below it); the value every span's kept values must reach for it to be (+inf when
+        fewer values were kept than the rank needs).
+    """
     out = np.full(len(sums), np.nan)
-    exact = np.ones(len(sums), bool)
-    for i, (low, cut, n) in enumerate(zip(sums.low, sums.low_cut, sums.cell_count)):
+    needed = np.full(len(sums), -np.inf)
+    for i, (low, n) in enumerate(zip(sums.low, sums.cell_count)):
         if n == 0:
             continue
         rank = (n - 1) * (q / 100)
         lo, hi = int(np.floor(rank)), int(np.ceil(rank))
         if hi >= len(low):
-            exact[i] = False
+            needed[i] = np.inf
             continue
         ordered = np.partition(low, hi) if hi < len(low) - 1 else np.sort(low)
         a, b = np.partition(ordered[:hi + 1], lo)[lo], ordered[hi]
-        exact[i] = b <= cut
+        needed[i] = b
         t = rank - lo
         out[i] = a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)   # numpy's _lerp
-    return out, exact
+    exact = needed <= sums.low_cut
+    return np.where(exact, out, np.nan), exact, needed

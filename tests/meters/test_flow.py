@@ -55,6 +55,10 @@ def test_meter_flow_publishes_and_reruns_idempotently(prefect_harness, roots):
     assert manifest["inputs"][0]["skipped"] is False
     manifest2 = json.loads(Path(second["published"]["manifest"]).read_text())
     assert manifest2["inputs"][0]["skipped"] is True
+    # 60 days: two local months, both at the window's edges, read every run, none reused
+    shards = len(list((Path(roots["data_root"]) / "processed").rglob("days/shard=*")))
+    assert manifest2["store_months"] == {"months_read": 2 * shards, "months_reused": 0,
+                                         "months_reread_for_base_load": 0}
 
 
 def test_cli_southern_meters_with_fixed_bands(prefect_harness, roots, tmp_path):

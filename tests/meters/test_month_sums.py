@@ -139,7 +139,7 @@ def test_a_late_file_for_an_old_day_recomputes_that_month(tmp_path):
                                     tz="Europe/London")]
     ingest_file(write_text(tmp_path, "late.csv", long_csv(march)), store)
     after, read = by_months(store, window, tmp_path)
-    assert read[0] == {"months_read": 3, "months_reused": 3, "base_load_recomputed": 0}
+    assert read[0] == {"months_read": 3, "months_reused": 3, "months_reread_for_base_load": 0}
     assert after["mean_daily_kwh"].iloc[0] > before["mean_daily_kwh"].iloc[0]
     assert_same_features(after, whole_window(store, window))
     # the file taken out again: the same features as before it came
@@ -151,7 +151,7 @@ def test_a_late_file_for_an_old_day_recomputes_that_month(tmp_path):
 
 def test_base_load_is_exact_when_one_month_holds_the_lowest_readings(tmp_path):
     """A home empty for a month: its lowest tenth of the year lies in that month, beyond the
-    quarter each month keeps; the window is read whole for that meter's percentile."""
+    third each month keeps; that month is read again keeping every value of that meter."""
     store = ReadingsStore(tmp_path / "store", n_shards=1)
     days = pd.date_range("2024-01-01", "2024-12-31 23:30", freq="30min", tz="Europe/London")
     rng = np.random.default_rng(0)
@@ -164,10 +164,14 @@ def test_base_load_is_exact_when_one_month_holds_the_lowest_readings(tmp_path):
     ingest_file(write_text(tmp_path, "year.csv", long_csv(rows)), store)
     window = plan_window(store, 365, "Europe/London")
     features, read = by_months(store, window, tmp_path)
-    assert read[0]["base_load_recomputed"] == 1                   # A; B's tail is spread out
+    assert read[0]["months_reread_for_base_load"] == 1            # August (A; B's is spread)
     reference = whole_window(store, window)
     assert_same_features(features, reference)
     assert np.allclose(features["base_load_kw"], reference["numpy_p10"] * 2, rtol=1e-12)
+    # August is kept with every value of A: the next run reuses it as it is
+    again, read = by_months(store, window, tmp_path)
+    assert read[0] == {"months_read": 2, "months_reused": 10, "months_reread_for_base_load": 0}
+    assert_same_features(again, reference)
 
 
 def test_low_percentile_is_numpys_and_says_when_it_cannot_know():
@@ -179,20 +183,20 @@ def test_low_percentile_is_numpys_and_says_when_it_cannot_know():
     half = sums.Calendar(cal.day[:200], cal.point[:200], cal.weekend_day[:5], cal.month_day[:5], 24)
     halves = [sums.span_sums(ids, v, v, half) for v in (values[:, :200], values[:, 200:])]
     total = sums.combine(halves, ids, 24)
-    got, exact = sums.low_percentile(total)
+    got, exact, _ = sums.low_percentile(total)
     assert exact.all()
     assert np.allclose(got, np.percentile(values, 10, axis=1), rtol=0, atol=1e-15)
     # the lowest tenth all in one short span (a day of 40 of the 400 intervals), which kept
-    # only a quarter of its values: the percentile cannot be known from what was kept
+    # only a third of its values: the percentile cannot be known from what was kept
     ordered = np.sort(values, axis=1)
     day = sums.Calendar(cal.day[:40], cal.point[:40], cal.weekend_day[:1], cal.month_day[:1], 24)
     rest = sums.Calendar(cal.day[40:] - 1, cal.point[40:], cal.weekend_day[1:], cal.month_day[1:], 24)
     spans = [sums.span_sums(ids, ordered[:, :40], ordered[:, :40], day),
              sums.span_sums(ids, ordered[:, 40:], ordered[:, 40:], rest)]
-    _, exact = sums.low_percentile(sums.combine(spans, ids, 24))
-    assert not exact.any()
+    _, exact, needed = sums.low_percentile(sums.combine(spans, ids, 24))
+    assert not exact.any() and (needed > spans[0].low_cut).all()
     every = [sums.span_sums(ids, ordered[:, :40], ordered[:, :40], day, tail_share=None), spans[1]]
-    got, exact = sums.low_percentile(sums.combine(every, ids, 24))
+    got, exact, _ = sums.low_percentile(sums.combine(every, ids, 24))
     assert exact.all() and np.allclose(got, np.percentile(values, 10, axis=1), atol=1e-15)
 
 

@@ -1,0 +1,78 @@
+"""Nightly cost of the meter flow on a two-year London-scale store (issue 19; ``make bench``).
+
+Generates (or reuses, ``--work``) 5,567 meters x 730 days half-hourly as one Parquet file and
+one more day of every meter, then measures in fresh processes (wall, peak RSS):
+
+- ``scan``: the floor, one DuckDB scan grouping by (meter, half-hour);
+- ``backfill_365`` / ``increment_365``: the whole ``segment run meters`` on the two years
+  (default 365-day window), then the night's file into the same store;
+- ``backfill_730`` / ``increment_730``: the same into a second store with ``--window-days 730``.
+
+A night's cost should follow the new day, not the window: the increment with 730 days against
+the one with 365 (target <= 1.1x), and each increment against the scan (target <= 3x).
+Usage: ``.venv/bin/python bench/bench_nightly.py [--meters 5567] [--work DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from bench_meters import DUCKDB, GENERATE, PIPELINE, ROOT, measure
+
+
+def run_args(input_file: Path, root: Path, window: int) -> list[str]:
+    return ["--input", str(input_file), "--data-root", str(root / "data"), "--outputs-root",
+            str(root / "outputs"), "--run-date", "2025-01-01", "--window-days", str(window),
+            "--no-compare"]
+
+
+def steps(result: dict) -> dict:
+    return json.loads(result["output"])["steps"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=5567)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--work", default=str(ROOT / "bench" / "results" / "work-nightly"))
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+    work = Path(args.work)
+    readings = work / "readings.parquet"
+    if not readings.exists():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        measure(GENERATE, str(work), str(args.meters), str(args.days))
+        shutil.rmtree(work / "parts", ignore_errors=True)
+    nightly = next((work / "nightly").glob("*.parquet"))
+    row = {"meters": args.meters, "days": args.days, "scan": measure(DUCKDB, str(readings))}
+    for window in (365, 730):
+        root = work / f"run{window}"
+        shutil.rmtree(root, ignore_errors=True)
+        row[f"backfill_{window}"] = measure(PIPELINE, *run_args(readings, root, window))
+        row[f"increment_{window}"] = measure(PIPELINE, *run_args(nightly, root, window))
+        shutil.rmtree(root, ignore_errors=True)
+    scan = row["scan"]["wall_s"]
+    ratios = {f"{name}_vs_scan": round(row[name]["wall_s"] / scan, 2)
+              for name in ("backfill_365", "increment_365", "backfill_730", "increment_730")}
+    ratios["increment_730_vs_365"] = round(row["increment_730"]["wall_s"]
+                                           / row["increment_365"]["wall_s"], 2)
+    row["ratios"] = ratios
+    print("\n| route | wall s | peak RSS MB | x scan | steps (s) |\n|---|---|---|---|---|")
+    for name in ("scan", "backfill_365", "increment_365", "backfill_730", "increment_730"):
+        r = row[name]
+        print(f"| {name} | {r['wall_s']} | {r['peak_rss_mb']} | "
+              f"{ratios.get(name + '_vs_scan', 1.0)} | {steps(r) if name != 'scan' else ''} |")
+    print(f"increment with 730 days / with 365 days = {ratios['increment_730_vs_365']}x")
+    out = ROOT / "bench" / "results" / "bench_nightly.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(row, indent=2))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
