@@ -30,12 +30,14 @@ test: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-## bench: customer and LCL-scale meter benchmarks, CC_GENERAL with a core taken; on the real
+## bench: customer and LCL-scale meter benchmarks, the nightly increment at 365 and 730 days,
+## CC_GENERAL with a core taken; on the real
 ## sets assign vs run, every algorithm and the comparison (not part of the tests)
 bench: $(STAMP)
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python bench/bench_customers.py
 	$(BIN)/python bench/bench_meters.py
+	$(BIN)/python bench/bench_nightly.py
 	$(BIN)/python bench/bench_transactions.py
 	$(BIN)/python bench/bench_contention.py
 	$(BIN)/python bench/bench_assign.py

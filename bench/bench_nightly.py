@@ -6,7 +6,12 @@ one more day of every meter, then measures in fresh processes (wall, peak RSS):
 - ``scan``: the floor, one DuckDB scan grouping by (meter, half-hour);
 - ``backfill_365`` / ``increment_365``: the whole ``segment run meters`` on the two years
   (default 365-day window), then the night's file into the same store;
-- ``backfill_730`` / ``increment_730``: the same into a second store with ``--window-days 730``.
+- ``backfill_730`` / ``increment_730``: the same into a second store with ``--window-days 730``;
+- ``server_increment_365`` / ``_730``: one more night into each store against a running Prefect
+  server (``make server``'s route: no temporary server);
+- fixed costs: ``imports`` (Great Expectations, scikit-learn, Prefect and the flow in a fresh
+  process: what every run imports before its first step) and ``prefect`` (a flow with one
+  trivial task, its temporary server included).
 
 A night's cost should follow the new day, not the window: the increment with 730 days against
 the one with 365 (target <= 1.1x), and each increment against the scan (target <= 3x).
@@ -17,20 +22,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
-from bench_meters import DUCKDB, GENERATE, PIPELINE, ROOT, measure
+from bench_meters import DUCKDB, GENERATE, PIPELINE, ROOT, measure, start_server
+from fixed_costs import PREFECT
+
+IMPORTS = """
+import great_expectations, sklearn.cluster, matplotlib.pyplot, kneed, prefect, flows.meters
+print(1)
+"""
+SECOND_NIGHT = """
+import sys
+from pathlib import Path
+from segmentation.meters.sample import write_sample_meters
+write_sample_meters(Path(sys.argv[1]), n_meters=int(sys.argv[2]), days=1, seed=44, end="2025-01-02",
+                    damage=False)
+"""
 
 
-def run_args(input_file: Path, root: Path, window: int) -> list[str]:
+def run_args(input_file: Path, root: Path, window: int, run_date: str = "2025-01-01") -> list[str]:
     return ["--input", str(input_file), "--data-root", str(root / "data"), "--outputs-root",
-            str(root / "outputs"), "--run-date", "2025-01-01", "--window-days", str(window),
+            str(root / "outputs"), "--run-date", run_date, "--window-days", str(window),
             "--no-compare"]
 
 
 def steps(result: dict) -> dict:
-    return json.loads(result["output"])["steps"]
+    """The run's step timings (manifest) and ``other``: start-up, publishing and exit."""
+    timed = json.loads(result["output"])["steps"]
+    return {**timed, "other": round(result["wall_s"] - sum(timed.values()), 1)}
 
 
 def main() -> None:
@@ -48,25 +70,42 @@ def main() -> None:
         measure(GENERATE, str(work), str(args.meters), str(args.days))
         shutil.rmtree(work / "parts", ignore_errors=True)
     nightly = next((work / "nightly").glob("*.parquet"))
-    row = {"meters": args.meters, "days": args.days, "scan": measure(DUCKDB, str(readings))}
-    for window in (365, 730):
-        root = work / f"run{window}"
-        shutil.rmtree(root, ignore_errors=True)
-        row[f"backfill_{window}"] = measure(PIPELINE, *run_args(readings, root, window))
-        row[f"increment_{window}"] = measure(PIPELINE, *run_args(nightly, root, window))
-        shutil.rmtree(root, ignore_errors=True)
+    if not (work / "night2").exists():
+        measure(SECOND_NIGHT, str(work / "night2"), str(args.meters))
+    night2 = next((work / "night2").glob("*.parquet"))
+    row = {"meters": args.meters, "days": args.days, "scan": measure(DUCKDB, str(readings)),
+           "imports": measure(IMPORTS), "prefect": measure(PREFECT)}
+    server, url = start_server(work / "prefect-home")
+    try:
+        for window in (365, 730):
+            root = work / f"run{window}"
+            shutil.rmtree(root, ignore_errors=True)
+            row[f"backfill_{window}"] = measure(PIPELINE, *run_args(readings, root, window))
+            row[f"increment_{window}"] = measure(PIPELINE, *run_args(nightly, root, window))
+            os.environ["PREFECT_API_URL"] = url
+            try:
+                row[f"server_increment_{window}"] = measure(
+                    PIPELINE, *run_args(night2, root, window, "2025-01-02"))
+            finally:
+                os.environ.pop("PREFECT_API_URL", None)
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
     scan = row["scan"]["wall_s"]
-    ratios = {f"{name}_vs_scan": round(row[name]["wall_s"] / scan, 2)
-              for name in ("backfill_365", "increment_365", "backfill_730", "increment_730")}
-    ratios["increment_730_vs_365"] = round(row["increment_730"]["wall_s"]
-                                           / row["increment_365"]["wall_s"], 2)
+    routes = ("backfill_365", "increment_365", "server_increment_365", "backfill_730",
+              "increment_730", "server_increment_730")
+    ratios = {f"{name}_vs_scan": round(row[name]["wall_s"] / scan, 2) for name in routes}
+    for prefix in ("", "server_"):
+        ratios[f"{prefix}increment_730_vs_365"] = round(
+            row[f"{prefix}increment_730"]["wall_s"] / row[f"{prefix}increment_365"]["wall_s"], 2)
     row["ratios"] = ratios
     print("\n| route | wall s | peak RSS MB | x scan | steps (s) |\n|---|---|---|---|---|")
-    for name in ("scan", "backfill_365", "increment_365", "backfill_730", "increment_730"):
+    for name in ("scan", "imports", "prefect", *routes):
         r = row[name]
         print(f"| {name} | {r['wall_s']} | {r['peak_rss_mb']} | "
-              f"{ratios.get(name + '_vs_scan', 1.0)} | {steps(r) if name != 'scan' else ''} |")
-    print(f"increment with 730 days / with 365 days = {ratios['increment_730_vs_365']}x")
+              f"{ratios.get(name + '_vs_scan', '')} | {steps(r) if name in routes else ''} |")
+    print(f"increment with 730 days / with 365 days = {ratios['increment_730_vs_365']}x; "
+          f"against a running server {ratios['server_increment_730_vs_365']}x")
     out = ROOT / "bench" / "results" / "bench_nightly.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(row, indent=2))

@@ -146,13 +146,16 @@ def read_range(store: ReadingsStore, shard: int, window: Window) -> RangeReading
                          days=days, offset=offset, exact=exact, conflicting=conflicting)
 
 
-def range_sums(readings: RangeReadings, window: Window, spans: list[months.MonthSpan],
-               policy: CleaningPolicy, keep_all: np.ndarray | None = None
+def fill_gaps(readings: RangeReadings, window: Window, policy: CleaningPolicy) -> np.ndarray:
+    """The range's matrix with its short gaps interpolated (``clean``)."""
+    return interpolate_short_gaps(readings.values, policy.max_gap_minutes // window.resolution)[0]
+
+
+def range_sums(readings: RangeReadings, filled: np.ndarray, window: Window,
+               spans: list[months.MonthSpan], keep_all: np.ndarray | None = None
                ) -> dict[str, sums.MeterSums]:
-    """Interpolate the range's gaps, then the sums of each month span inside it
-    (``keep_all``: ids of meters whose every interval value is kept for the base load)."""
-    filled, _, _ = interpolate_short_gaps(readings.values,
-                                          policy.max_gap_minutes // window.resolution)
+    """The sums of each month span inside a range read (``filled``: its gaps interpolated;
+    ``keep_all``: ids of meters whose every interval value is kept for the base load)."""
     dates = readings.days.dates()
     out = {}
     for span in spans:
@@ -201,11 +204,21 @@ def shard_sums(store: ReadingsStore, shard: int, window: Window, policy: Cleanin
             if use_cache and (hit := cache.load(span, files[span.label])) is not None:
                 found[span.label] = hit
 
+    held: list = []     # a range read whole (a first run): kept for a base-load re-read
+
     def read(todo: list[months.MonthSpan], keep_all: np.ndarray | None = None) -> None:
-        for run in _runs(todo):
-            readings = read_range(store, shard, days_window(window, run[0].read_first,
-                                                             run[-1].read_last))
-            computed = range_sums(readings, window, run, policy, keep_all)
+        runs = _runs(todo)
+        for run in runs:
+            if held and held[0].days.dates()[0] <= run[0].read_first \
+                    and run[-1].read_last <= held[0].days.dates()[-1]:
+                readings, filled = held
+            else:
+                readings = read_range(store, shard, days_window(window, run[0].read_first,
+                                                                 run[-1].read_last))
+                filled = fill_gaps(readings, window, policy)
+                if len(runs) == 1 and not held:
+                    held.extend([readings, filled])
+            computed = range_sums(readings, filled, window, run, keep_all)
             for span in run:
                 if span.interior and use_cache:
                     cache.save(span, files[span.label], computed[span.label])

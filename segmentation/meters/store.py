@@ -132,9 +132,21 @@ class ReadingsStore:
                                                         for p in sorted(m.glob("part-*.parquet"))]
 
     def ledger(self) -> dict[str, dict]:
-        """sha256 -> entry of every ingested file."""
-        return {p.stem: self._located(json.loads(p.read_text()))
-                for p in sorted((self.root / "_ledger").glob("*.json"))}
+        """sha256 -> entry of every ingested file (read again only when an entry file was
+        added, removed or rewritten: a store of two years of nightly files has ~730 entries,
+        and every month of every shard asks)."""
+        folder = self.root / "_ledger"
+        try:
+            with os.scandir(folder) as found:
+                stamp = tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                                     for e in found if e.name.endswith(".json")))
+        except FileNotFoundError:
+            stamp = ()
+        if getattr(self, "_ledger_stamp", None) != stamp:
+            self._ledger = {name[:-5]: self._located(json.loads((folder / name).read_text()))
+                            for name, _, _ in stamp}
+            self._ledger_stamp = stamp
+        return dict(self._ledger)
 
     def entry(self, sha: str) -> dict | None:
         path = self.root / "_ledger" / f"{sha}.json"
