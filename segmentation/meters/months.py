@@ -13,7 +13,8 @@ is the same, so a late file, a removed file or a re-ingestion recomputes it.
 The window's first and last months are computed every run.
 
 Stored readings per meter and month folder (for the readings outside the
-window) are kept the same way under ``counts/``, keyed by the part files.
+window) are kept the same way under ``counts/``, keyed by the part files and
+their files' order of ingestion.
 """
 
 from __future__ import annotations
@@ -74,14 +75,19 @@ def cache_key(resolution: int, timezone: str, max_gap_minutes: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def identity(store: ReadingsStore, span: MonthSpan) -> list[str]:
-    """``sha16:seq`` of the ingested files whose readings may fall in the span's read days."""
-    days = DayCalendar.spanning(span.read_first, span.read_last, store.timezone or "UTC")
-    lo = pd.Timestamp(int(days.start_us[0]), unit="us", tz="UTC")
-    hi = pd.Timestamp(int(days.next_us[-1]), unit="us", tz="UTC")
-    return sorted(f"{sha[:16]}:{e['seq']}" for sha, e in store.ledger().items()
-                  if e.get("first_reading_utc") and pd.Timestamp(e["first_reading_utc"]) < hi
-                  and pd.Timestamp(e["last_reading_utc"]) >= lo)
+def file_spans(store: ReadingsStore) -> list[tuple[str, int, int]]:
+    """``(sha16:seq, first, last)`` of every ingested file with readings (UTC microseconds),
+    parsed once per shard: ``identity`` asks for each month."""
+    return [(f"{sha[:16]}:{e['seq']}", pd.Timestamp(e["first_reading_utc"]).value // 1000,
+             pd.Timestamp(e["last_reading_utc"]).value // 1000)
+            for sha, e in store.ledger().items() if e.get("first_reading_utc")]
+
+
+def identity(files: list[tuple[str, int, int]], span: MonthSpan, timezone: str) -> list[str]:
+    """The files (``file_spans``) whose readings may fall in the span's read days."""
+    days = DayCalendar.spanning(span.read_first, span.read_last, timezone)
+    lo, hi = int(days.start_us[0]), int(days.next_us[-1])
+    return sorted(name for name, first, last in files if first < hi and last >= lo)
 
 
 # ---------------------------------------------------------------- MeterSums <-> Parquet
@@ -175,7 +181,7 @@ def stored_counts(store: ReadingsStore, shard: int, first: np.datetime64,
     Every part counts (superseded readings too). A month folder wholly inside or outside
     the window is counted once and kept (``counts/``) while its parts are the same.
     """
-    ingested = {sha[:16] for sha in store.ledger()}
+    ingested = {sha[:16]: e["seq"] for sha, e in store.ledger().items()}
     folder = store.shard_dir(shard)
     frames = [_count([p for p in sorted(folder.glob("part-*.parquet"))         # older layout
                       if p.stem.removeprefix("part-") in ingested], first, last)]
@@ -188,7 +194,8 @@ def stored_counts(store: ReadingsStore, shard: int, first: np.datetime64,
             frames.append(_count(parts, first, last))
             continue
         cached = store.dataset_dir / "months" / "counts" / f"shard={shard:02d}" / f"{month}.parquet"
-        names = [p.name for p in parts]
+        # a file read again with other settings keeps its name: its order of ingestion changes
+        names = [f"{p.name}:{ingested[p.stem.removeprefix('part-')]}" for p in parts]
         if cached.exists() and (metadata(cached) or {}).get("identity") == names:
             counts = pd.read_parquet(cached).set_index("meter_id")
         else:

@@ -198,9 +198,10 @@ def shard_sums(store: ReadingsStore, shard: int, window: Window, policy: Cleanin
     cache = months.MonthCache(store, shard, months.cache_key(window.resolution, window.timezone,
                                                                 policy.max_gap_minutes))
     found, files = {}, {}
+    ingested = months.file_spans(store)
     for span in spans:
         if span.interior:
-            files[span.label] = months.identity(store, span)
+            files[span.label] = months.identity(ingested, span, window.timezone)
             if use_cache and (hit := cache.load(span, files[span.label])) is not None:
                 found[span.label] = hit
 

@@ -225,3 +225,62 @@ def test_swiss_by_months_equal_the_whole_window(tmp_path):
     assert_same_features(features, whole_window(store, window))
     days = window_days(window)
     assert days.n_days == 49
+
+
+def half_hour_rows(meter: str, start: str, end: str, kwh) -> list[tuple]:
+    times = pd.date_range(start, f"{end} 23:30", freq="30min", tz="Europe/London")
+    values = kwh(times) if callable(kwh) else [kwh] * len(times)
+    return [(meter, t.strftime("%Y-%m-%d %H:%M:%S"), v) for t, v in zip(times, values)]
+
+
+def test_a_file_read_again_with_other_settings_recomputes_its_months(tmp_path):
+    """Same file, same sha256, read with another plausible maximum: its readings change, so
+    every month it covers is summed again (the months are keyed by the order of ingestion)."""
+    store = ReadingsStore(tmp_path / "store", n_shards=1)
+    other = half_hour_rows("B", "2024-01-01", "2024-05-31", lambda t: 0.2 + 0.1 * (t.hour < 7))
+    ingest_file(write_text(tmp_path, "b.csv", long_csv(other)), store)   # stays in the store
+    rows = half_hour_rows("A", "2024-01-01", "2024-05-31",
+                          lambda t: np.where((t.month == 3) & (t.hour == 19), 6.0,
+                                             0.3 + 0.1 * (t.hour >= 17)))
+    path = write_text(tmp_path, "a.csv", long_csv(rows))
+    ingest_file(path, store)
+    window = plan_window(store, 365, "Europe/London")
+    before, _ = by_months(store, window, tmp_path)
+    ingest_file(path, store, max_kwh=5.0)      # March's evening readings are now implausible
+    after, read = by_months(store, window, tmp_path)
+    assert read[0]["months_reused"] == 0
+    assert after["mean_daily_kwh"].iloc[0] < before["mean_daily_kwh"].iloc[0]   # meter A
+    assert_same_features(after, whole_window(store, window))
+
+
+def test_an_empty_last_month_needs_no_second_read(tmp_path):
+    """The window's edge months keep every value: a home empty in the window's last month
+    has its base load there, and no month is read again for it, run after run."""
+    store = ReadingsStore(tmp_path / "store", n_shards=1)
+    rows = half_hour_rows("A", "2024-01-01", "2024-12-31",
+                          lambda t: np.where(t.month == 12, 0.02, 0.3 + 0.2 * (t.hour >= 17)))
+    ingest_file(write_text(tmp_path, "a.csv", long_csv(rows)), store)
+    window = plan_window(store, 365, "Europe/London")
+    for _ in range(2):
+        features, read = by_months(store, window, tmp_path)
+        assert read[0]["months_reread_for_base_load"] == 0
+    # December's 1,488 readings are the lowest 8.5 %: the 10th percentile is the next, 0.3 kWh
+    assert features["base_load_kw"].iloc[0] == pytest.approx(0.6)
+    assert_same_features(features, whole_window(store, window))
+
+
+def test_a_reading_that_changes_between_months_is_not_a_stuck_register(tmp_path):
+    """Each month's readings are one value, the months' values differ: the meter is not
+    'all readings identical'; one value in every month is."""
+    store = ReadingsStore(tmp_path / "store", n_shards=1)
+    rows = half_hour_rows("A", "2024-01-01", "2024-04-30",
+                          lambda t: np.where(t.month % 2 == 0, 0.7, 0.5))
+    rows += half_hour_rows("B", "2024-01-01", "2024-04-30", 0.5)
+    ingest_file(write_text(tmp_path, "a.csv", long_csv(rows)), store)
+    window = plan_window(store, 365, "Europe/London")
+    process_shard(store, 0, window, POLICY, tmp_path / "work")
+    result = process_shard(store, 0, window, POLICY, tmp_path / "work")     # months reused
+    assert result["months"]["months_reused"] == 2
+    stuck = pd.read_parquet(result["quarantined_meters"]).set_index("meter_id")["reason"]
+    assert stuck.to_dict() == {"B": "all readings identical (stuck register)"}
+    assert pd.read_parquet(result["features"])["meter_id"].tolist() == ["A"]
