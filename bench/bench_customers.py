@@ -15,7 +15,8 @@ included), in the same bench run, so the ratios compare like with like:
 - ``prefect_startup``: a flow with one trivial task, ephemeral mode.
 
 Prints a table with the ratios and writes bench/results/bench_customers.json.
-Usage: ``.venv/bin/python bench/bench_customers.py [--rows 1000000] [--no-server]``.
+With ``--growth`` the whole run also on twice the rows (time and peak should grow linearly).
+Usage: ``.venv/bin/python bench/bench_customers.py [--rows 1000000] [--no-server] [--growth]``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--no-server", action="store_true", help="skip the running-server routes")
     parser.add_argument("--work", default=str(ROOT / "bench" / "results" / "customers"))
+    parser.add_argument("--growth", action="store_true",
+                        help="also the whole run on twice the rows (linear growth)")
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -103,6 +106,12 @@ def main() -> None:
               "big_kmeans": (KMEANS, [str(big)]),
               "big_flow": (FLOW, flows["big_flow"](work / "big_flow"))}
     results = {name: measure(code, *argv) for name, (code, argv) in routes.items()}
+    if args.growth:
+        double = work / "double.csv"
+        measure(GENERATE, str(double), str(2 * args.rows))
+        results["big_flow_x2"] = measure(FLOW, *flow_args(double, work / "big_x2", "big",
+                                                           BIG_FEATURES, "customer_id"))
+        double.unlink()
     if not args.no_server:
         server, url = start_server(work / "prefect-home")
         try:
@@ -117,6 +126,8 @@ def main() -> None:
         "cc_flow / cc_naive": results["cc_flow"]["wall_s"] / results["cc_naive"]["wall_s"],
         "big_flow / one KMeans fit": results["big_flow"]["wall_s"] / fit,
     }
+    if "big_flow_x2" in results:
+        ratios["big_flow_x2 / big_flow"] = results["big_flow_x2"]["wall_s"] / results["big_flow"]["wall_s"]
     if "cc_flow_server" in results:
         ratios["cc_flow_server / cc_naive"] = (results["cc_flow_server"]["wall_s"]
                                                / results["cc_naive"]["wall_s"])

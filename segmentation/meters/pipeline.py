@@ -6,8 +6,9 @@ sixteenth of the meters, one run of consecutive months at a time), the
 others come from the store's monthly sums; the window comes from the ledger.
 Days that several files cover are merged when read, interval by interval:
 the reading of the file ingested last wins, and the readings it supersedes
-are counted by reason (exact or conflicting duplicate). The shard step reads and writes only files, so it can run in any
-process or on any worker that sees the data root (a Dask task runner later).
+are counted by reason (exact or conflicting duplicate). The shard step reads
+and writes only files, so it can run in any process or on any worker that
+sees the data root (a Dask task runner later).
 """
 
 from __future__ import annotations
