@@ -340,3 +340,13 @@ def test_the_country_mix_plot_stacks_each_segment_s_shares_to_the_whole_bar():
     assert all(t.get_fontsize() == 8 for t in legend.get_texts())
     assert ax.xaxis.get_major_formatter()(0.5, 0) == "50%"          # shares as percentages
     plt.close(figure)
+
+
+def test_a_parquet_table_written_without_pandas_has_its_columns_as_header(tmp_path):
+    # Written by Arrow itself (DuckDB, Spark...): no pandas metadata, so no index to leave out.
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"Member No": ["7", "8"], "Tariff": ["flat", "tou"]}), path)
+    assert pq.read_schema(path).pandas_metadata is None
+    assert A.attribute_header(path) == ["member_no", "tariff"]

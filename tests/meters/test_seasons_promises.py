@@ -93,3 +93,38 @@ def test_the_table_reads_every_zone_line_and_the_first_table_wins(tmp_path, monk
     monkeypatch.setitem(sys.modules, "tzdata.zoneinfo", None)
     zone_latitudes.cache_clear()
     assert zone_latitudes() == {"Test/South": -10.5, "Test/Both": 20.0, "Test/Older": 45.0}
+
+
+def test_without_the_tzdata_package_old_names_link_through_the_system_s_zone_data(
+        tmp_path, monkeypatch):
+    # seasons.zone_links: "the tzdata package's first, else the system's" tzdata.zi; only its
+    # link lines ("L zone old-name") count.
+    table, links = tmp_path / "zone1970.tab", tmp_path / "tzdata.zi"
+    table.write_text("XX\t-1030+01000\tTest/South\nXX\t+2000+01000\tTest/North\n",
+                     encoding="utf-8")
+    links.write_text("# version\nZ Test/South 1:00 - X\n\nL Test/South Test/OldSouth\n"
+                     "L Test/North Test/OldNorth extra\nR Test/North Test/NotALink\n"
+                     "L Test/Absent Test/OldAbsent\n", encoding="utf-8")
+    monkeypatch.setattr(seasons, "_SYSTEM_TABLES", [table])
+    monkeypatch.setattr(seasons, "_SYSTEM_LINKS", [links, tmp_path / "absent.zi"])
+    monkeypatch.setitem(sys.modules, "tzdata", None)
+    monkeypatch.setitem(sys.modules, "tzdata.zoneinfo", None)
+    assert seasons.zone_links() == [("Test/South", "Test/OldSouth"),
+                                    ("Test/Absent", "Test/OldAbsent")]
+    assert zone_latitudes() == {"Test/South": -10.5, "Test/North": 20.0,
+                                "Test/OldSouth": -10.5}
+
+
+def test_a_second_of_latitude_is_a_3600th_of_a_degree():
+    assert seasons._latitude("-000030+0000000") == pytest.approx(-30 / 3600)
+    assert seasons._latitude("+000001+0000000") == pytest.approx(1 / 3600)
+
+
+def test_old_names_link_through_the_tzdata_package_on_a_machine_without_zone_data(
+        monkeypatch):
+    # The package's tzdata.zi first: a slim container without /usr/share/zoneinfo still
+    # knows Australia/Queensland.
+    monkeypatch.setattr(seasons, "_SYSTEM_TABLES", [])
+    monkeypatch.setattr(seasons, "_SYSTEM_LINKS", [])
+    assert ("Australia/Brisbane", "Australia/Queensland") in seasons.zone_links()
+    assert hemisphere_of("Australia/Queensland")[0] == "south"
