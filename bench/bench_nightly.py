@@ -15,6 +15,8 @@ one more day of every meter, then measures in fresh processes (wall, peak RSS):
 
 A night's cost should follow the new day, not the window: the increment with 730 days against
 the one with 365 (target <= 1.1x), and each increment against the scan (target <= 3x).
+With ``--growth`` it also generates twice the meters (same days) and runs the backfill and the
+scan on them: time and peak memory should grow linearly (targets <= 2.2x and <= 2 GB).
 Usage: ``.venv/bin/python bench/bench_nightly.py [--meters 5567] [--work DIR]``.
 """
 
@@ -61,6 +63,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--work", default=str(ROOT / "bench" / "results" / "work-nightly"))
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--growth", action="store_true",
+                        help="also the backfill at twice the meters (linear growth)")
     args = parser.parse_args()
     work = Path(args.work)
     readings = work / "readings.parquet"
@@ -91,6 +95,25 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
+    if args.growth:
+        double = work.parent / f"{work.name}-x2"
+        if not (double / "readings.parquet").exists():
+            double.mkdir(parents=True, exist_ok=True)
+            measure(GENERATE, str(double), str(2 * args.meters), str(args.days))
+            shutil.rmtree(double / "parts", ignore_errors=True)
+        row["scan_x2"] = measure(DUCKDB, str(double / "readings.parquet"))
+        row["backfill_365_x2"] = measure(PIPELINE, *run_args(double / "readings.parquet",
+                                                             double / "run", 365))
+        shutil.rmtree(double / "run", ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(double, ignore_errors=True)
+        row["growth"] = {"backfill_time": round(row["backfill_365_x2"]["wall_s"]
+                                                / row["backfill_365"]["wall_s"], 2),
+                         "scan_time": round(row["scan_x2"]["wall_s"] / row["scan"]["wall_s"], 2),
+                         "backfill_peak_mb": [row["backfill_365"]["peak_rss_mb"],
+                                              row["backfill_365_x2"]["peak_rss_mb"]]}
+        print(f"twice the meters: backfill {row['growth']['backfill_time']}x the time "
+              f"(scan {row['growth']['scan_time']}x), peak {row['growth']['backfill_peak_mb']} MB")
     scan = row["scan"]["wall_s"]
     routes = ("backfill_365", "increment_365", "server_increment_365", "backfill_730",
               "increment_730", "server_increment_730")

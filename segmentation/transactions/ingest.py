@@ -292,7 +292,7 @@ class Split:
     """Where the lines went, as files and counts."""
 
     lines: str                 # kept lines (Parquet)
-    quarantine: str            # quarantined lines: source_row, reason, the columns as text
+    quarantine: str            # quarantined lines: source_row, reason
     counts: dict               # see ``split_lines``
     outcome: object            # the Great Expectations outcome (``ValidationOutcome``)
 
