@@ -1,0 +1,19 @@
+"""Promises of segmentation/kselect.py the mutation run of issue 22 found untested: the k rule
+of docs/customers.md on hand-made metric tables, no Prefect, no k-means."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from segmentation.kselect import choose_k
+
+
+def test_a_table_without_a_feasible_k_is_refused_not_given_a_k():
+    """"A k whose segments cannot all reach the size floor is never chosen" (docs/customers.md):
+    with none feasible there is nothing to choose, and the refusal says why."""
+    infeasible = pd.DataFrame({"k": [2, 3], "feasible": [False, False], "stability": [0.9, 0.9],
+                               "silhouette": [0.5, 0.4]})
+    with pytest.raises(ValueError) as refused:
+        choose_k(infeasible, knee=2)
+    assert str(refused.value) == "no k in range gives segments that all reach the minimum size"
