@@ -17,3 +17,14 @@ def test_a_table_without_a_feasible_k_is_refused_not_given_a_k():
     with pytest.raises(ValueError) as refused:
         choose_k(infeasible, knee=2)
     assert str(refused.value) == "no k in range gives segments that all reach the minimum size"
+
+
+def test_gmm_takes_the_stable_k_of_lowest_bic_the_smaller_on_ties():
+    """docs/algorithms.md: a Gaussian mixture gets the same stability check, then the lowest
+    BIC among the candidates (an unstable k is not one, however low its BIC)."""
+    table = pd.DataFrame({"k": [2, 3, 4, 5], "feasible": [True] * 4,
+                          "stability": [0.9, 0.5, 0.9, 0.9], "silhouette": [0.3] * 4,
+                          "bic": [1500.0, 900.0, 1234.5, 1234.5]})
+    k, why, weak = choose_k(table, knee=None, by_bic=True)
+    assert (k, weak) == (4, False)
+    assert why.endswith("; lowest BIC 1,234.5 at k=4")

@@ -71,3 +71,17 @@ def test_members_identical_to_their_centroid_are_never_far_out():
     fitted = SegmentModel(2).fit(X)
     assert fitted.far_out_fences_.tolist() == [0.0, 0.0]
     assert not fitted.atypical_.any() and fitted.atypical_reason_ == [None] * 12
+
+
+def test_the_model_s_restarts_reach_the_algorithm(monkeypatch):
+    """``n_init``: the k-means restarts asked for (at least 10) are the ones run, not a default."""
+    seen = []
+    original = model_module.fit_clusters
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["n_init"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "fit_clusters", spy)
+    SegmentModel(2, n_init=12).fit(two_groups())
+    assert seen == [12]
