@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from segmentation.kselect import choose_k
+from segmentation.kselect import choose_k, no_segments
 
 
 def test_a_table_without_a_feasible_k_is_refused_not_given_a_k():
@@ -28,3 +28,18 @@ def test_gmm_takes_the_stable_k_of_lowest_bic_the_smaller_on_ties():
     k, why, weak = choose_k(table, knee=None, by_bic=True)
     assert (k, weak) == (4, False)
     assert why.endswith("; lowest BIC 1,234.5 at k=4")
+
+
+def test_the_refusal_says_k_means_failed_only_when_the_count_allows_two_segments():
+    """docs/customers.md, small inputs: n members hold at most n // floor segments. At exactly
+    2 x floor two segments are possible, so the refusal blames k-means' groups, not the count;
+    one member fewer and it is the count."""
+    at_two = str(no_segments(10, 5, False, "meters"))
+    assert at_two == (
+        "k-means finds no 2 segments of these 10 meters that both reach 5 members (the default "
+        "floor: max(2% of the meters, 5)): one group stays smaller, so there are no segments to "
+        "publish. Options: a smaller floor with --min-segment-size (e.g. --min-segment-size 2), "
+        "or more meters. Nothing was published")
+    assert str(no_segments(9, 5, False, "meters")).startswith(
+        "9 meters cannot form 2 segments of at least 5 members each")
+    assert str(no_segments(14, 5, True, "rows")).startswith("k-means finds no 2 segments")
