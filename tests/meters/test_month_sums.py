@@ -4,6 +4,8 @@ vectors at once, to 1e-9; a night's run reads only the months its file touched."
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,23 +38,13 @@ def whole_window(store: ReadingsStore, window) -> pd.DataFrame:
         used = np.where(complete[:, cal_day], filled, np.nan)
         daily = np.stack([np.where(c, np.bincount(cal_day, np.nan_to_num(row)), np.nan)
                           for row, c in zip(filled, complete)]) if len(filled) else used
-        with np.errstate(all="ignore"), _ignore():
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # meters without complete days: NaN
             frame["numpy_p10"] = np.nanpercentile(used, 10, axis=1)
             frame["numpy_mean_daily"] = np.nanmean(daily, axis=1)
             frame["numpy_cv"] = np.nanstd(daily, axis=1) / np.nanmean(daily, axis=1)
         frames.append(frame)
     return pd.concat(frames).sort_values("meter_id", ignore_index=True)
-
-
-class _ignore:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
 
 
 def _day_of_cells(window) -> np.ndarray:
