@@ -145,10 +145,11 @@ class DayBlock:
         clash = filled[flat]
         if repeated.any():
             clash |= np.isin(flat, flat[repeated])
+        if not clash.any():   # the usual batch: plain scatters, no masked copies
+            values[flat], rows[flat], filled[flat] = kwh, source_rows, True
+            return _no_losers()
         ok = ~clash
         values[flat[ok]], rows[flat[ok]], filled[flat[ok]] = kwh[ok], source_rows[ok], True
-        if not clash.any():
-            return _no_losers()
         return self._resolve(flat[clash], meters[clash], days[clash], slots[clash], kwh[clash],
                              source_rows[clash])
 

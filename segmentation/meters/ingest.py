@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,7 @@ DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this: ingestion memo
 BATCH_ROWS = 1_000_000
 OPEN_METERS = 128            # day vectors held open at once (DayBlock capacity)
 PART_ROW_GROUP = 1024        # (meter, day) rows per row group of a part (~0.5 MB)
+WRITE_QUEUE = 8              # row groups queued for the writer thread (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -398,17 +401,23 @@ class DayParts:
 class _PartWriter:
     """Staged day-vector parts, one Parquet writer per (shard, month), fed as vectors are
     flushed; rows are buffered per part up to ``PART_ROW_GROUP`` so row groups stay whole
-    (memory: at most a row group per open part)."""
+    (memory: at most a row group per open part). Encoding and writing run on one background
+    thread (pyarrow releases the GIL) while the next batch is placed; the queue is bounded."""
 
     def __init__(self, raw: RawFile, store: ReadingsStore, resolution: int, meter_ids: np.ndarray,
                  calendar: DayCalendar):
         self.raw, self.schema, self.slots = raw, day_schema(resolution), slots_per_day(resolution)
-        self.meter_ids, self.dates, self.n_days = meter_ids, calendar.dates(), calendar.n_days
-        self.months = self.dates.astype("datetime64[M]")
+        self.meter_ids = pa.array(meter_ids, pa.string())
+        self.dates, self.n_days = pa.array(calendar.dates()), calendar.n_days
+        months = calendar.dates().astype("datetime64[M]")
+        self.month_of_day = (months - months[0]).astype(np.int64)
+        self.month_names = [str(m) for m in np.arange(months[0], months[-1] + 1)]
         self.shard = store.shard_of(meter_ids)
         self.quarantined: dict[int, int] = {}   # meter code x n_days + day -> readings quarantined
         self.writers: dict[tuple, pq.ParquetWriter] = {}
         self.pending: dict[tuple, list[pa.Table]] = {}
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.inflight: deque = deque()
         self.stored = 0
 
     def count_quarantined(self, codes: np.ndarray, days: np.ndarray) -> None:
@@ -426,17 +435,19 @@ class _PartWriter:
             order = np.argsort(known)
             at = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
             q = np.where(known[order][at] == keys, counts[order][at], 0)
-        parts = pd.DataFrame({"shard": self.shard[flushed.meters],
-                              "month": self.months[flushed.days]}).groupby(["shard", "month"]).indices
-        for (shard, month), rows in parts.items():
-            self._add((int(shard), pd.Timestamp(month).strftime("%Y-%m")), pa.table({
-                "meter_id": pa.array(self.meter_ids[flushed.meters[rows]], pa.string()),
-                "day": pa.array(self.dates[flushed.days[rows]]),
-                "n_readings": pa.array(flushed.n_readings[rows].astype(np.int16)),
-                "n_quarantined": pa.array(np.minimum(q[rows], 32767).astype(np.int16)),
-                "kwh": pa.FixedSizeListArray.from_arrays(
-                    pa.array(flushed.values[rows].reshape(-1)), self.slots),
-            }, schema=self.schema))
+        group = self.shard[flushed.meters] * len(self.month_names) + self.month_of_day[flushed.days]
+        order = np.argsort(group, kind="stable")
+        starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+        table = pa.table({
+            "meter_id": self.meter_ids.take(pa.array(flushed.meters)),
+            "day": self.dates.take(pa.array(flushed.days)),
+            "n_readings": pa.array(flushed.n_readings.astype(np.int16)),
+            "n_quarantined": pa.array(np.minimum(q, 32767).astype(np.int16)),
+            "kwh": pa.FixedSizeListArray.from_arrays(pa.array(flushed.values.reshape(-1)), self.slots),
+        }, schema=self.schema).take(pa.array(order))
+        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+            shard, month = divmod(int(group[order[start]]), len(self.month_names))
+            self._add((shard, self.month_names[month]), table.slice(start, end - start))
         self.stored += int(flushed.n_readings.sum())
 
     def _add(self, key: tuple, table: pa.Table) -> None:
@@ -455,13 +466,19 @@ class _PartWriter:
                     / f"part-{self.raw.tag}.parquet")
             path.parent.mkdir(parents=True, exist_ok=True)
             self.writers[key] = pq.ParquetWriter(path, self.schema)
-        self.writers[key].write_table(pa.concat_tables(tables), row_group_size=PART_ROW_GROUP * 2)
+        while len(self.inflight) >= WRITE_QUEUE:
+            self.inflight.popleft().result()
+        self.inflight.append(self.pool.submit(self.writers[key].write_table,
+                                              pa.concat_tables(tables), PART_ROW_GROUP * 2))
 
     def close(self) -> None:
         try:
             for key in list(self.pending):
                 self._write(key)
+            while self.inflight:
+                self.inflight.popleft().result()
         finally:
+            self.pool.shutdown(wait=True)
             for writer in self.writers.values():
                 writer.close()
 
