@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test bench mutate server stop clean
+.PHONY: run test bench mutate server stop cluster cluster-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ server: $(STAMP)
 
 stop:
 	bash deploy/server.sh stop
+
+## cluster / cluster-stop: a local Dask scheduler and two workers on 127.0.0.1:8786, for
+## `segment run meters --dask-address tcp://127.0.0.1:8786` (docs/dask.md)
+cluster: $(STAMP)
+	bash deploy/cluster.sh start
+
+cluster-stop:
+	bash deploy/cluster.sh stop
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache

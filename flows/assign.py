@@ -12,7 +12,9 @@ from pydantic import Field
 
 from segmentation import assignment
 from segmentation.io import write_json_atomic, write_text_atomic
-from segmentation.parameters import AssignKind, DatasetName, ModelChoice, QuarantineShare, RunDate
+from segmentation.cluster import dask_address as resolve_dask_address
+from segmentation.parameters import AssignKind, DaskAddress, DatasetName, ModelChoice, QuarantineShare, \
+    RunDate
 from segmentation.publish import publish_assignment
 from segmentation.settings import RunPaths
 from segmentation.threads import limit_threads
@@ -31,6 +33,7 @@ def assign_flow(
     data_root: Annotated[str | None, Field(description="Data root; default: the project's data/")] = None,
     outputs_root: Annotated[str | None, Field(description="Outputs root; default: outputs/")] = None,
     max_quarantine_share: QuarantineShare | None = None,
+    dask_address: DaskAddress = None,
 ) -> dict:
     """Place new members in the segments of a published run, read as that run read its input.
 
@@ -45,6 +48,8 @@ def assign_flow(
         outputs_root: Outputs root; empty: the project's outputs/
         max_quarantine_share: Refuse the input when a larger share of it is quarantined
             (0-1); empty: the model's run's (a handful of new members may need more)
+        dask_address: Dask scheduler tcp://HOST:PORT: meter files are ingested and featurised
+            on its workers; empty: $SEGMENT_DASK_ADDRESS, else here
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -53,7 +58,8 @@ def assign_flow(
         model_path = assignment.model_file(paths.dataset_dir, dataset, model)
         fitted = assignment.load_model(model_path, kind)
         settings = {**fitted.settings, **({"max_quarantine_share": max_quarantine_share}
-                                          if max_quarantine_share is not None else {})}
+                                          if max_quarantine_share is not None else {}),
+                    "dask_address": resolve_dask_address(dask_address)}
         files = [str(Path(p).resolve()) for p in inputs]
         with exclusive_run(paths):
             read = steps.READERS[kind](files, settings, paths)

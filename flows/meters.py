@@ -19,8 +19,9 @@ from segmentation.parameters import (METER_K_MIN, DatasetName, Hemisphere, KMax,
 from segmentation.meters import record
 from segmentation.artifact import with_settings
 from segmentation.attributes import insert_section
-from segmentation.parameters import Algorithm, AttributesId, AttributesPath, Compare, FreshIds, \
-    MinConfidence
+from segmentation.parameters import Algorithm, AttributesId, AttributesPath, Compare, DaskAddress, \
+    FreshIds, MinConfidence
+from segmentation.cluster import dask_address as resolve_dask_address, shard_runner
 from segmentation.algorithms import DEFAULT_ALGORITHM
 from segmentation.meters.clean import CleaningPolicy
 from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths
@@ -66,6 +67,7 @@ def meter_flow(
     algorithm: Algorithm = DEFAULT_ALGORITHM,
     min_confidence: MinConfidence = MIN_CONFIDENCE,
     compare: Compare = True,
+    dask_address: DaskAddress = None,
 ) -> dict:
     """Ingest new reading files, clean and featurise per shard, segment, name and publish.
 
@@ -95,6 +97,8 @@ def meter_flow(
         algorithm: kmeans, gmm (Gaussian mixture), agglomerative (Ward) or hdbscan
         min_confidence: Meters whose segment probability is below this are flagged
         compare: Compare every algorithm on the load shapes (report, comparison.parquet)
+        dask_address: Dask scheduler tcp://HOST:PORT: ingestion and the shard features run on
+            its workers (the data root must be shared); empty: $SEGMENT_DASK_ADDRESS, else here
     """
     with QuietFailure() as failure:
         limit_threads()          # SEGMENT_THREADS: see segmentation/threads.py
@@ -103,6 +107,7 @@ def meter_flow(
         if kwh_bands and not 0 <= kwh_bands[0] < kwh_bands[1]:
             raise InputError(f"kwh_bands needs two increasing thresholds >= 0, got {kwh_bands}")
         check_timezone(timezone)
+        dask_address = resolve_dask_address(dask_address)
         logger = get_run_logger()
         paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
         files = [str(Path(p).resolve()) for p in inputs] if inputs else default_meter_inputs(paths)
@@ -111,13 +116,15 @@ def meter_flow(
         policy = CleaningPolicy()
         timer = StepTimer()
 
-        with exclusive_run(paths):
+        with exclusive_run(paths), shard_runner(dask_address) as runner:
             progress = create_progress_artifact(0.0, key=artifact_key(dataset, "ingest-progress"),
                                                 description=f"Ingesting {len(files)} reading files")
             ingested = []
             for i, path in enumerate(files, start=1):
-                ingested.append(steps.ingest_meter_file(path, store_dir, format, timezone,
-                                                        max_kwh_per_interval, max_quarantine_share))
+                ingested.append(runner.submit(steps.ingest_meter_file, {
+                    "path": path, "dataset_dir": store_dir, "fmt": format, "timezone": timezone,
+                    "max_kwh": max_kwh_per_interval,
+                    "max_quarantine_share": max_quarantine_share}).result())
                 update_progress_artifact(progress, 100.0 * i / len(files),
                                          description=f"{i} of {len(files)} files: {Path(path).name}")
             timer.lap("ingest")
@@ -125,8 +132,9 @@ def meter_flow(
             plan = steps.plan_meter_window(store_dir, window_days, timezone, hemisphere,
                                            paths.run_date.isoformat())
             shard_dir = str(paths.work_dir / "shards")
-            futures = steps.meter_shard_features.map(store_dir, plan["shards"], unmapped(plan["window"]),
-                                                     unmapped(policy.__dict__), unmapped(shard_dir))
+            futures = runner.map(steps.meter_shard_features, {
+                "dataset_dir": store_dir, "shard": plan["shards"], "window": unmapped(plan["window"]),
+                "policy": unmapped(policy.__dict__), "out_dir": unmapped(shard_dir)})
             shards = [f.result() for f in futures]
             timer.lap("features")
 
@@ -154,7 +162,8 @@ def meter_flow(
                           "kwh_bands": kwh_bands, "shape": shape,
                           "max_quarantine_share": max_quarantine_share,
                           "attributes_path": attributes_path, "attributes_id": attributes_id,
-                          **clustering, "compare": compare, **policy.__dict__}
+                          **clustering, "compare": compare, "dask_address": dask_address,
+                          **policy.__dict__}
             manifest, report = record.manifest_and_report(
                 paths=paths, parameters=parameters, ingested=ingested, plan=plan, segmented=segmented,
                 counts=counts, policies=record.policy_text(policy, max_kwh_per_interval),

@@ -197,6 +197,13 @@ def _attributes(parser: argparse.ArgumentParser) -> None:
                              "id, or the one column ending in _id)")
 
 
+def _cluster(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                        help="run ingestion and the per-shard steps on this Dask scheduler's "
+                             "workers; the data root must be a path they share (default: "
+                             "$SEGMENT_DASK_ADDRESS, else this machine; `make cluster` starts one)")
+
+
 def _sub(parent, name: str, help_text: str, description: str | None = None, **kwargs):
     return parent.add_parser(name, help=help_text, description=description or help_text,
                              epilog=EXAMPLES.get(name), formatter_class=HelpFormatter, **kwargs)
@@ -274,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "shapes side by side (default: daily)")
     _common(meters, "meters", k_min=METER_K_MIN)
     _attributes(meters)
+    _cluster(meters)
 
     transactions = _sub(run, "transactions", "segment customers by behaviour in a purchase log",
                         "Segment the customers of a purchase log (one row per invoice line) by "
@@ -408,6 +416,8 @@ def _assign_parser(sub) -> None:
         parser.add_argument("--max-quarantine-share", type=_share, metavar="SHARE",
                             help="refuse the input when a larger share of its rows is "
                                  "quarantined, 0-1 (default: the share of the model's run)")
+        if kind in ("meters", "dataset"):
+            _cluster(parser)
         _folders(parser)
         parser.set_defaults(flow="assign", run_date=None)
 
@@ -480,7 +490,7 @@ def _call_flow(args) -> dict:
                           timezone=args.timezone, window_days=args.window_days,
                           hemisphere=args.hemisphere, kwh_bands=args.kwh_bands, shape=args.shape,
                           max_quarantine_share=args.max_quarantine_share,
-                          **_attribute_args(args),
+                          dask_address=args.dask_address, **_attribute_args(args),
                           **_k_args(args), **roots)
     if args.flow == "transactions":
         from flows.transactions import transaction_flow
@@ -498,6 +508,7 @@ def _call_flow(args) -> dict:
         return finished(assign_flow, kind=kind, inputs=args.input, dataset=dataset,
                         model=args.model, assign_date=args.assign_date,
                         max_quarantine_share=args.max_quarantine_share,
+                        dask_address=getattr(args, "dask_address", None),
                         data_root=args.data_root, outputs_root=args.outputs_root)
     if args.flow == "history":
         from flows.history import history_flow
@@ -512,19 +523,25 @@ def preflight_checks(args) -> None:
     """Everything checkable without Prefect, before its server starts (``segmentation.preflight``)."""
     from segmentation import preflight
     from segmentation.catalog import catalog_entry, load_catalog
+    from segmentation.cluster import check_reachable, dask_address
     from segmentation.locks import check_run_free
     from segmentation.settings import london_today, segment_threads
 
     segment_threads()                   # a bad SEGMENT_THREADS is named before Prefect starts
+    if hasattr(args, "dask_address") and (address := dask_address(args.dask_address)):
+        check_reachable(address)        # an unreachable scheduler is named in ~3 s, not after start-up
     if args.flow == "assign":
         preflight.check_assignment(*_assign_target(args), args.input, args.model,
                                    args.assign_date or london_today(), args.data_root,
                                    args.outputs_root)
         return
     if args.flow in ("nightly", "dataset", "history"):
-        load_catalog()                  # a wrong entry is named before anything starts
+        entries = load_catalog()        # a wrong entry is named before anything starts
         if args.flow in ("dataset", "history"):
-            catalog_entry(args.name)
+            entries = {args.name: catalog_entry(args.name)}
+        for address in sorted({dask_address(e.parameters.get("dask_address"))
+                               for e in entries.values()} - {None}):
+            check_reachable(address)
         if args.flow == "history":
             from datetime import date
 

@@ -36,3 +36,7 @@ class ValidationFailed(SegmentationError):
             for f in failures
         )
         super().__init__(f"file '{file}' failed validation: {lines}")
+
+    def __reduce__(self):
+        # Rebuilt from its fields: a failure raised on a Dask worker travels pickled.
+        return type(self), (self.file, self.failures)

@@ -37,6 +37,10 @@ MinConfidence = Annotated[float, Field(ge=0.01, le=0.99, description="Members wh
                                                                "flagged low confidence")]
 Compare = Annotated[bool, Field(description="Compare every clustering algorithm on the run's "
                                             "features (report, comparison.parquet)")]
+DaskAddress = Annotated[str | None, Field(pattern=r"^tcp://[A-Za-z0-9.-]+:\d{1,5}$",
+                                          description="Dask scheduler tcp://HOST:PORT for the "
+                                                      "per-shard steps; empty: "
+                                                      "$SEGMENT_DASK_ADDRESS, else this machine")]
 Root = Annotated[str | None, Field(description="Root folder; default: the project's data/ or outputs/")]
 
 # Customers

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from segmentation.artifact import ModelArtifact
 from segmentation.assignment import assignment_rows, one_input
+from segmentation.cluster import shard_runner
 from segmentation.contract import assignments_schema
 from segmentation.io import write_parquet_atomic
 from segmentation.settings import RunPaths
@@ -79,17 +80,18 @@ def read_meters(files: list[str], settings: dict, paths: RunPaths) -> dict:
     from segmentation.meters.pipeline import QUARANTINE_METERS_SCHEMA
 
     scratch, work = str(paths.work_dir / "store"), paths.work_dir
-    ingested = [meter_steps.ingest_meter_file(f, scratch, settings["format"],
-                                              settings["timezone"],
-                                              settings["max_kwh_per_interval"],
-                                              settings["max_quarantine_share"]) for f in files]
-    plan = meter_steps.plan_meter_window(scratch, settings["window_days"], settings["timezone"],
-                                         settings["hemisphere"], paths.run_date.isoformat())
     policy = {k: settings[k] for k in CleaningPolicy.__dataclass_fields__}
-    futures = meter_steps.meter_shard_features.map(scratch, plan["shards"],
-                                                   unmapped(plan["window"]), unmapped(policy),
-                                                   unmapped(str(work / "shards")))
-    shards = [f.result() for f in futures]
+    with shard_runner(settings.get("dask_address")) as runner:   # the flow's --dask-address
+        ingested = [runner.submit(meter_steps.ingest_meter_file, {
+            "path": f, "dataset_dir": scratch, "fmt": settings["format"],
+            "timezone": settings["timezone"], "max_kwh": settings["max_kwh_per_interval"],
+            "max_quarantine_share": settings["max_quarantine_share"]}).result() for f in files]
+        plan = meter_steps.plan_meter_window(scratch, settings["window_days"], settings["timezone"],
+                                             settings["hemisphere"], paths.run_date.isoformat())
+        futures = runner.map(meter_steps.meter_shard_features, {
+            "dataset_dir": scratch, "shard": plan["shards"], "window": unmapped(plan["window"]),
+            "policy": unmapped(policy), "out_dir": unmapped(str(work / "shards"))})
+        shards = [f.result() for f in futures]
     set_aside = meter_steps.by_meter([s["quarantined_meters"] for s in shards])
     meters_file = str(write_parquet_atomic(set_aside, work / "quarantine_meters.parquet",
                                            QUARANTINE_METERS_SCHEMA))

@@ -14,13 +14,14 @@ PREFECT_YAML = REPO / "prefect.yaml"
 EXPECTED = {  # deployment name -> flow name
     "customers": "customer-segmentation",
     "meters": "meter-segmentation",
+    "meters-on-cluster": "meter-segmentation",
     "transactions": "transaction-segmentation",
     "nightly": "nightly-segmentation",
     "dataset": "dataset-segmentation",
     "history": "history-segmentation",
     "assign": "assign-segments",
 }
-ON_DEMAND = {"assign"}       # no schedule: run from the UI or the CLI when members arrive
+ON_DEMAND = {"assign", "meters-on-cluster"}   # no schedule: run from the UI or the CLI
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def strings(value):
             yield from strings(item)
 
 
-def test_declares_the_seven_deployments(deployments):
+def test_declares_the_eight_deployments(deployments):
     assert set(deployments) == set(EXPECTED)
 
 
@@ -134,3 +135,9 @@ def test_failure_automation_file_validates():
 
 def test_server_script_parses():
     subprocess.run(["bash", "-n", str(REPO / "deploy/server.sh")], check=True)
+
+
+def test_the_cluster_deployment_runs_the_meter_flow_on_make_clusters_address(deployments):
+    cluster = (REPO / "deploy" / "cluster.sh").read_text(encoding="utf-8")
+    assert 'HOST=127.0.0.1' in cluster and 'PORT="${SEGMENT_DASK_PORT:-8786}"' in cluster
+    assert deployments["meters-on-cluster"]["parameters"] == {"dask_address": "tcp://127.0.0.1:8786"}

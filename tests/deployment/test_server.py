@@ -132,6 +132,8 @@ def test_all_deployments_are_registered(prefect_stack, client):
     assert by_name[NIGHTLY].schedules[0].active
     assign = client.read_deployment_by_name("assign-segments/assign")      # on demand
     assert assign.work_pool_name == "segmentation-pool" and not assign.schedules
+    cluster = client.read_deployment_by_name("meter-segmentation/meters-on-cluster")
+    assert not cluster.schedules and cluster.parameters == {"dask_address": "tcp://127.0.0.1:8786"}
     assert "http://127.0.0.1:" in prefect_stack.start_output  # the UI address is printed
 
 
