@@ -31,6 +31,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 ## bench: customer and LCL-scale meter benchmarks, the nightly increment at 365 and 730 days,
+## the meter flow on a local Dask cluster against local execution (1x and 2x London scale),
 ## CC_GENERAL with a core taken; on the real
 ## sets assign vs run, every algorithm and the comparison (not part of the tests)
 bench: $(STAMP)
@@ -38,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_customers.py
 	$(BIN)/python bench/bench_meters.py
 	$(BIN)/python bench/bench_nightly.py
+	$(BIN)/python bench/bench_dask.py
 	$(BIN)/python bench/bench_transactions.py
 	$(BIN)/python bench/bench_contention.py
 	$(BIN)/python bench/bench_assign.py

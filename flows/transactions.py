@@ -16,7 +16,9 @@ from segmentation.attributes import insert_section
 from segmentation.parameters import (AttributesId, AttributesPath, Column, DatasetName, KMax, KMin, KValue, MaxQuantity,
                                      MinSegmentSize, QuarantineShare, RunDate, Timezone,
                                      TransactionWindow, FreshIds)
-from segmentation.parameters import Algorithm, Compare, MinConfidence
+from segmentation.parameters import Algorithm, Compare, DaskAddress, MinConfidence
+from segmentation.cluster import dask_address as resolve_dask_address, shard_runner
+from segmentation.transactions.features import CLUSTER_SHARDS
 from segmentation.algorithms import DEFAULT_ALGORITHM
 from segmentation.report import build_manifest
 from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths
@@ -68,6 +70,7 @@ def transaction_flow(
     algorithm: Algorithm = DEFAULT_ALGORITHM,
     min_confidence: MinConfidence = MIN_CONFIDENCE,
     compare: Compare = True,
+    dask_address: DaskAddress = None,
 ) -> dict:
     """Ingest, validate, clean, compute behaviour as of the run date, segment and publish.
 
@@ -103,11 +106,15 @@ def transaction_flow(
         algorithm: kmeans, gmm (Gaussian mixture), agglomerative (Ward) or hdbscan
         min_confidence: Customers whose segment probability is below this are flagged
         compare: Compare every algorithm on the behavioural features (report, comparison.parquet)
+        dask_address: Dask scheduler tcp://HOST:PORT: the customers' features are computed in
+            16 shards on its workers (the data root must be shared); empty:
+            $SEGMENT_DASK_ADDRESS, else here
     """
     with QuietFailure() as failure:
         limit_threads()
         if k_min > k_max:
             raise InputError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
+        dask_address = resolve_dask_address(dask_address)
         logger = get_run_logger()
         paths = RunPaths.create(dataset, resolve_run_date(run_date), data_root, outputs_root)
         input_path = (str(Path(input_path).resolve()) if input_path
@@ -123,12 +130,13 @@ def transaction_flow(
         logger.info("columns: %s", config.describe())
         attributes_path = str(Path(attributes_path).resolve()) if attributes_path else None
         timer = StepTimer()
-        with exclusive_run(paths):
+        with exclusive_run(paths), shard_runner(dask_address) as runner:
             staged = steps.stage_transactions(input_path, paths)
             timer.lap("ingest")
             validated = steps.validate_transactions(staged, config, paths, max_quarantine_share)
             timer.lap("validate")
-            featured = steps.transaction_features(validated, config, paths)
+            featured = steps.transaction_features(validated, config, paths, runner,
+                                                  CLUSTER_SHARDS if dask_address else 1)
             timer.lap("features")
             clustering = {"algorithm": algorithm, "min_confidence": min_confidence}
             segmented = steps.segment_transactions(featured, paths, k, k_min, k_max, SEED,
@@ -157,7 +165,7 @@ def transaction_flow(
                           "k_min": k_min, "k_max": k_max, "min_segment_size": min_segment_size,
                           "seed": SEED, "max_quarantine_share": max_quarantine_share,
                           "attributes_path": attributes_path, "attributes_id": attributes_id,
-                          **clustering, "compare": compare,
+                          **clustering, "compare": compare, "dask_address": dask_address,
                           "run_date": paths.run_date.isoformat()}
             docs = data_docs_page(staged["sha256"])
             planned = {"segments": str(paths.partition_dir / "segments.parquet"),

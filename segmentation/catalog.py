@@ -52,7 +52,7 @@ KEYS = {
     "transactions": {**COMMON, **{f"{role}_column": p.Column for role in p.TRANSACTION_ROLES},
                      "timezone": p.Timezone, "cancel_prefix": str,
                      "non_product_codes": list[str] | None, "max_quantity": p.MaxQuantity,
-                     "window_days": p.TransactionWindow},
+                     "window_days": p.TransactionWindow, "dask_address": p.DaskAddress},
 }
 # A per-member attribute table (path relative to the data root) and its id column.
 ATTRIBUTES = {"attributes": p.AttributesPath, "attributes_id": p.AttributesId}

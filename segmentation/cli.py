@@ -313,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="use only the N days up to the run date (default: all history)")
     _attributes(transactions)
     _common(transactions, "transactions")
+    _cluster(transactions)
 
     dataset = _sub(run, "dataset", "one dataset of the catalog (segmentation.yaml)",
                    "Run one dataset of the catalog (segmentation.yaml, or the file "
@@ -497,7 +498,8 @@ def _call_flow(args) -> dict:
         return finished(transaction_flow, input_path=args.input, dataset=args.dataset,
                         **_columns(args), timezone=args.timezone, cancel_prefix=args.cancel_prefix,
                         non_product_codes=args.non_product_codes, max_quantity=args.max_quantity,
-                        window_days=args.window_days, **_attribute_args(args),
+                        window_days=args.window_days, dask_address=args.dask_address,
+                        **_attribute_args(args),
                         max_quarantine_share=args.max_quarantine_share, **_k_args(args), **roots)
     if args.flow == "dataset":
         from flows.nightly import dataset_flow

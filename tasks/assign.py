@@ -64,7 +64,8 @@ def read_transactions(files: list[str], settings: dict, paths: RunPaths) -> dict
     staged = transaction_steps.stage_transactions(path, paths)
     validated = transaction_steps.validate_transactions(staged, config, paths,
                                                         settings["max_quarantine_share"])
-    featured = transaction_steps.transaction_features(validated, config, paths)
+    with shard_runner(None) as runner:
+        featured = transaction_steps.transaction_features(validated, config, paths, runner)
     counts = line_accounting(staged["lines_in"], validated["counts"],
                              pq.read_metadata(staged["rejects"]).num_rows, featured)
     return {"members": [featured["features"]], "id_column": "customer_id",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 
 import pandas as pd
 from prefect import task
@@ -90,12 +92,27 @@ def _quarantine_table(staged: dict, split, rejects: pd.DataFrame, paths: RunPath
     return str(target)
 
 
-@task(name="transaction-features", cache_policy=NO_CACHE)
-def transaction_features(validated: dict, config: TransactionConfig, paths: RunPaths) -> dict:
-    """Behavioural features per customer as of the run date (DuckDB over the kept lines)."""
+@task(name="transaction-shard-features", cache_policy=NO_CACHE, **IO_RETRIES)
+def transaction_shard_features(lines: str, run_date: str, shard: int, shards: int,
+                               has_product: bool, out_dir: str) -> dict:
+    """One shard of customers' features from the kept lines (a mapped task: paths in and out;
+    a retried shard writes the same part)."""
+    return behaviour.shard_features(lines, date.fromisoformat(run_date),
+                                    Path(out_dir) / f"shard-{shard:02d}.parquet", shard, shards,
+                                    has_product)
+
+
+def transaction_features(validated: dict, config: TransactionConfig, paths: RunPaths,
+                         runner, shards: int = 1) -> dict:
+    """Behavioural features per customer as of the run date (DuckDB over the kept lines),
+    in ``shards`` shards on ``runner`` (``segmentation.cluster.shard_runner``), then ranked."""
     target = paths.work_dir / "features.parquet"
-    found = behaviour.customer_features(validated["lines"], paths.run_date, target,
-                                        has_product=config.column("product") is not None)
+    futures = runner.map(transaction_shard_features, {
+        "lines": validated["lines"], "run_date": paths.run_date.isoformat(),
+        "shard": list(range(shards)), "shards": shards,
+        "has_product": config.column("product") is not None,
+        "out_dir": str(paths.work_dir / "feature-shards")})
+    found = behaviour.score_features([f.result() for f in futures], target)
     return {"features": str(target), **found}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import socket
 import threading
@@ -71,6 +72,87 @@ def test_meter_flow_on_the_cluster_equals_the_local_run(prefect_harness, dask_cl
     assert local["counts"] == remote["counts"] and local["counts"]["reconciles"]
     assert b["manifest"]["parameters"]["dask_address"] == dask_cluster.scheduler_address
     assert a["manifest"]["parameters"]["dask_address"] is None
+
+
+def test_transaction_flow_on_the_cluster_equals_the_local_run(prefect_harness, dask_cluster,
+                                                              tmp_path):
+    from datetime import date
+
+    from flows.transactions import transaction_flow
+    from segmentation.transactions.features import CLUSTER_SHARDS
+    from segmentation.transactions.sample import write_log
+
+    log = write_log(tmp_path / "log.csv", n_customers=400, days=365, end=date(2024, 12, 31),
+                    seed=5)
+    common = {"input_path": str(log), "run_date": "2024-12-31", "compare": False}
+    local = transaction_flow(data_root=str(tmp_path / "local"),
+                             outputs_root=str(tmp_path / "out-l"), **common)
+    before = executed(dask_cluster)
+    remote = transaction_flow(data_root=str(tmp_path / "remote"),
+                              outputs_root=str(tmp_path / "out-r"),
+                              dask_address=dask_cluster.scheduler_address, **common)
+    assert executed(dask_cluster) - before == CLUSTER_SHARDS   # the features ran in 16 shards
+    a, b = _published(local), _published(remote)
+    assert len(a["segments"]) > 300
+    pd.testing.assert_frame_equal(a["segments"], b["segments"])
+    pd.testing.assert_frame_equal(a["profiles"], b["profiles"])
+    for block in ("rows", "k"):
+        assert a["manifest"][block] == b["manifest"][block], block
+    assert local["counts"] == remote["counts"]
+
+
+class KillOnce:
+    """Built on demand as a Dask ``WorkerPlugin``: ends its worker's process, as a crash would,
+    0.1 s after the first shard task starts there; the flag file makes it once per test (the
+    nanny starts a new worker, which gets the plugin too)."""
+
+    @staticmethod
+    def plugin(flag: Path):
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        class Plugin(WorkerPlugin):
+            def transition(self, key, start, finish, **kwargs):
+                if finish != "executing" or "meter_shard_features" not in str(key):
+                    return
+                try:
+                    os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    return
+                threading.Timer(0.1, os._exit, (1,)).start()
+
+        return Plugin()
+
+
+def test_a_worker_killed_during_the_run_leaves_whole_outputs_and_the_same_result(
+        prefect_harness, tmp_path):
+    from distributed import Client, LocalCluster
+
+    from flows.meters import meter_flow
+
+    write_sample_meters(tmp_path / "raw", n_meters=40, days=45, seed=12)
+    inputs = [str(p) for p in sorted((tmp_path / "raw").glob("*.parquet"))]
+    common = {"inputs": inputs, "run_date": "2025-01-02", "compare": False}
+    local = _published(meter_flow(data_root=str(tmp_path / "local"),
+                                  outputs_root=str(tmp_path / "out-l"), **common))
+    flag = tmp_path / "killed"
+    roots = {"data_root": str(tmp_path / "remote"), "outputs_root": str(tmp_path / "out-r")}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            client.register_plugin(KillOnce.plugin(flag))
+        state = meter_flow(dask_address=cluster.scheduler_address, return_state=True,
+                           **roots, **common)
+        assert flag.exists()                     # a worker was killed during the run
+        if not state.is_completed():             # the run may fail cleanly: its rerun completes
+            state = meter_flow(dask_address=cluster.scheduler_address, return_state=True,
+                               **roots, **common)
+    assert state.is_completed(), state.message
+    remote = _published(state.result())
+    pd.testing.assert_frame_equal(local["segments"], remote["segments"])
+    pd.testing.assert_frame_equal(local["profiles"], remote["profiles"])
+    assert local["manifest"]["rows"] == remote["manifest"]["rows"]
+    staging = Path(roots["data_root"]) / "processed" / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())   # no half-written work left
 
 
 def test_address_from_the_option_else_the_environment(monkeypatch):

@@ -30,6 +30,7 @@ recency from: their lines are excluded and counted, not segmented.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from segmentation.transactions.config import NEW_CUSTOMER_DAYS
@@ -42,10 +43,15 @@ MONEY = "CAST(value AS DECIMAL(38, 6))"
 # Clustered on: the first six (the others have nulls or repeat these); RFM scores are ranks.
 CLUSTER_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
                     "return_rate")
+# On a Dask cluster the customers are split into this many shards, one task each; locally
+# one shard (one DuckDB query using both cores). Same features either way.
+CLUSTER_SHARDS = 16
 RETURNS_ONLY = "customer with returns only (no purchase as of the run date)"
 
+# One shard of customers (``hash(customer_id) % shards``): every per-customer aggregate; the
+# scores, which rank customers against each other, come after the shards (``SCORES_SQL``).
 FEATURES_SQL = """
-WITH lines AS (SELECT * FROM read_parquet({lines})),
+WITH lines AS (SELECT * FROM read_parquet({lines}) WHERE hash(customer_id) % {shards} = {shard}),
 orders AS (
     SELECT customer_id, order_key, min(day) AS day, sum({money}) AS spend
     FROM lines WHERE NOT is_return GROUP BY ALL),
@@ -82,17 +88,21 @@ features AS (
            {products} AS distinct_products, c.country, b.first_day AS first_purchase,
            b.last_day AS last_purchase, p.n_lines
     FROM bought b JOIN per_line p USING (customer_id) LEFT JOIN countries c USING (customer_id))
+SELECT * FROM features
+"""
+SCORES_SQL = """
 SELECT *,
        ntile(5) OVER (ORDER BY recency_days DESC, customer_id) AS r_score,
        ntile(5) OVER (ORDER BY frequency, customer_id) AS f_score,
        ntile(5) OVER (ORDER BY monetary, customer_id) AS m_score,
        tenure_days < {new_days} AS is_new
-FROM features ORDER BY customer_id
+FROM read_parquet({parts}) ORDER BY customer_id
 """
 
 # Returns are few: only their lines are joined to each customer's first purchase.
 RETURNS_SQL = """
-WITH returns AS (SELECT customer_id, ts, value FROM read_parquet({lines}) WHERE is_return),
+WITH returns AS (SELECT customer_id, ts, value FROM read_parquet({lines})
+                 WHERE is_return AND hash(customer_id) % {shards} = {shard}),
 first_buy AS (SELECT customer_id, min(ts) AS first_ts FROM read_parquet({lines})
               WHERE NOT is_return AND customer_id IN (SELECT customer_id FROM returns)
               GROUP BY ALL)
@@ -108,9 +118,36 @@ FROM returns r LEFT JOIN first_buy f USING (customer_id)
 """
 
 
-def customer_features(lines: str | Path, run_date: date, target: str | Path,
-                      has_product: bool = True) -> dict:
-    """Write one row per customer (``FEATURES``, scores, country, dates) to ``target``.
+def _quoted(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def shard_features(lines: str | Path, run_date: date, target: str | Path, shard: int = 0,
+                   shards: int = 1, has_product: bool = True) -> dict:
+    """Write the unscored features of one shard of customers (``hash(customer_id) % shards``)
+    to ``target``; return its returns summary, exact (see ``score_features``).
+
+    Every aggregate is per customer and a customer's lines are all in one shard, so shards
+    can be computed anywhere (a Dask worker) and in any order.
+    """
+    import duckdb
+
+    sql = FEATURES_SQL.format(lines=_quoted(lines), d=run_date.isoformat(), money=MONEY,
+                              shard=int(shard), shards=int(shards),
+                              products="p.products" if has_product else "CAST(NULL AS BIGINT)")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute("SET preserve_insertion_order = false")     # the scores order the rows
+        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        cursor = con.execute(RETURNS_SQL.format(lines=_quoted(lines), money=MONEY,
+                                                shard=int(shard), shards=int(shards)))
+        names = [column[0] for column in cursor.description]
+        returns = dict(zip(names, cursor.fetchall()[0]))
+    return {"part": str(target), "returns": {k: str(v) for k, v in returns.items()}}
+
+
+def score_features(shards: list[dict], target: str | Path) -> dict:
+    """Rank every customer of the shards (RFM scores), write them in id order to ``target``.
 
     Returns
     -------
@@ -122,22 +159,31 @@ def customer_features(lines: str | Path, run_date: date, target: str | Path,
     """
     import duckdb
 
-    quoted = "'" + str(lines).replace("'", "''") + "'"
-    sql = FEATURES_SQL.format(lines=quoted, d=run_date.isoformat(), new_days=NEW_CUSTOMER_DAYS,
-                              money=MONEY,
-                              products="p.products" if has_product else "CAST(NULL AS BIGINT)")
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    parts = "[" + ", ".join(_quoted(s["part"]) for s in shards) + "]"
     with duckdb.connect() as con:
-        con.execute("SET preserve_insertion_order = false")     # the query orders its rows
-        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        con.execute(f"COPY ({SCORES_SQL.format(parts=parts, new_days=NEW_CUSTOMER_DAYS)}) "
+                    f"TO '{target}' (FORMAT parquet)")
         customers, used = con.execute(f"SELECT count(*), coalesce(sum(n_lines), 0) "
                                       f"FROM read_parquet('{target}')").fetchall()[0]
-        r = con.execute(RETURNS_SQL.format(lines=quoted, money=MONEY)).df().iloc[0]
+    # Summed as exact decimals, rounded once: the same as one query over every customer.
+    r = {key: sum(Decimal(s["returns"][key]) for s in shards) for key in shards[0]["returns"]}
     return {"customers": int(customers), "lines_used": int(used),
-            "returns": {"lines": int(r.return_lines), "value": round(float(r.returned_value), 2),
+            "returns": {"lines": int(r["return_lines"]), "value": round(float(r["returned_value"]), 2),
                         "without_earlier_purchase": {
-                            "lines": int(r.unmatched_lines),
-                            "value": round(float(r.unmatched_value), 2),
-                            "customers": int(r.unmatched_customers)}},
-            "returns_only": {"lines": int(r.returns_only_lines),
-                             "customers": int(r.returns_only_customers)}}
+                            "lines": int(r["unmatched_lines"]),
+                            "value": round(float(r["unmatched_value"]), 2),
+                            "customers": int(r["unmatched_customers"])}},
+            "returns_only": {"lines": int(r["returns_only_lines"]),
+                             "customers": int(r["returns_only_customers"])}}
+
+
+def customer_features(lines: str | Path, run_date: date, target: str | Path,
+                      has_product: bool = True) -> dict:
+    """Write one row per customer (``FEATURES``, scores, country, dates) to ``target``: one
+    shard holding every customer, then the scores (``score_features`` gives the result)."""
+    part = Path(target).with_name(Path(target).stem + "-unscored.parquet")
+    try:
+        return score_features([shard_features(lines, run_date, part, has_product=has_product)],
+                              target)
+    finally:
+        part.unlink(missing_ok=True)
