@@ -215,6 +215,9 @@ def test_a_scheduler_without_workers_is_refused_and_one_with_workers_accepted(da
         with pytest.raises(InputError, match="has no workers: start some"):
             check_reachable(empty.scheduler_address)
     check_reachable(dask_cluster.scheduler_address)
+    worker = next(iter(dask_cluster.scheduler_info["workers"]))   # a worker's own address
+    with pytest.raises(InputError, match=f"^{worker} answers as a Dask Worker, not a scheduler"):
+        check_reachable(worker)
 
 
 def test_cli_names_an_unreachable_scheduler_in_one_line_before_prefect(tmp_path):
