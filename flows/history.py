@@ -11,7 +11,7 @@ from flows.nightly import run_dataset
 from segmentation.catalog import catalog_entry
 from segmentation.errors import SegmentationError
 from segmentation.history import history_dates, history_range
-from segmentation.parameters import DatasetName, Root
+from segmentation.parameters import DaskAddress, DatasetName, Root
 from segmentation.threads import limit_threads
 from tasks.shared import QuietFailure, resolve_run_date
 
@@ -21,7 +21,7 @@ Day = Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Y
 @flow(name="history-segmentation", log_prints=True)
 def history_flow(name: DatasetName, date_from: Day = None, date_to: Day = None,
                  every: Literal["month", "week", "day"] = "month", data_root: Root = None,
-                 outputs_root: Root = None) -> dict:
+                 outputs_root: Root = None, dask_address: DaskAddress = None) -> dict:
     """Run one dataset of the catalog for each date from ``date_from`` to ``date_to``.
 
     Each run uses only the data up to its date and aligns its segment ids with the run
@@ -36,6 +36,8 @@ def history_flow(name: DatasetName, date_from: Day = None, date_to: Day = None,
         every: month (each month's last day), week (every seventh day) or day
         data_root: Data root; empty: the project's data/
         outputs_root: Outputs root; empty: the project's outputs/
+        dask_address: Dask scheduler tcp://HOST:PORT for every run (meters, purchase logs);
+            empty: the catalog's, else $SEGMENT_DASK_ADDRESS, else here
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -43,7 +45,7 @@ def history_flow(name: DatasetName, date_from: Day = None, date_to: Day = None,
         entry = catalog_entry(name)
         results = {}
         for day in days:
-            state = run_dataset(entry, day.isoformat(), data_root, outputs_root)
+            state = run_dataset(entry, day.isoformat(), data_root, outputs_root, dask_address)
             if not state.is_completed():
                 raise SegmentationError(f"history of {name}: the run of {day} failed "
                                         f"({state.message}); {len(results)} of {len(days)} "

@@ -18,6 +18,7 @@ from segmentation.threads import limit_threads
 from tasks.shared import QuietFailure, resolve_run_date
 
 FLOWS = {"customers": customer_flow, "meters": meter_flow, "transactions": transaction_flow}
+SHARDED = ("meters", "transactions")     # the kinds whose heavy steps can run on Dask
 Root = Annotated[str | None, Field(description="Root folder; empty: the project's data/ or outputs/")]
 
 
@@ -36,10 +37,17 @@ def datasets(raw_dir) -> dict[str, Dataset]:
     return found
 
 
-def run_dataset(entry: Dataset, day: str, data_root: str | None, outputs_root: str | None):
-    """One dataset's flow as a subflow; returns its final state."""
+def run_dataset(entry: Dataset, day: str, data_root: str | None, outputs_root: str | None,
+                dask_address: str | None = None):
+    """One dataset's flow as a subflow; returns its final state (``dask_address``: instead
+    of the catalog's, for the kinds with per-shard steps)."""
     paths = RunPaths.create(entry.name, day, data_root, outputs_root)
     parameters = entry.flow_parameters(paths.data_root)
+    if dask_address:
+        if entry.kind not in SHARDED:
+            raise InputError(f"dataset '{entry.name}' is a {entry.kind} table: it has no "
+                             f"per-shard steps to run on Dask (meters and transactions have)")
+        parameters["dask_address"] = dask_address
     return FLOWS[entry.kind](**parameters, run_date=day, data_root=data_root,
                              outputs_root=outputs_root, return_state=True)
 

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from segmentation.parameters import DEFAULT_ALGORITHM
-from segmentation.errors import SegmentationError
+from segmentation.errors import InputError, SegmentationError
 from segmentation.parameters import (METER_K_MIN, TRANSACTION_ROLES, Algorithm, Hemisphere, MeterFormat, Missing, Outliers,
                                      Shape, Transform, choices)
 from segmentation.settings import MAX_QUARANTINE_SHARE, MIN_CONFIDENCE, SEED, RunPaths, default_data_root
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="last date (default: today)")
     history.add_argument("--every", choices=["month", "week", "day"], default="month",
                          help="month ends, every seventh day, or every day (default: month)")
+    _cluster(history)
     _folders(history)
     history.set_defaults(flow="history", run_date=None)
 
@@ -516,7 +517,7 @@ def _call_flow(args) -> dict:
         from flows.history import history_flow
         return finished(history_flow, name=args.name, date_from=args.date_from,
                         date_to=args.date_to, every=args.every, data_root=args.data_root,
-                        outputs_root=args.outputs_root)
+                        outputs_root=args.outputs_root, dask_address=args.dask_address)
     from flows.nightly import nightly_flow
     return finished(nightly_flow, **roots)
 
@@ -530,7 +531,8 @@ def preflight_checks(args) -> None:
     from segmentation.settings import london_today, segment_threads
 
     segment_threads()                   # a bad SEGMENT_THREADS is named before Prefect starts
-    if hasattr(args, "dask_address") and (address := dask_address(args.dask_address)):
+    if args.flow != "history" and hasattr(args, "dask_address") and (
+            address := dask_address(args.dask_address)):
         check_reachable(address)        # an unreachable scheduler is named in ~3 s, not after start-up
     if args.flow == "assign":
         preflight.check_assignment(*_assign_target(args), args.input, args.model,
@@ -541,7 +543,12 @@ def preflight_checks(args) -> None:
         entries = load_catalog()        # a wrong entry is named before anything starts
         if args.flow in ("dataset", "history"):
             entries = {args.name: catalog_entry(args.name)}
-        for address in sorted({dask_address(e.parameters.get("dask_address"))
+        given = getattr(args, "dask_address", None)      # history's option, for every run
+        if given and entries[args.name].kind not in ("meters", "transactions"):
+            raise InputError(f"--dask-address: dataset '{args.name}' is a "
+                             f"{entries[args.name].kind} table, with no per-shard steps to run "
+                             f"on Dask (meters and transactions have)")
+        for address in sorted({dask_address(given or e.parameters.get("dask_address"))
                                for e in entries.values()} - {None}):
             check_reachable(address)
         if args.flow == "history":

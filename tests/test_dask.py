@@ -239,3 +239,36 @@ def test_a_validation_failure_raised_on_a_worker_travels_whole():
     failure = ValidationFailed("f.csv", [{"expectation": "expect_column_to_exist", "column": "kwh"}])
     again = pickle.loads(pickle.dumps(failure))
     assert (again.file, again.failures, str(again)) == (failure.file, failure.failures, str(failure))
+
+
+def test_history_runs_each_date_of_a_meter_dataset_on_the_cluster(prefect_harness, dask_cluster,
+                                                                   tmp_path, monkeypatch):
+    from flows.history import history_flow
+
+    write_sample_meters(tmp_path / "data" / "raw" / "m", n_meters=30, days=40, seed=3,
+                        end="2025-01-31")
+    catalog = tmp_path / "segmentation.yaml"
+    catalog.write_text("datasets:\n  m:\n    kind: meters\n    input: raw/m\n    compare: false\n")
+    monkeypatch.setenv("SEGMENT_CATALOG", str(catalog))
+    before = executed(dask_cluster)
+    runs = history_flow(name="m", date_from="2025-01-30", date_to="2025-01-31", every="day",
+                        data_root=str(tmp_path / "data"), outputs_root=str(tmp_path / "out"),
+                        dask_address=dask_cluster.scheduler_address)
+    assert list(runs) == ["2025-01-30", "2025-01-31"]
+    shards = len(list((tmp_path / "data").rglob("days/shard=*")))
+    # per run: the ingestion task (the second finds the file stored and skips it), the shards
+    assert executed(dask_cluster) - before == 2 * (1 + shards)
+    manifest = json.loads(Path(runs["2025-01-31"]["published"]["manifest"]).read_text())
+    assert manifest["parameters"]["dask_address"] == dask_cluster.scheduler_address
+
+
+def test_history_refuses_the_option_for_a_customer_table_before_starting(tmp_path, monkeypatch):
+    catalog = tmp_path / "segmentation.yaml"
+    catalog.write_text("datasets:\n  c:\n    kind: customers\n    input: raw/c.csv\n")
+    monkeypatch.setenv("SEGMENT_CATALOG", str(catalog))
+    err = io.StringIO()
+    status = main(["history", "c", "--from", "2025-01-01", "--to", "2025-02-28",
+                   "--dask-address", "tcp://127.0.0.1:1"], stdout=io.StringIO(), stderr=err)
+    assert status == 2
+    assert ("--dask-address: dataset 'c' is a customers table, with no per-shard steps to run "
+            "on Dask (meters and transactions have)") in err.getvalue()
