@@ -48,8 +48,8 @@ def assign_flow(
         outputs_root: Outputs root; empty: the project's outputs/
         max_quarantine_share: Refuse the input when a larger share of it is quarantined
             (0-1); empty: the model's run's (a handful of new members may need more)
-        dask_address: Dask scheduler tcp://HOST:PORT: meter files are ingested and featurised
-            on its workers; empty: $SEGMENT_DASK_ADDRESS, else here
+        dask_address: Dask scheduler tcp://HOST:PORT: meter files are ingested and featurised,
+            and members placed in chunks, on its workers; empty: $SEGMENT_DASK_ADDRESS, else here
     """
     with QuietFailure() as failure:
         limit_threads()
@@ -64,7 +64,7 @@ def assign_flow(
         with exclusive_run(paths):
             read = steps.READERS[kind](files, settings, paths)
             placed = steps.place_members(read["members"], kind, read["id_column"],
-                                         str(model_path), paths)
+                                         str(model_path), paths, settings["dask_address"])
             rows = pd.read_parquet(placed)
             manifest = assignment.assignment_manifest(
                 kind=kind, dataset=dataset, assign_date=paths.run_date, model_path=model_path,

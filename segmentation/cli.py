@@ -418,8 +418,7 @@ def _assign_parser(sub) -> None:
         parser.add_argument("--max-quarantine-share", type=_share, metavar="SHARE",
                             help="refuse the input when a larger share of its rows is "
                                  "quarantined, 0-1 (default: the share of the model's run)")
-        if kind in ("meters", "dataset"):
-            _cluster(parser)
+        _cluster(parser)
         _folders(parser)
         parser.set_defaults(flow="assign", run_date=None)
 

@@ -8,7 +8,11 @@ folder: the dataset's store is not touched.
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +23,7 @@ from segmentation.cluster import shard_runner
 from segmentation.contract import assignments_schema
 from segmentation.io import write_parquet_atomic
 from segmentation.settings import RunPaths
+from tasks.shared import IO_RETRIES
 from tasks import customers as customer_steps
 from tasks import meters as meter_steps
 from tasks import transactions as transaction_steps
@@ -109,22 +114,61 @@ READERS = {"customers": read_customers, "meters": read_meters,
            "transactions": read_transactions}
 
 
-@task(name="place-members", cache_policy=NO_CACHE)
-def place_members(member_files: list[str], kind: str, id_column: str, model_file: str,
-                  paths: RunPaths) -> str:
-    """Each member of ``member_files`` (validated rows, behaviour or meter features) at
-    its nearest segment of the saved model; writes assignments.parquet to the work dir."""
+PLACE_CHUNK_ROWS = 250_000   # members per placement task on a Dask cluster (locally: one task)
+
+
+def gather_members(member_files: list[str], kind: str, target: Path, chunk_rows: int) -> Path:
+    """Every member in one Parquet file, in a run's order (meters by id), one row group per
+    placement task of at most ``chunk_rows`` members (other kinds stream, batch by batch)."""
+    if kind == "meters":
+        pq.write_table(pa.Table.from_pandas(meter_steps.by_meter(member_files),
+                                            preserve_index=False), target,
+                       row_group_size=chunk_rows)
+        return target
+    with pq.ParquetWriter(target, pq.ParquetFile(member_files[0]).schema_arrow) as writer:
+        for file in member_files:
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows):
+                writer.write_batch(batch, row_group_size=chunk_rows)
+    return target
+
+
+@task(name="place-member-chunk", cache_policy=NO_CACHE, **IO_RETRIES)
+def place_member_chunk(members_file: str, row_group: int, kind: str, id_column: str,
+                       model_file: str, assign_date: str, out_dir: str) -> str:
+    """One row group of members at their nearest segments of the saved model (a mapped task:
+    paths in, a part out; placement is per member, so chunks give the rows of one call)."""
     from segmentation.customers.pipeline import assign_rows
     from segmentation.meters.segment import assign_meters
 
     model = ModelArtifact.load(model_file, kind=kind)
-    members = (meter_steps.by_meter(member_files) if kind == "meters"   # as a run orders them
-               else pd.concat([pd.read_parquet(f) for f in member_files], ignore_index=True))
+    members = pq.ParquetFile(members_file).read_row_group(row_group).to_pandas()
+    placed = assign_meters(members, model) if kind == "meters" else assign_rows(members, model)
+    rows = assignment_rows(members[id_column], placed, kind, model,
+                           date.fromisoformat(assign_date))
+    return str(write_parquet_atomic(rows, Path(out_dir) / f"part-{row_group:05d}.parquet",
+                                    assignments_schema(kind)))
+
+
+def place_members(member_files: list[str], kind: str, id_column: str, model_file: str,
+                  paths: RunPaths, dask_address: str | None = None) -> str:
+    """Each member of ``member_files`` (validated rows, behaviour or meter features) at
+    its nearest segment of the saved model; writes assignments.parquet to the work dir.
+    On a Dask cluster they are placed in chunks of ``PLACE_CHUNK_ROWS`` on its workers."""
     schema = assignments_schema(kind)
     target = paths.work_dir / "assignments.parquet"
-    if not len(members):
+    members = gather_members(member_files, kind, paths.work_dir / "members.parquet",
+                             PLACE_CHUNK_ROWS if dask_address else 2**62)
+    chunks = pq.ParquetFile(members).num_row_groups
+    if not pq.ParquetFile(members).metadata.num_rows:
         return str(write_parquet_atomic(schema.empty_table().to_pandas(), target, schema))
-    placed = assign_meters(members, model) if kind == "meters" else assign_rows(members, model)
-    rows = assignment_rows(members[id_column], placed, kind, model, paths.run_date)
-    return str(write_parquet_atomic(rows, target, schema))
-
+    with shard_runner(dask_address) as runner:
+        futures = runner.map(place_member_chunk, {
+            "members_file": str(members), "row_group": list(range(chunks)), "kind": kind,
+            "id_column": id_column, "model_file": model_file,
+            "assign_date": paths.run_date.isoformat(), "out_dir": str(paths.work_dir / "placed")})
+        parts = [f.result() for f in futures]
+    with pq.ParquetWriter(target.with_suffix(".tmp"), schema) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part, schema=schema))
+    target.with_suffix(".tmp").replace(target)
+    return str(target)

@@ -272,3 +272,30 @@ def test_history_refuses_the_option_for_a_customer_table_before_starting(tmp_pat
     assert status == 2
     assert ("--dask-address: dataset 'c' is a customers table, with no per-shard steps to run "
             "on Dask (meters and transactions have)") in err.getvalue()
+
+
+def test_members_are_placed_in_chunks_on_the_cluster_as_in_one_call(
+        prefect_harness, dask_cluster, real_runs, tmp_path, monkeypatch):
+    import shutil
+
+    from flows.assign import assign_flow
+    from tasks import assign as assign_steps
+    from tests.real_runs import RUN_DATE, roots_of
+
+    results = {}
+    for where in ("local", "cluster"):
+        root = tmp_path / where
+        shutil.copytree(real_runs["root"], root, symlinks=True)
+        table = root / "data" / "raw" / "customers" / "customers.csv"
+        if where == "cluster":
+            monkeypatch.setattr(assign_steps, "PLACE_CHUNK_ROWS", 37)
+            before = executed(dask_cluster)
+        results[where] = assign_flow(kind="customers", inputs=[str(table)], assign_date=RUN_DATE,
+                                     dask_address=(dask_cluster.scheduler_address
+                                                   if where == "cluster" else None),
+                                     **roots_of(root))
+    placed = {w: pd.read_parquet(r["published"]["assignments.parquet"]) for w, r in results.items()}
+    chunks = -(-len(placed["local"]) // 37)
+    assert chunks > 3 and executed(dask_cluster) - before == chunks
+    pd.testing.assert_frame_equal(placed["local"], placed["cluster"])
+    assert results["local"]["counts"] == results["cluster"]["counts"]
