@@ -201,3 +201,13 @@ def sample_customers_csv(tmp_path) -> Path:
 
     return write_sample_customers(tmp_path / "raw", n=200, seed=7)
 
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real Dask scheduler and two worker processes on 127.0.0.1, one thread each
+    (tests/test_dask*.py)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        yield cluster
