@@ -279,6 +279,7 @@ SUMMARY_SQL = """
            min(year(ts) * 12 + month(ts) - 1) AS min_month_index,
            count(*) FILTER (WHERE value IS NULL) AS n_value_missing,
            count(*) FILTER (WHERE NOT is_return AND unit_price <= 0) AS n_bad_price,
+           count(*) FILTER (WHERE quantity = 0) AS n_zero_quantity,
            max(abs(quantity)) AS quantity_abs_max,
            count(*) FILTER (WHERE dup_rank > 1) AS n_duplicates
     FROM in_scope GROUP BY ALL"""

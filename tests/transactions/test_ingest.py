@@ -46,6 +46,10 @@ LINES = {
     20: ("110,A1,CUP,abc,2011-06-07 10:00:00,2.00,12345,United Kingdom",
          "quantity, price or amount missing or not a number"),
     21: ("111,A1,CUP,5,1990-01-01 00:00:00,2.00,12345,United Kingdom", "kept"),
+    22: ("112,A1,CUP,0,2011-06-08 10:00:00,2.00,12345,United Kingdom",
+         "zero quantity (no units on the line)"),
+    23: ("113,A1,CUP,0,2011-06-08 10:00:00,0,12345,United Kingdom",
+         "zero or negative price on a purchase line; zero quantity (no units on the line)"),
 }
 
 

@@ -129,6 +129,12 @@ def test_a_cancelled_order_is_a_return_and_a_free_purchase_is_quarantined_in_amo
                                               "8,2011-06-01,0\n")
     assert pd.read_parquet(amounts.lines)["source_row"].tolist() == [2]
     assert amounts.counts["quarantined_by_reason"] == {price: 1}
+    # A line of no units is no purchase, whatever its amount: 0 for 0 and 0 units for 5.
+    (tmp_path / "c").mkdir()
+    nothing = stage_and_split(tmp_path / "c", "Customer,Date,Quantity,Amount\n7,2011-06-01,0,0\n"
+                                              "8,2011-06-01,0,5\n9,2011-06-01,1,5\n")
+    assert pd.read_parquet(nothing.lines)["source_row"].tolist() == [4]
+    assert nothing.counts["quarantined_by_reason"] == {"zero quantity (no units on the line)": 2}
 
 
 def test_a_log_in_a_folder_with_a_quote_and_columns_with_quotes_is_read(tmp_path):
