@@ -23,6 +23,7 @@ from segmentation.cluster import shard_runner
 from segmentation.contract import assignments_schema
 from segmentation.io import write_parquet_atomic
 from segmentation.settings import RunPaths
+from segmentation.transactions.features import CLUSTER_SHARDS
 from tasks.shared import IO_RETRIES
 from tasks import customers as customer_steps
 from tasks import meters as meter_steps
@@ -69,8 +70,10 @@ def read_transactions(files: list[str], settings: dict, paths: RunPaths) -> dict
     staged = transaction_steps.stage_transactions(path, paths)
     validated = transaction_steps.validate_transactions(staged, config, paths,
                                                         settings["max_quarantine_share"])
-    with shard_runner(None) as runner:
-        featured = transaction_steps.transaction_features(validated, config, paths, runner)
+    address = settings.get("dask_address")           # the flow's --dask-address
+    with shard_runner(address) as runner:
+        featured = transaction_steps.transaction_features(validated, config, paths, runner,
+                                                          CLUSTER_SHARDS if address else 1)
     counts = line_accounting(staged["lines_in"], validated["counts"],
                              pq.read_metadata(staged["rejects"]).num_rows, featured)
     return {"members": [featured["features"]], "id_column": "customer_id",
