@@ -9,6 +9,8 @@ one more day of every meter, then measures in fresh processes (wall, peak RSS):
 - ``backfill_730`` / ``increment_730``: the same into a second store with ``--window-days 730``;
 - ``server_increment_365`` / ``_730``: one more night into each store against a running Prefect
   server (``make server``'s route: no temporary server);
+- ``warm_increment_365``: two more nights in one process against that server; the second
+  pays no imports and no start-up (what a long-lived worker would leave);
 - fixed costs: ``imports`` (Great Expectations, scikit-learn, Prefect and the flow in a fresh
   process: what every run imports before its first step) and ``prefect`` (a flow with one
   trivial task, its temporary server included).
@@ -36,12 +38,25 @@ IMPORTS = """
 import great_expectations, sklearn.cluster, matplotlib.pyplot, kneed, prefect, flows.meters
 print(1)
 """
-SECOND_NIGHT = """
+NEXT_NIGHT = """
 import sys
 from pathlib import Path
 from segmentation.meters.sample import write_sample_meters
-write_sample_meters(Path(sys.argv[1]), n_meters=int(sys.argv[2]), days=1, seed=44, end="2025-01-02",
-                    damage=False)
+write_sample_meters(Path(sys.argv[1]), n_meters=int(sys.argv[2]), days=1, seed=int(sys.argv[3]),
+                    end=sys.argv[4], damage=False)
+"""
+# Two nights in one process (a long-lived worker's route): the second pays no imports and no
+# Prefect start-up; what is left is the night's own work.
+WARM = """
+import io, json, sys, time
+from segmentation.cli import main
+def night(args):
+    out = io.StringIO()
+    start = time.perf_counter()
+    assert main(["run", "meters", "--json", *args], stdout=out) == 0, out.getvalue()
+    return round(time.perf_counter() - start, 2)
+first, second = json.loads(sys.argv[1])
+print(json.dumps({"first_s": night(first), "second_s": night(second)}))
 """
 
 
@@ -74,9 +89,10 @@ def main() -> None:
         measure(GENERATE, str(work), str(args.meters), str(args.days))
         shutil.rmtree(work / "parts", ignore_errors=True)
     nightly = next((work / "nightly").glob("*.parquet"))
-    if not (work / "night2").exists():
-        measure(SECOND_NIGHT, str(work / "night2"), str(args.meters))
-    night2 = next((work / "night2").glob("*.parquet"))
+    for n, (seed, day) in enumerate([(44, "2025-01-02"), (45, "2025-01-03"), (46, "2025-01-04")], 2):
+        if not (work / f"night{n}").exists():
+            measure(NEXT_NIGHT, str(work / f"night{n}"), str(args.meters), str(seed), day)
+    night2, night3, night4 = (next((work / f"night{n}").glob("*.parquet")) for n in (2, 3, 4))
     row = {"meters": args.meters, "days": args.days, "scan": measure(DUCKDB, str(readings)),
            "imports": measure(IMPORTS), "prefect": measure(PREFECT)}
     server, url = start_server(work / "prefect-home")
@@ -90,6 +106,10 @@ def main() -> None:
             try:
                 row[f"server_increment_{window}"] = measure(
                     PIPELINE, *run_args(night2, root, window, "2025-01-02"))
+                if window == 365:
+                    warm = measure(WARM, json.dumps([run_args(night3, root, window, "2025-01-03"),
+                                                     run_args(night4, root, window, "2025-01-04")]))
+                    row["warm_increment_365"] = json.loads(warm["output"])
             finally:
                 os.environ.pop("PREFECT_API_URL", None)
             shutil.rmtree(root, ignore_errors=True)
@@ -121,12 +141,15 @@ def main() -> None:
     for prefix in ("", "server_"):
         ratios[f"{prefix}increment_730_vs_365"] = round(
             row[f"{prefix}increment_730"]["wall_s"] / row[f"{prefix}increment_365"]["wall_s"], 2)
+    ratios["warm_increment_365_vs_scan"] = round(row["warm_increment_365"]["second_s"] / scan, 2)
     row["ratios"] = ratios
     print("\n| route | wall s | peak RSS MB | x scan | steps (s) |\n|---|---|---|---|---|")
     for name in ("scan", "imports", "prefect", *routes):
         r = row[name]
         print(f"| {name} | {r['wall_s']} | {r['peak_rss_mb']} | "
               f"{ratios.get(name + '_vs_scan', '')} | {steps(r) if name in routes else ''} |")
+    print(f"a second night in the same process (warm): {row['warm_increment_365']['second_s']} s "
+          f"= {ratios['warm_increment_365_vs_scan']}x the scan")
     print(f"increment with 730 days / with 365 days = {ratios['increment_730_vs_365']}x; "
           f"against a running server {ratios['server_increment_730_vs_365']}x")
     out = ROOT / "bench" / "results" / "bench_nightly.json"
