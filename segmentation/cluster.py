@@ -101,6 +101,7 @@ def shard_runner(address: str | None) -> Iterator:
     else:
         from prefect_dask import DaskTaskRunner
 
+        check_reachable(address)     # a deployment run gets the CLI's one line too, not a traceback
         runner = DaskTaskRunner(address=address, client_kwargs={"timeout": f"{CONNECT_TIMEOUT_S}s"})
     with runner:
         yield runner

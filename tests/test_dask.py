@@ -156,3 +156,16 @@ def test_a_validation_failure_raised_on_a_worker_travels_whole():
     failure = ValidationFailed("f.csv", [{"expectation": "expect_column_to_exist", "column": "kwh"}])
     again = pickle.loads(pickle.dumps(failure))
     assert (again.file, again.failures, str(again)) == (failure.file, failure.failures, str(failure))
+
+
+def test_a_flow_given_an_unreachable_scheduler_fails_with_the_one_line(prefect_harness, tmp_path):
+    from flows.meters import meter_flow
+
+    write_sample_meters(tmp_path / "raw", n_meters=20, days=10, seed=1)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    state = meter_flow(inputs=[str(p) for p in (tmp_path / "raw").glob("*.parquet")],
+                       data_root=str(tmp_path / "data"), dask_address=address,
+                       return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith(f"cannot reach the Dask scheduler at {address}"), state.message
+    assert not (tmp_path / "data" / "processed" / "meters").exists()
