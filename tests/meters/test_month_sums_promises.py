@@ -9,6 +9,7 @@ with the module's sparse products.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import fields
 
@@ -18,9 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from segmentation.errors import InputError
+from segmentation.io import write_json_atomic
 from segmentation.meters import months, pipeline, sums
 from segmentation.meters.clean import make_window
-from segmentation.meters.day_vectors import DayCalendar
+from segmentation.meters.day_vectors import DayCalendar, slots_per_day
+from segmentation.meters.store import LAYOUT, ReadingsStore, day_schema
 
 # Six local days of four points each: Friday, Saturday, Sunday, Monday ... across three months.
 POINTS = 4
@@ -473,14 +477,11 @@ def test_a_months_sums_are_reused_only_while_its_files_are_the_same(tmp_path):
 
 # ---------------------------------------------------------------- a store made by hand
 
-def write_store(root, files: list[dict], timezone: str = ZONE) -> "ReadingsStore":
+def write_store(root, files: list[dict], timezone: str = ZONE) -> ReadingsStore:
     """A one-shard store of day vectors written directly: each file ``{"sha", "seq",
     "resolution", "rows": [(meter, "YYYY-MM-DD", kwh list)], "layout": "month" | "flat"}``
     gets its parts (one per local month, or one at the shard's root for the older layout)
     and its ledger entry, whose first and last readings are those of its rows."""
-    from segmentation.io import write_json_atomic
-    from segmentation.meters.day_vectors import slots_per_day
-    from segmentation.meters.store import LAYOUT, ReadingsStore, day_schema
     write_json_atomic({"n_shards": 1, "timezone": timezone, "layout": LAYOUT},
                       root / "days" / "_store.json")
     for f in files:
@@ -684,3 +685,98 @@ def test_days_window_is_the_grid_of_those_local_days():
     days = pipeline.window_days(window)
     assert days.n_days == 61 and str(days.dates()[0]) == "2024-03-01"
     assert str(days.dates()[-1]) == "2024-04-30"
+
+
+# ---------------------------------------------------------------- pipeline: the accounting
+
+def entry(rows_in: int, stored: int, **by_reason) -> dict:
+    return {"rows_in": rows_in, "rows_stored": stored, "quarantined_by_reason": by_reason}
+
+
+def shard(used: int, quarantined_meters: int, outside: int, exact: int = 0,
+          conflicting: int = 0) -> dict:
+    by_reason = {k: v for k, v in (("exact duplicate", exact),
+                                   ("conflicting duplicate", conflicting)) if v}
+    return {"readings_in_window": used + quarantined_meters + exact + conflicting,
+            "readings_outside_window": outside, "readings_superseded": exact + conflicting,
+            "readings_superseded_by_reason": by_reason, "readings_used": used,
+            "readings_of_quarantined_meters": quarantined_meters, "interpolated_intervals": 3,
+            "missing_intervals": 4, "meters_segmentable": 2, "meters_quarantined": 1}
+
+
+def test_store_counts_add_every_files_readings_and_reasons():
+    store = Ledger({"a": entry(100, 90, negative=6, implausible=4),
+                    "b": entry(50, 49, negative=1), "c": entry(7, 7)})
+    assert pipeline.store_counts(store) == {
+        "files": 3, "readings_in": 157, "readings_stored": 146,
+        "ingest_quarantined_by_reason": {"negative": 7, "implausible": 4}}
+
+
+def test_readings_in_are_used_quarantined_superseded_of_quarantined_meters_or_outside():
+    store = Ledger({"a": entry(100, 90, negative=6, implausible=4), "b": entry(64, 64)})
+    shards = [shard(50, 10, 5, exact=3, conflicting=2), shard(60, 7, 13, exact=4)]
+    meters = pd.DataFrame({"meter_id": ["x", "y", "z"], "n_readings": [10, 4, 3],
+                           "reason": ["all readings are zero", "too little data: 1 of 9 days",
+                                      "too little data: 2 of 9 days"]})
+    counts = pipeline.reading_accounting(store, shards, meters)
+    assert counts == {
+        "files": 2, "readings_in": 164, "readings_used": 110, "readings_quarantined": 10,
+        "readings_quarantined_by_reason": {"implausible": 4, "negative": 6},
+        "readings_superseded": 9,
+        "readings_superseded_by_reason": {"conflicting duplicate": 2, "exact duplicate": 7},
+        "readings_of_quarantined_meters": 17,
+        "readings_of_quarantined_meters_by_reason": {"all readings are zero": 10,
+                                                     "too little data": 7},
+        "readings_outside_window": 18, "interpolated_intervals": 6, "missing_intervals_left": 8,
+        "meters_segmentable": 4, "meters_quarantined": 3, "reconciles": True}
+    # one reading missing anywhere fails the run
+    with pytest.raises(AssertionError, match="does not reconcile"):
+        pipeline.reading_accounting(Ledger({"a": entry(161, 151, negative=10)}), shards, meters)
+    with pytest.raises(AssertionError, match="does not reconcile"):
+        pipeline.reading_accounting(store, [shards[0], shard(60, 7, 12, exact=4)], meters)
+
+
+def test_a_store_without_shard_counts_reconciles_only_when_empty():
+    empty = pd.DataFrame(columns=["meter_id", "n_readings", "reason"])
+    counts = pipeline.reading_accounting(Ledger({}), [], empty)
+    assert counts["readings_in"] == counts["readings_used"] == 0 and counts["reconciles"]
+    assert counts["readings_of_quarantined_meters_by_reason"] == {}
+    with pytest.raises(AssertionError):
+        pipeline.reading_accounting(Ledger({"a": entry(5, 5)}), [], empty)
+
+
+# ---------------------------------------------------------------- pipeline: the window
+
+def test_the_window_runs_at_the_coarsest_resolution_over_every_files_span(tmp_path):
+    files = [{"sha": "a" * 64, "seq": 1, "resolution": 30,
+              "rows": [("A", "2024-01-03", [0.1] * 48), ("A", "2024-01-20", [0.1] * 48)]},
+             {"sha": "b" * 64, "seq": 2, "resolution": 60,
+              "rows": [("B", "2024-01-01", [0.1] * 24), ("B", "2024-01-10", [0.1] * 24)]}]
+    store = write_store(tmp_path, files)
+    window = pipeline.plan_window(store, 365, ZONE)
+    assert window.resolution == 60 and window.timezone == ZONE and window.hemisphere == "north"
+    assert (window.start, window.end) == (pd.Timestamp("2024-01-01", tz="UTC"),
+                                          pd.Timestamp("2024-01-21", tz="UTC"))
+    assert pipeline.plan_window(store, 365, ZONE, hemisphere="south").hemisphere == "south"
+    assert pipeline.plan_window(store, 5, ZONE).start == pd.Timestamp("2024-01-16", tz="UTC")
+    # a run for a past date ends with that local day, even inside a file's span
+    dated = pipeline.plan_window(store, 365, ZONE, run_date="2024-01-12")
+    assert (dated.start, dated.end) == (pd.Timestamp("2024-01-01", tz="UTC"),
+                                        pd.Timestamp("2024-01-13", tz="UTC"))
+    # the first local day itself is a valid run date
+    assert pipeline.plan_window(store, 365, ZONE, run_date="2024-01-01").end == \
+        pd.Timestamp("2024-01-02", tz="UTC")
+
+
+def test_a_window_cannot_be_planned_from_nothing(tmp_path):
+    with pytest.raises(InputError, match="the readings store is empty: no file has been ingested"):
+        pipeline.plan_window(ReadingsStore(tmp_path / "none"), 365, ZONE)
+    store = write_store(tmp_path / "q", [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+                                          "rows": [("A", "2024-01-03", [0.1] * 24)]}])
+    ledger = tmp_path / "q" / "days" / "_ledger" / ("a" * 64 + ".json")
+    ledger.write_text(json.dumps({**json.loads(ledger.read_text()), "first_reading_utc": None,
+                                  "last_reading_utc": None}))
+    with pytest.raises(InputError, match="every reading of the ingested files was quarantined"):
+        pipeline.plan_window(ReadingsStore(tmp_path / "q"), 365, ZONE)
+    with pytest.raises(InputError, match="holds local days in Europe/London"):
+        pipeline.plan_window(ReadingsStore(tmp_path / "q"), 365, "Europe/Zurich")
