@@ -695,6 +695,12 @@ def test_days_window_is_the_grid_of_those_local_days():
     days = pipeline.window_days(window)
     assert days.n_days == 61 and str(days.dates()[0]) == "2024-03-01"
     assert str(days.dates()[-1]) == "2024-04-30"
+    # east of Greenwich a local midnight is the day before in UTC: the days stay local
+    zurich = make_window(pd.Timestamp("2023-12-31 23:00", tz="UTC"),
+                         pd.Timestamp("2024-01-03 22:00", tz="UTC"), 10_000, 60, "Europe/Zurich")
+    days = pipeline.window_days(zurich)
+    assert [str(d) for d in days.dates()] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert days.start_us[0] == us("2023-12-31 23:00+00:00")
 
 
 # ---------------------------------------------------------------- pipeline: the accounting
@@ -773,20 +779,37 @@ def test_the_window_runs_at_the_coarsest_resolution_over_every_files_span(tmp_pa
     dated = pipeline.plan_window(store, 365, ZONE, run_date="2024-01-12")
     assert (dated.start, dated.end) == (pd.Timestamp("2024-01-01", tz="UTC"),
                                         pd.Timestamp("2024-01-13", tz="UTC"))
-    # the first local day itself is a valid run date
+    # the first local day itself is a valid run date; the day before is not, even when the
+    # first reading is the very next instant
     assert pipeline.plan_window(store, 365, ZONE, run_date="2024-01-01").end == \
         pd.Timestamp("2024-01-02", tz="UTC")
+    with pytest.raises(InputError) as refused:
+        pipeline.plan_window(store, 365, ZONE, run_date="2023-12-31")
+    assert str(refused.value) == (f"file '{tmp_path / 'days'}': no reading on or before the run "
+                                  "date 2023-12-31: the first is 2024-01-01 00:00 (Europe/London)")
 
 
 def test_a_window_cannot_be_planned_from_nothing(tmp_path):
-    with pytest.raises(InputError, match="the readings store is empty: no file has been ingested"):
+    """Each refusal names the store."""
+    with pytest.raises(InputError, match="the readings store is empty: no file has been ingested"
+                       ) as refused:
         pipeline.plan_window(ReadingsStore(tmp_path / "none"), 365, ZONE)
+    assert refused.value.file == str(tmp_path / "none" / "days")
+    # a ledger whose parts are gone holds no reading either
+    gone = write_store(tmp_path / "gone", [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+                                            "rows": [("A", "2024-01-03", [0.1] * 24)]}])
+    for part in (tmp_path / "gone").rglob("part-*.parquet"):
+        part.unlink()
+    with pytest.raises(InputError, match="the readings store is empty"):
+        pipeline.plan_window(gone, 365, ZONE)
     store = write_store(tmp_path / "q", [{"sha": "a" * 64, "seq": 1, "resolution": 60,
                                           "rows": [("A", "2024-01-03", [0.1] * 24)]}])
     ledger = tmp_path / "q" / "days" / "_ledger" / ("a" * 64 + ".json")
     ledger.write_text(json.dumps({**json.loads(ledger.read_text()), "first_reading_utc": None,
                                   "last_reading_utc": None}))
-    with pytest.raises(InputError, match="every reading of the ingested files was quarantined"):
+    with pytest.raises(InputError, match="every reading of the ingested files was quarantined"
+                       ) as refused:
         pipeline.plan_window(ReadingsStore(tmp_path / "q"), 365, ZONE)
+    assert refused.value.file == str(tmp_path / "q" / "days")
     with pytest.raises(InputError, match="holds local days in Europe/London"):
         pipeline.plan_window(ReadingsStore(tmp_path / "q"), 365, "Europe/Zurich")
