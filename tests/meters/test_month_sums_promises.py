@@ -617,13 +617,13 @@ def test_the_file_ingested_last_wins_whatever_its_hash_and_supersedes_by_reason(
     later = [1.0] * 12 + [2.0] * 6 + [np.nan] * 6
     files = [{"sha": "f" * 64, "seq": 1, "resolution": 60,
               "rows": [("A", "2024-01-10", [1.0] * 24), ("A", "2024-01-08", [5.0] * 24),
-                       ("C", "2024-01-13", [1.0] * 24)]},
+                       ("C", "2024-01-13", [1.0] * 24), ("Z", "2024-01-05", [1.0] * 24)]},
              {"sha": "1" * 64, "seq": 2, "resolution": 60,
               "rows": [("A", "2024-01-10", later), ("B", "2024-01-11", [0.5] * 24)]}]
     store = write_store(tmp_path, files)
     window = local_window("2024-01-09", "2024-01-12", 60)
     got = pipeline.read_range(store, 0, window)
-    assert got.meters.tolist() == ["A", "B"]            # C and A's 8 January: outside
+    assert got.meters.tolist() == ["A", "B"]            # C, Z and A's 8 January: outside
     assert got.values.shape == (2, 96)
     a_day = got.values[0, 24:48]
     assert a_day.tolist() == [1.0] * 12 + [2.0] * 6 + [1.0] * 6
@@ -637,6 +637,15 @@ def test_the_file_ingested_last_wins_whatever_its_hash_and_supersedes_by_reason(
     again = pipeline.read_range(store, 0, window)
     assert again.values[0, 24:48].tolist() == [1.0] * 24
     assert again.exact.sum() == 12 and again.conflicting.sum() == 6
+
+
+def test_a_range_without_readings_in_the_shard_is_empty(tmp_path):
+    files = [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+              "rows": [("A", "2024-01-10", [1.0] * 24)]}]
+    got = pipeline.read_range(write_store(tmp_path, files), 0,
+                              local_window("2024-03-01", "2024-03-02", 60))
+    assert got.meters.tolist() == [] and got.values.shape == (0, 48)
+    assert got.exact.shape == got.conflicting.shape == (0, 2)
 
 
 def test_a_finer_file_is_read_at_the_stores_coarsest_resolution(tmp_path):
@@ -701,6 +710,11 @@ def test_days_window_is_the_grid_of_those_local_days():
     days = pipeline.window_days(zurich)
     assert [str(d) for d in days.dates()] == ["2024-01-01", "2024-01-02", "2024-01-03"]
     assert days.start_us[0] == us("2023-12-31 23:00+00:00")
+    # west of it the window's last instant is the next day in UTC
+    york = make_window(pd.Timestamp("2024-01-01 05:00", tz="UTC"),
+                       pd.Timestamp("2024-01-04 04:00", tz="UTC"), 10_000, 60, "America/New_York")
+    days = pipeline.window_days(york)
+    assert [str(d) for d in days.dates()] == ["2024-01-01", "2024-01-02", "2024-01-03"]
 
 
 # ---------------------------------------------------------------- pipeline: the accounting
@@ -791,10 +805,10 @@ def test_the_window_runs_at_the_coarsest_resolution_over_every_files_span(tmp_pa
 
 def test_a_window_cannot_be_planned_from_nothing(tmp_path):
     """Each refusal names the store."""
-    with pytest.raises(InputError, match="the readings store is empty: no file has been ingested"
-                       ) as refused:
+    with pytest.raises(InputError) as refused:
         pipeline.plan_window(ReadingsStore(tmp_path / "none"), 365, ZONE)
-    assert refused.value.file == str(tmp_path / "none" / "days")
+    assert str(refused.value) == (f"file '{tmp_path / 'none' / 'days'}': the readings store is "
+                                  "empty: no file has been ingested")
     # a ledger whose parts are gone holds no reading either
     gone = write_store(tmp_path / "gone", [{"sha": "a" * 64, "seq": 1, "resolution": 60,
                                             "rows": [("A", "2024-01-03", [0.1] * 24)]}])
@@ -807,9 +821,23 @@ def test_a_window_cannot_be_planned_from_nothing(tmp_path):
     ledger = tmp_path / "q" / "days" / "_ledger" / ("a" * 64 + ".json")
     ledger.write_text(json.dumps({**json.loads(ledger.read_text()), "first_reading_utc": None,
                                   "last_reading_utc": None}))
-    with pytest.raises(InputError, match="every reading of the ingested files was quarantined"
-                       ) as refused:
+    with pytest.raises(InputError) as refused:
         pipeline.plan_window(ReadingsStore(tmp_path / "q"), 365, ZONE)
-    assert refused.value.file == str(tmp_path / "q" / "days")
+    assert str(refused.value) == (f"file '{tmp_path / 'q' / 'days'}': every reading of the "
+                                  "ingested files was quarantined: nothing to segment (see "
+                                  "readings_quarantine)")
     with pytest.raises(InputError, match="holds local days in Europe/London"):
         pipeline.plan_window(ReadingsStore(tmp_path / "q"), 365, "Europe/Zurich")
+
+
+def test_a_run_date_before_the_first_reading_names_that_reading_in_local_time(tmp_path):
+    """Zurich's first local day starts at 23:00 UTC the day before: a run for that day before
+    is refused, and the sentence gives the first reading on the local clock."""
+    store = write_store(tmp_path, [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+                                    "rows": [("A", "2024-01-01", [0.1] * 24)]}], "Europe/Zurich")
+    with pytest.raises(InputError) as refused:
+        pipeline.plan_window(store, 365, "Europe/Zurich", run_date="2023-12-31")
+    assert str(refused.value).endswith("no reading on or before the run date 2023-12-31: the "
+                                       "first is 2024-01-01 00:00 (Europe/Zurich)")
+    window = pipeline.plan_window(store, 365, "Europe/Zurich", run_date="2024-01-01")
+    assert window.end == pd.Timestamp("2024-01-01 23:00", tz="UTC")
