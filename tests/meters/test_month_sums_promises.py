@@ -629,6 +629,7 @@ def test_the_file_ingested_last_wins_whatever_its_hash_and_supersedes_by_reason(
     assert a_day.tolist() == [1.0] * 12 + [2.0] * 6 + [1.0] * 6
     assert np.isnan(got.values[0, :24]).all() and np.isnan(got.values[0, 48:]).all()
     assert got.exact.tolist() == [[0, 12, 0, 0], [0, 0, 0, 0]]
+    assert got.exact.dtype == got.conflicting.dtype == np.int64          # counts
     assert got.conflicting.tolist() == [[0, 6, 0, 0], [0, 0, 0, 0]]
     assert got.values[1, 48:72].tolist() == [0.5] * 24
     # the other order of ingestion: the first file's readings win and the 6 differ again
@@ -646,6 +647,19 @@ def test_a_range_without_readings_in_the_shard_is_empty(tmp_path):
                               local_window("2024-03-01", "2024-03-02", 60))
     assert got.meters.tolist() == [] and got.values.shape == (0, 48)
     assert got.exact.shape == got.conflicting.shape == (0, 2)
+
+
+def test_a_file_without_readings_in_the_range_does_not_stop_the_later_ones(tmp_path):
+    """The first file ingested has January days, none of them in the range: the files after
+    it are read all the same."""
+    files = [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+              "rows": [("A", "2024-01-02", [1.0] * 24)]},
+             {"sha": "b" * 64, "seq": 2, "resolution": 60,
+              "rows": [("A", "2024-01-10", [2.0] * 24)]}]
+    window = local_window("2024-01-09", "2024-01-10", 60)
+    got = pipeline.read_range(write_store(tmp_path, files), 0, window)
+    assert got.meters.tolist() == ["A"] and got.values[0, 24:].tolist() == [2.0] * 24
+    assert [str(d) for d in got.days.dates()] == ["2024-01-09", "2024-01-10"]
 
 
 def test_a_finer_file_is_read_at_the_stores_coarsest_resolution(tmp_path):
