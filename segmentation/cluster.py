@@ -67,8 +67,11 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     try:
         identity = asyncio.run(_identity(address, timeout))
     except Exception as error:   # noqa: BLE001 - whatever answered, it is not a scheduler
-        raise InputError(f"no Dask scheduler answers at {address} "
-                         f"({type(error).__name__}); {hint}") from None
+        # Dask's own errors for a stranger on the port say nothing useful (a MemoryError from
+        # reading an HTTP reply as a frame length): say what it means.
+        what = (f"no answer in {timeout:g} s" if isinstance(error, TimeoutError)
+                else "something else listens there")
+        raise InputError(f"no Dask scheduler answers at {address} ({what}); {hint}") from None
     if identity.get("type") != "Scheduler":
         raise InputError(f"{address} answers as a Dask {identity.get('type')}, not a "
                          f"scheduler; {hint}")

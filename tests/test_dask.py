@@ -72,6 +72,30 @@ def test_transaction_flow_on_the_cluster_equals_the_local_run(prefect_harness, d
     assert local["counts"] == remote["counts"]
 
 
+def test_every_port_from_1_to_65535_is_an_address():
+    for port in (1, 2, 65534, 65535):
+        assert dask_address(f"tcp://h:{port}") == f"tcp://h:{port}"
+
+
+def test_a_host_that_does_not_resolve_is_named():
+    with pytest.raises(InputError, match=r"cannot reach the Dask scheduler at "
+                                         r"tcp://no-such-host.invalid:8786 \(.+\); start one"):
+        check_reachable("tcp://no-such-host.invalid:8786")
+
+
+def test_a_server_that_accepts_but_never_answers_is_named_within_its_timeout():
+    server = socket.create_server(("127.0.0.1", 0))     # the kernel accepts; nobody answers
+    port = server.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(InputError, match=f"no Dask scheduler answers at tcp://127.0.0.1:{port} "
+                                             r"\(no answer in 1 s\)"):
+            check_reachable(f"tcp://127.0.0.1:{port}", timeout=1)
+        assert time.monotonic() - started < 4
+    finally:
+        server.close()
+
+
 def test_address_from_the_option_else_the_environment(monkeypatch):
     monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
     assert dask_address(None) is None
@@ -118,7 +142,8 @@ def test_another_service_on_the_port_is_not_taken_for_a_scheduler():
     threading.Thread(target=answer_garbage, daemon=True).start()
     try:
         started = time.monotonic()
-        with pytest.raises(InputError, match=f"no Dask scheduler answers at tcp://127.0.0.1:{port}"):
+        with pytest.raises(InputError, match=f"no Dask scheduler answers at tcp://127.0.0.1:{port} "
+                                             r"\(something else listens there\)"):
             check_reachable(f"tcp://127.0.0.1:{port}", timeout=2)
         assert time.monotonic() - started < 5
     finally:
@@ -132,6 +157,7 @@ def test_a_scheduler_without_workers_is_refused_and_one_with_workers_accepted(da
         with pytest.raises(InputError, match="has no workers: start some"):
             check_reachable(empty.scheduler_address)
     check_reachable(dask_cluster.scheduler_address)
+    check_reachable(dask_cluster.scheduler_address, timeout=1)     # a short timeout is enough
     worker = next(iter(dask_cluster.scheduler_info["workers"]))   # a worker's own address
     with pytest.raises(InputError, match=f"^{worker} answers as a Dask Worker, not a scheduler"):
         check_reachable(worker)
