@@ -1002,6 +1002,14 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
     assert_same_features(pd.read_parquet(second["features"]), reference)
     assert second["counts"] == first["counts"]
     assert pd.read_parquet(second["quarantined_meters"]).equals(quarantined)
+    # a late file for 15 February: February is summed again, January and April as always
+    late = {"sha": "5" * 64, "seq": 3, "resolution": 60,
+            "rows": [("A", "2024-02-15", [3.0] * 24)]}
+    store = write_store(tmp_path / "store", files + [late])
+    third = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "late")
+    assert third["months"] == {"months_read": 3, "months_reused": 1,
+                               "months_reread_for_base_load": 0}
+    assert_same_features(pd.read_parquet(third["features"]), whole_window(store, window))
 
     # without the cache: every month read, none kept for the next run
     plain = write_store(tmp_path / "plain", files)
@@ -1015,9 +1023,10 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
     assert [p.name for p in (plain.dataset_dir / "months").iterdir()] == ["counts"]
 
 
-def test_a_windows_sums_are_its_months_combined(tmp_path):
+def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
     """``shard_sums`` for the shard's meters and one without readings (H): each field equals the whole window's span sums, the base load numpy's
-    percentile of the complete days' values; ``range_sums`` sums each month of a range read."""
+    percentile of the complete days' values. A first run reads its one range once: March,
+    read again for B's base load, is taken from that read, not from the store."""
     from tests.meters.test_month_sums import POLICY
 
     files = shard_files()
@@ -1030,7 +1039,12 @@ def test_a_windows_sums_are_its_months_combined(tmp_path):
                            pipeline.calendar(window), tail_share=None,
                            superseded=(readings.exact.sum(axis=1), readings.conflicting.sum(axis=1)))
     asked = np.array(["A", "B", "C", "D", "E", "F", "H", "I"], object)
+    ranges = []
+    read_range = pipeline.read_range
+    monkeypatch.setattr(pipeline, "read_range",
+                        lambda *args: ranges.append(args[2]) or read_range(*args))
     total, done = pipeline.shard_sums(store, 0, window, POLICY, asked)
+    assert [(r.start, r.end) for r in ranges] == [(window.start, window.end)]
     assert done["months_read"] == 4 and done["months_reread_for_base_load"] == 1
     expected = sums.reindex(whole, asked, whole.points.shape[1])
     for field in fields(sums.MeterSums):
