@@ -956,20 +956,10 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
     out_of = {m: sum(1 for k in cells if k[0] == m and k[1] > RUN_DATE) for m in "ABCDEFGI"}
     assert n_of["A"] == window.n_cells - 7 - 5 and n_of["G"] == 0 and out_of["G"] == 24
 
-    reference = whole_window(store, window)
     out = tmp_path / "work"
     first = pipeline.process_shard(store, 0, window, POLICY, out)
     assert first["months"] == {"months_read": 4, "months_reused": 0,
                                "months_reread_for_base_load": 1}       # March, for B
-    features = pd.read_parquet(first["features"])
-    assert features["meter_id"].tolist() == ["A", "B", "I"]
-    assert_same_features(features, reference)
-    assert np.allclose(features["base_load_kw"],
-                       reference.set_index("meter_id").loc[["A", "B", "I"], "numpy_p10"], rtol=1e-12)
-    assert features["n_readings"].tolist() == [n_of["A"], n_of["B"], n_of["I"]]
-    assert features["interpolated_intervals"].tolist() == [7, 0, 0]
-    assert features["missing_intervals"].tolist() == [5, 0, 0]
-
     quarantined = pd.read_parquet(first["quarantined_meters"])
     assert pq.read_schema(first["quarantined_meters"]).remove_metadata().equals(
         pipeline.QUARANTINE_METERS_SCHEMA)
@@ -994,6 +984,16 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
                      "quarantined_meters": str(out / "quarantined-meters-00.parquet"),
                      "counts": first["counts"], "months": first["months"]}
     assert json.loads((out / "shard-00.json").read_text()) == first
+
+    reference = whole_window(store, window)
+    features = pd.read_parquet(first["features"])
+    assert features["meter_id"].tolist() == ["A", "B", "I"]
+    assert_same_features(features, reference)
+    assert np.allclose(features["base_load_kw"],
+                       reference.set_index("meter_id").loc[["A", "B", "I"], "numpy_p10"], rtol=1e-12)
+    assert features["n_readings"].tolist() == [n_of["A"], n_of["B"], n_of["I"]]
+    assert features["interpolated_intervals"].tolist() == [7, 0, 0]
+    assert features["missing_intervals"].tolist() == [5, 0, 0]
 
     # the next run reads the window's edge months only; March kept every value of B
     second = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "again")
