@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import fields
 
 import numpy as np
@@ -950,8 +951,8 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
     stored = sum(int(np.count_nonzero(~np.isnan(np.asarray(v, float))))
                  for f in files for _, d, v in f["rows"] if d <= RUN_DATE)
     n_of = {m: sum(1 for k in inside if k[0] == m) for m in "ABCDEFGI"}
-    complete = {m: len({d for (k, d, _) in inside if k == m
-                        if sum(1 for (k2, d2, _) in inside if (k2, d2) == (m, d)) == hours(d)})
+    per_day = Counter((m, d) for m, d, _ in inside)
+    complete = {m: sum(1 for (k, d), n in per_day.items() if k == m and n == hours(d))
                 for m in "ABCDEFGI"}
     out_of = {m: sum(1 for k in cells if k[0] == m and k[1] > RUN_DATE) for m in "ABCDEFGI"}
     assert n_of["A"] == window.n_cells - 7 - 5 and n_of["G"] == 0 and out_of["G"] == 24
