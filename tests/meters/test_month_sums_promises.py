@@ -890,8 +890,9 @@ def shard_files() -> list[dict]:
     the window's last month, which keeps every value (nothing read again for it). C: all
     zero, D: one value (a stuck register), E: ten days, F: one reading, G: only after the
     run date. The later file (its hash sorts first) repeats 12 of A's readings of 20
-    February, changes 6, leaves 6 to the earlier file, and repeats C's 5 January and the
-    first and last days of February (a month's own days, not its context's)."""
+    February, changes 6, leaves 6 to the earlier file, changes 6 of A's 1 February, and
+    repeats C's 5 January and the first and last days of February (duplicates on a month's
+    own days, not on its context's)."""
     rng = np.random.default_rng(11)
     days = [str(d.date()) for d in pd.date_range("2024-01-01", "2024-04-30")]
     gaps = {"2024-01-31": [23], "2024-02-10": [5], "2024-02-12": [3, 4], "2024-02-29": [23],
@@ -911,11 +912,13 @@ def shard_files() -> list[dict]:
             rows.append(("E", day, list(rng.uniform(0.1, 1.0, 24).round(3))))
     rows += [("F", "2024-02-02", [np.nan] * 7 + [0.3] + [np.nan] * 16),
              ("G", "2024-04-25", [0.4] * 24)]
-    a_20 = next(v for m, d, v in rows if (m, d) == ("A", "2024-02-20"))
+    a_20, a_1 = (next(v for m, d, v in rows if (m, d) == ("A", day))
+                 for day in ("2024-02-20", "2024-02-01"))
     later = a_20[:12] + [x + 1.0 for x in a_20[12:18]] + [np.nan] * 6
+    first_day = [x + 1.0 for x in a_1[:6]] + [np.nan] * 18
     return [{"sha": "f" * 64, "seq": 1, "resolution": 60, "rows": rows},
             {"sha": "1" * 64, "seq": 2, "resolution": 60,
-             "rows": [("A", "2024-02-20", later)] + [("C", day, [0.0] * 24) for day in
+             "rows": [("A", "2024-02-20", later), ("A", "2024-02-01", first_day)] + [("C", day, [0.0] * 24) for day in
                                                       ("2024-01-05", "2024-02-01", "2024-02-29")]}]
 
 
@@ -975,12 +978,12 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
                           ("G", "no readings in the window")]]
     assert first["counts"] == {
         "readings_in_window": stored, "readings_outside_window": sum(out_of.values()),
-        "readings_superseded": 90, "readings_superseded_by_reason": superseded,
+        "readings_superseded": 96, "readings_superseded_by_reason": superseded,
         "readings_used": n_of["A"] + n_of["B"] + n_of["I"],
         "readings_of_quarantined_meters": sum(n_of[m] for m in "CDEFG"),
         "interpolated_intervals": 7, "missing_intervals": 5,
         "meters_segmentable": 3, "meters_quarantined": 5}
-    assert superseded == {EXACT_DUPLICATE: 12 + 3 * 24, CONFLICTING_DUPLICATE: 6}
+    assert superseded == {EXACT_DUPLICATE: 12 + 3 * 24, CONFLICTING_DUPLICATE: 6 + 6}
     assert first == {"shard": 0, "features": str(out / "features-00.parquet"),
                      "quarantined_meters": str(out / "quarantined-meters-00.parquet"),
                      "counts": first["counts"], "months": first["months"]}
@@ -1022,6 +1025,20 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
         assert_same_features(pd.read_parquet(done["features"]), reference)
     # (the stored counts are kept there all the same: ``months.stored_counts``)
     assert [p.name for p in (plain.dataset_dir / "months").iterdir()] == ["counts"]
+
+
+def test_a_shard_without_a_quarantined_meter_writes_an_empty_table(tmp_path):
+    """Every meter segmentable: the quarantine file is written all the same, with its columns."""
+    from tests.meters.test_month_sums import POLICY
+
+    files = [{**f, "rows": [r for r in f["rows"] if r[0] == "A"]} for f in shard_files()]
+    store = write_store(tmp_path, files)
+    window = pipeline.plan_window(store, 365, ZONE, run_date="2024-02-10")
+    done = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "work")
+    assert done["counts"]["meters_quarantined"] == 0
+    table = pq.read_table(done["quarantined_meters"])
+    assert table.num_rows == 0
+    assert table.schema.remove_metadata().equals(pipeline.QUARANTINE_METERS_SCHEMA)
 
 
 def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
