@@ -1079,3 +1079,11 @@ def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
     again, done = pipeline.shard_sums(store, 0, window, POLICY, asked)
     assert (done["months_read"], done["months_reused"]) == (2, 2)
     assert np.allclose(again.daily_sum, total.daily_sum, rtol=1e-12)
+    # a reading the sums lost (one more stored than summed) stops the shard, saying so
+    days = pipeline.window_days(window).dates()
+    counts = months.stored_counts(store, 0, days[0], days[-1])
+    cleaned = pipeline.clean_and_featurise(again, done["base_load"], counts, window, POLICY)
+    assert cleaned["counts"]["meters_segmentable"] == 3
+    counts.loc["A", "n_in"] += 1
+    with pytest.raises(AssertionError, match="^shard accounting does not reconcile: {'readings_in"):
+        pipeline.clean_and_featurise(again, done["base_load"], counts, window, POLICY)
