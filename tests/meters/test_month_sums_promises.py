@@ -883,7 +883,7 @@ def hours(day: str) -> int:
 def shard_files() -> list[dict]:
     """Two files over 1 January .. 30 April, one meter for each way through the shard step.
 
-    A: every hour but seven short gaps (one of an hour on 31 January 23:00 and on 1 April
+    A: a zero reading on 14 February, every hour but seven short gaps (one of an hour on 31 January 23:00 and on 1 April
     00:00, where a month's context fills them; two at 29 February 23:00 .. 1 March 00:00)
     and one long one (5 hours on 5 March); readings after the run date. B: a home empty in
     March, whose lowest tenth lies there (March read again for it); I: one empty in April,
@@ -901,6 +901,7 @@ def shard_files() -> list[dict]:
     for day in days:
         a = rng.uniform(0.1, 2.0, hours(day)).round(3)
         a[gaps.get(day, [])] = np.nan
+        a[2] = 0.0 if day == "2024-02-14" else a[2]      # a zero among A's readings
         low = day.startswith("2024-03")
         b = (rng.uniform(0.01, 0.05, hours(day)) if low else rng.gamma(3, 0.1, hours(day)) + 0.2)
         away = day.startswith("2024-04")
@@ -1039,6 +1040,23 @@ def test_a_shard_without_a_quarantined_meter_writes_an_empty_table(tmp_path):
     table = pq.read_table(done["quarantined_meters"])
     assert table.num_rows == 0
     assert table.schema.remove_metadata().equals(pipeline.QUARANTINE_METERS_SCHEMA)
+
+
+def test_a_shard_without_readings_in_the_window_quarantines_its_meters_only(tmp_path):
+    """The window's five days hold no reading of the shard: nothing is segmented, and the
+    meters with readings outside it are quarantined for that."""
+    from tests.meters.test_month_sums import POLICY
+
+    files = [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+              "rows": [("A", "2024-01-02", [0.3] * 24), ("G", "2024-04-25", [0.4] * 24)]}]
+    store = write_store(tmp_path, files)
+    window = pipeline.plan_window(store, 5, ZONE, run_date=RUN_DATE)
+    done = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "work")
+    assert pd.read_parquet(done["features"]).empty
+    assert pd.read_parquet(done["quarantined_meters"])[["meter_id", "reason"]].values.tolist() == [
+        ["A", "no readings in the window"], ["G", "no readings in the window"]]
+    assert (done["counts"]["readings_in_window"], done["counts"]["readings_outside_window"],
+            done["counts"]["meters_segmentable"]) == (0, 48, 0)
 
 
 def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
