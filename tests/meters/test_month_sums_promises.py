@@ -890,7 +890,7 @@ def shard_files() -> list[dict]:
     the window's last month, which keeps every value (nothing read again for it). C: all
     zero, D: one value (a stuck register), E: ten days, F: one reading, G: only after the
     run date. The later file (its hash sorts first) repeats 12 of A's readings of 20
-    February, changes 6, leaves 6 to the earlier file, changes 6 of A's 1 February, and
+    February, changes 6, leaves 6 to the earlier file, changes 6 of A's 1 and 29 February, and
     repeats C's 5 January and the first and last days of February (duplicates on a month's
     own days, not on its context's)."""
     rng = np.random.default_rng(11)
@@ -913,13 +913,14 @@ def shard_files() -> list[dict]:
             rows.append(("E", day, list(rng.uniform(0.1, 1.0, 24).round(3))))
     rows += [("F", "2024-02-02", [np.nan] * 7 + [0.3] + [np.nan] * 16),
              ("G", "2024-04-25", [0.4] * 24)]
-    a_20, a_1 = (next(v for m, d, v in rows if (m, d) == ("A", day))
-                 for day in ("2024-02-20", "2024-02-01"))
+    a_20, a_1, a_29 = (next(v for m, d, v in rows if (m, d) == ("A", day))
+                       for day in ("2024-02-20", "2024-02-01", "2024-02-29"))
     later = a_20[:12] + [x + 1.0 for x in a_20[12:18]] + [np.nan] * 6
-    first_day = [x + 1.0 for x in a_1[:6]] + [np.nan] * 18
+    first_day, last_day = ([x + 1.0 for x in a[:6]] + [np.nan] * 18 for a in (a_1, a_29))
     return [{"sha": "f" * 64, "seq": 1, "resolution": 60, "rows": rows},
             {"sha": "1" * 64, "seq": 2, "resolution": 60,
-             "rows": [("A", "2024-02-20", later), ("A", "2024-02-01", first_day)] + [("C", day, [0.0] * 24) for day in
+             "rows": [("A", "2024-02-20", later), ("A", "2024-02-01", first_day),
+                      ("A", "2024-02-29", last_day)] + [("C", day, [0.0] * 24) for day in
                                                       ("2024-01-05", "2024-02-01", "2024-02-29")]}]
 
 
@@ -979,12 +980,12 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
                           ("G", "no readings in the window")]]
     assert first["counts"] == {
         "readings_in_window": stored, "readings_outside_window": sum(out_of.values()),
-        "readings_superseded": 96, "readings_superseded_by_reason": superseded,
+        "readings_superseded": 102, "readings_superseded_by_reason": superseded,
         "readings_used": n_of["A"] + n_of["B"] + n_of["I"],
         "readings_of_quarantined_meters": sum(n_of[m] for m in "CDEFG"),
         "interpolated_intervals": 7, "missing_intervals": 5,
         "meters_segmentable": 3, "meters_quarantined": 5}
-    assert superseded == {EXACT_DUPLICATE: 12 + 3 * 24, CONFLICTING_DUPLICATE: 6 + 6}
+    assert superseded == {EXACT_DUPLICATE: 12 + 3 * 24, CONFLICTING_DUPLICATE: 6 + 6 + 6}
     assert first == {"shard": 0, "features": str(out / "features-00.parquet"),
                      "quarantined_meters": str(out / "quarantined-meters-00.parquet"),
                      "counts": first["counts"], "months": first["months"]}
