@@ -996,7 +996,8 @@ def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
     assert features["meter_id"].tolist() == ["A", "B", "I"]
     assert_same_features(features, reference)
     assert np.allclose(features["base_load_kw"],
-                       reference.set_index("meter_id").loc[["A", "B", "I"], "numpy_p10"], rtol=1e-12)
+                       reference.set_index("meter_id").loc[["A", "B", "I"], "numpy_p10"],
+                       rtol=1e-12)
     assert features["n_readings"].tolist() == [n_of["A"], n_of["B"], n_of["I"]]
     assert features["interpolated_intervals"].tolist() == [7, 0, 0]
     assert features["missing_intervals"].tolist() == [5, 0, 0]
@@ -1061,9 +1062,10 @@ def test_a_shard_without_readings_in_the_window_quarantines_its_meters_only(tmp_
 
 
 def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
-    """``shard_sums`` for the shard's meters and one without readings (H): each field equals the whole window's span sums, the base load numpy's
-    percentile of the complete days' values. A first run reads its one range once: March,
-    read again for B's base load, is taken from that read, not from the store."""
+    """``shard_sums`` for the shard's meters and one without readings (H): each field equals
+    the whole window's span sums, the base load numpy's percentile of the complete days'
+    values. A first run reads its one range once: March, read again for B's base load, is
+    taken from that read, not from the store."""
     from tests.meters.test_month_sums import POLICY
 
     files = shard_files()
@@ -1074,7 +1076,8 @@ def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
     assert np.isnan(filled).sum() == np.isnan(readings.values).sum() - 7     # A's short gaps
     whole = sums.span_sums(readings.meters, readings.values, filled,
                            pipeline.calendar(window), tail_share=None,
-                           superseded=(readings.exact.sum(axis=1), readings.conflicting.sum(axis=1)))
+                           superseded=(readings.exact.sum(axis=1),
+                                       readings.conflicting.sum(axis=1)))
     asked = np.array(["A", "B", "C", "D", "E", "F", "H", "I"], object)
     ranges = []
     read_range = pipeline.read_range
