@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import fields
 
 import numpy as np
@@ -22,7 +23,7 @@ import pytest
 from segmentation.errors import InputError
 from segmentation.io import write_json_atomic
 from segmentation.meters import months, pipeline, sums
-from segmentation.meters.clean import make_window
+from segmentation.meters.clean import CONFLICTING_DUPLICATE, EXACT_DUPLICATE, make_window
 from segmentation.meters.day_vectors import DayCalendar, slots_per_day
 from segmentation.meters.store import LAYOUT, ReadingsStore, day_schema
 
@@ -773,6 +774,10 @@ def test_readings_in_are_used_quarantined_superseded_of_quarantined_meters_or_ou
                                                      "too little data": 7},
         "readings_outside_window": 18, "interpolated_intervals": 6, "missing_intervals_left": 8,
         "meters_segmentable": 4, "meters_quarantined": 3, "reconciles": True}
+    # a store of one shard: its counts are the run's
+    one = pipeline.reading_accounting(Ledger({"a": entry(77, 77)}), [shard(50, 17, 10)], meters)
+    assert (one["readings_used"], one["readings_of_quarantined_meters"],
+            one["readings_outside_window"], one["reconciles"]) == (50, 17, 10, True)
     # one reading missing anywhere fails the run
     with pytest.raises(AssertionError, match="does not reconcile"):
         pipeline.reading_accounting(Ledger({"a": entry(161, 151, negative=10)}), shards, meters)
@@ -784,7 +789,13 @@ def test_a_store_without_shard_counts_reconciles_only_when_empty():
     empty = pd.DataFrame(columns=["meter_id", "n_readings", "reason"])
     counts = pipeline.reading_accounting(Ledger({}), [], empty)
     assert counts["readings_in"] == counts["readings_used"] == 0 and counts["reconciles"]
-    assert counts["readings_of_quarantined_meters_by_reason"] == {}
+    assert counts == {
+        "files": 0, "readings_in": 0, "readings_used": 0, "readings_quarantined": 0,
+        "readings_quarantined_by_reason": {}, "readings_superseded": 0,
+        "readings_superseded_by_reason": {}, "readings_of_quarantined_meters": 0,
+        "readings_of_quarantined_meters_by_reason": {}, "readings_outside_window": 0,
+        "interpolated_intervals": 0, "missing_intervals_left": 0, "meters_segmentable": 0,
+        "meters_quarantined": 0, "reconciles": True}
     with pytest.raises(AssertionError):
         pipeline.reading_accounting(Ledger({"a": entry(5, 5)}), [], empty)
 
@@ -855,3 +866,246 @@ def test_a_run_date_before_the_first_reading_names_that_reading_in_local_time(tm
                                        "first is 2024-01-01 00:00 (Europe/Zurich)")
     window = pipeline.plan_window(store, 365, "Europe/Zurich", run_date="2024-01-01")
     assert window.end == pd.Timestamp("2024-01-01 23:00", tz="UTC")
+
+
+# ---------------------------------------------------------------- pipeline: a shard's window
+
+RUN_DATE = "2024-04-20"          # the window: 1 January .. 20 April 2024 (London), 111 days
+
+
+def hours(day: str) -> int:
+    """The local day's length in hours (London: 23 on 31 March 2024)."""
+    start = pd.Timestamp(day)
+    end = (start + pd.Timedelta(days=1)).tz_localize(ZONE)
+    return int((end - start.tz_localize(ZONE)) / pd.Timedelta(hours=1))
+
+
+def shard_files() -> list[dict]:
+    """Two files over 1 January .. 30 April, one meter for each way through the shard step.
+
+    A: a zero reading on 14 February, every hour but seven short gaps (one of an hour on 31 January 23:00 and on 1 April
+    00:00, where a month's context fills them; two at 29 February 23:00 .. 1 March 00:00)
+    and one long one (5 hours on 5 March); readings after the run date. B: a home empty in
+    March, whose lowest tenth lies there (March read again for it); I: one empty in April,
+    the window's last month, which keeps every value (nothing read again for it). C: all
+    zero, D: one value (a stuck register), E: ten days, F: one reading, G: only after the
+    run date. The later file (its hash sorts first) repeats 12 of A's readings of 20
+    February, changes 6, leaves 6 to the earlier file, changes 6 of A's 1 and 29 February, and
+    repeats C's 5 January and the first and last days of February (duplicates on a month's
+    own days, not on its context's)."""
+    rng = np.random.default_rng(11)
+    days = [str(d.date()) for d in pd.date_range("2024-01-01", "2024-04-30")]
+    gaps = {"2024-01-31": [23], "2024-02-10": [5], "2024-02-12": [3, 4], "2024-02-29": [23],
+            "2024-03-01": [0], "2024-03-05": [8, 9, 10, 11, 12], "2024-04-01": [0]}
+    rows = []
+    for day in days:
+        a = rng.uniform(0.1, 2.0, hours(day)).round(3)
+        a[gaps.get(day, [])] = np.nan
+        a[2] = 0.0 if day == "2024-02-14" else a[2]      # a zero among A's readings
+        low = day.startswith("2024-03")
+        b = (rng.uniform(0.01, 0.05, hours(day)) if low else rng.gamma(3, 0.1, hours(day)) + 0.2)
+        away = day.startswith("2024-04")
+        i = (rng.uniform(0.01, 0.05, hours(day)) if away else rng.gamma(3, 0.1, hours(day)) + 0.2)
+        rows += [("A", day, list(a)), ("B", day, list(b.round(4))),
+                 ("C", day, [0.0] * hours(day)), ("D", day, [0.5] * hours(day)),
+                 ("I", day, list(i.round(4)))]
+        if day <= "2024-01-10":
+            rows.append(("E", day, list(rng.uniform(0.1, 1.0, 24).round(3))))
+    rows += [("F", "2024-02-02", [np.nan] * 7 + [0.3] + [np.nan] * 16),
+             ("G", "2024-04-25", [0.4] * 24)]
+    a_20, a_1, a_29 = (next(v for m, d, v in rows if (m, d) == ("A", day))
+                       for day in ("2024-02-20", "2024-02-01", "2024-02-29"))
+    later = a_20[:12] + [x + 1.0 for x in a_20[12:18]] + [np.nan] * 6
+    first_day, last_day = ([x + 1.0 for x in a[:6]] + [np.nan] * 18 for a in (a_1, a_29))
+    return [{"sha": "f" * 64, "seq": 1, "resolution": 60, "rows": rows},
+            {"sha": "1" * 64, "seq": 2, "resolution": 60,
+             "rows": [("A", "2024-02-20", later), ("A", "2024-02-01", first_day),
+                      ("A", "2024-02-29", last_day)] + [("C", day, [0.0] * 24) for day in
+                                                      ("2024-01-05", "2024-02-01", "2024-02-29")]}]
+
+
+def merged_cells(files: list[dict]) -> tuple[dict, dict]:
+    """Each stored reading (meter, day, hour) -> value, the file ingested last winning; and
+    the superseded readings counted by reason, the obvious way."""
+    cells: dict = {}
+    superseded = {EXACT_DUPLICATE: 0, CONFLICTING_DUPLICATE: 0}
+    for f in sorted(files, key=lambda f: f["seq"]):
+        for meter, day, values in f["rows"]:
+            for hour, x in enumerate(values):
+                if np.isnan(x):
+                    continue
+                if (meter, day, hour) in cells:
+                    same = cells[(meter, day, hour)] == x
+                    superseded[EXACT_DUPLICATE if same else CONFLICTING_DUPLICATE] += 1
+                cells[(meter, day, hour)] = x
+    return cells, superseded
+
+
+def test_a_shards_window_is_summed_cleaned_counted_and_written(tmp_path):
+    """The shard step on a hand-made store: features equal the whole window's (the months
+    read in one pass, then reused, then not cached), each meter quarantined for its reason,
+    every reading of the shard counted once, and the files it writes say the same."""
+    from tests.meters.test_month_sums import POLICY, assert_same_features, whole_window
+
+    files = shard_files()
+    store = write_store(tmp_path / "store", files)
+    window = pipeline.plan_window(store, 365, ZONE, run_date=RUN_DATE)
+    assert window.resolution == 60 and window.n_cells == 111 * 24 - 1
+    cells, superseded = merged_cells(files)
+    inside = {k: v for k, v in cells.items() if k[1] <= RUN_DATE}
+    stored = sum(int(np.count_nonzero(~np.isnan(np.asarray(v, float))))
+                 for f in files for _, d, v in f["rows"] if d <= RUN_DATE)
+    n_of = {m: sum(1 for k in inside if k[0] == m) for m in "ABCDEFGI"}
+    per_day = Counter((m, d) for m, d, _ in inside)
+    complete = {m: sum(1 for (k, d), n in per_day.items() if k == m and n == hours(d))
+                for m in "ABCDEFGI"}
+    out_of = {m: sum(1 for k in cells if k[0] == m and k[1] > RUN_DATE) for m in "ABCDEFGI"}
+    assert n_of["A"] == window.n_cells - 7 - 5 and n_of["G"] == 0 and out_of["G"] == 24
+
+    out = tmp_path / "work"
+    first = pipeline.process_shard(store, 0, window, POLICY, out)
+    assert first["months"] == {"months_read": 4, "months_reused": 0,
+                               "months_reread_for_base_load": 1}       # March, for B
+    quarantined = pd.read_parquet(first["quarantined_meters"])
+    assert pq.read_schema(first["quarantined_meters"]).remove_metadata().equals(
+        pipeline.QUARANTINE_METERS_SCHEMA)
+    assert quarantined.to_dict("records") == [
+        {"meter_id": m, "reason": reason, "n_readings": n_of[m],
+         "n_readings_outside_window": out_of[m], "complete_days": complete[m],
+         "window_days": 111}
+        for m, reason in [("C", "all readings are zero"),
+                          ("D", "all readings identical (stuck register)"),
+                          ("E", "too little data: 10 of 111 days complete (9% < 60%)"),
+                          ("F", "only 1 reading in the window"),
+                          ("G", "no readings in the window")]]
+    assert first["counts"] == {
+        "readings_in_window": stored, "readings_outside_window": sum(out_of.values()),
+        "readings_superseded": 102, "readings_superseded_by_reason": superseded,
+        "readings_used": n_of["A"] + n_of["B"] + n_of["I"],
+        "readings_of_quarantined_meters": sum(n_of[m] for m in "CDEFG"),
+        "interpolated_intervals": 7, "missing_intervals": 5,
+        "meters_segmentable": 3, "meters_quarantined": 5}
+    assert superseded == {EXACT_DUPLICATE: 12 + 3 * 24, CONFLICTING_DUPLICATE: 6 + 6 + 6}
+    assert first == {"shard": 0, "features": str(out / "features-00.parquet"),
+                     "quarantined_meters": str(out / "quarantined-meters-00.parquet"),
+                     "counts": first["counts"], "months": first["months"]}
+    assert json.loads((out / "shard-00.json").read_text()) == first
+
+    reference = whole_window(store, window)
+    features = pd.read_parquet(first["features"])
+    assert features["meter_id"].tolist() == ["A", "B", "I"]
+    assert_same_features(features, reference)
+    assert np.allclose(features["base_load_kw"],
+                       reference.set_index("meter_id").loc[["A", "B", "I"], "numpy_p10"],
+                       rtol=1e-12)
+    assert features["n_readings"].tolist() == [n_of["A"], n_of["B"], n_of["I"]]
+    assert features["interpolated_intervals"].tolist() == [7, 0, 0]
+    assert features["missing_intervals"].tolist() == [5, 0, 0]
+
+    # the next run reads the window's edge months only; March kept every value of B
+    second = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "again")
+    assert second["months"] == {"months_read": 2, "months_reused": 2,
+                                "months_reread_for_base_load": 0}
+    assert_same_features(pd.read_parquet(second["features"]), reference)
+    assert second["counts"] == first["counts"]
+    assert pd.read_parquet(second["quarantined_meters"]).equals(quarantined)
+    # a late file for 15 February: February is summed again, January and April as always
+    late = {"sha": "5" * 64, "seq": 3, "resolution": 60,
+            "rows": [("A", "2024-02-15", [3.0] * 24)]}
+    store = write_store(tmp_path / "store", files + [late])
+    third = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "late")
+    assert third["months"] == {"months_read": 3, "months_reused": 1,
+                               "months_reread_for_base_load": 0}
+    assert_same_features(pd.read_parquet(third["features"]), whole_window(store, window))
+
+    # without the cache: every month read, none kept for the next run
+    plain = write_store(tmp_path / "plain", files)
+    for _ in range(2):
+        done = pipeline.process_shard(plain, 0, window, POLICY, tmp_path / "plain-out",
+                                      use_cache=False)
+        assert done["months"] == {"months_read": 4, "months_reused": 0,
+                                  "months_reread_for_base_load": 1}
+        assert_same_features(pd.read_parquet(done["features"]), reference)
+    # (the stored counts are kept there all the same: ``months.stored_counts``)
+    assert [p.name for p in (plain.dataset_dir / "months").iterdir()] == ["counts"]
+
+
+def test_a_shard_without_a_quarantined_meter_writes_an_empty_table(tmp_path):
+    """Every meter segmentable: the quarantine file is written all the same, with its columns."""
+    from tests.meters.test_month_sums import POLICY
+
+    files = [{**f, "rows": [r for r in f["rows"] if r[0] == "A"]} for f in shard_files()]
+    store = write_store(tmp_path, files)
+    window = pipeline.plan_window(store, 365, ZONE, run_date="2024-02-10")
+    done = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "work")
+    assert done["counts"]["meters_quarantined"] == 0
+    table = pq.read_table(done["quarantined_meters"])
+    assert table.num_rows == 0
+    assert table.schema.remove_metadata().equals(pipeline.QUARANTINE_METERS_SCHEMA)
+
+
+def test_a_shard_without_readings_in_the_window_quarantines_its_meters_only(tmp_path):
+    """The window's five days hold no reading of the shard: nothing is segmented, and the
+    meters with readings outside it are quarantined for that."""
+    from tests.meters.test_month_sums import POLICY
+
+    files = [{"sha": "a" * 64, "seq": 1, "resolution": 60,
+              "rows": [("A", "2024-01-02", [0.3] * 24), ("G", "2024-04-25", [0.4] * 24)]}]
+    store = write_store(tmp_path, files)
+    window = pipeline.plan_window(store, 5, ZONE, run_date=RUN_DATE)
+    done = pipeline.process_shard(store, 0, window, POLICY, tmp_path / "work")
+    assert pd.read_parquet(done["features"]).empty
+    assert pd.read_parquet(done["quarantined_meters"])[["meter_id", "reason"]].values.tolist() == [
+        ["A", "no readings in the window"], ["G", "no readings in the window"]]
+    assert (done["counts"]["readings_in_window"], done["counts"]["readings_outside_window"],
+            done["counts"]["meters_segmentable"]) == (0, 48, 0)
+
+
+def test_a_windows_sums_are_its_months_combined(tmp_path, monkeypatch):
+    """``shard_sums`` for the shard's meters and one without readings (H): each field equals
+    the whole window's span sums, the base load numpy's percentile of the complete days'
+    values. A first run reads its one range once: March, read again for B's base load, is
+    taken from that read, not from the store."""
+    from tests.meters.test_month_sums import POLICY
+
+    files = shard_files()
+    store = write_store(tmp_path, files)
+    window = pipeline.plan_window(store, 365, ZONE, run_date=RUN_DATE)
+    readings = pipeline.read_range(store, 0, window)
+    filled = pipeline.fill_gaps(readings, window, POLICY)
+    assert np.isnan(filled).sum() == np.isnan(readings.values).sum() - 7     # A's short gaps
+    whole = sums.span_sums(readings.meters, readings.values, filled,
+                           pipeline.calendar(window), tail_share=None,
+                           superseded=(readings.exact.sum(axis=1),
+                                       readings.conflicting.sum(axis=1)))
+    asked = np.array(["A", "B", "C", "D", "E", "F", "H", "I"], object)
+    ranges = []
+    read_range = pipeline.read_range
+    monkeypatch.setattr(pipeline, "read_range",
+                        lambda *args: ranges.append(args[2]) or read_range(*args))
+    total, done = pipeline.shard_sums(store, 0, window, POLICY, asked)
+    assert [(r.start, r.end) for r in ranges] == [(window.start, window.end)]
+    assert done["months_read"] == 4 and done["months_reread_for_base_load"] == 1
+    expected = sums.reindex(whole, asked, whole.points.shape[1])
+    for field in fields(sums.MeterSums):
+        if field.name in ("meter_id", "low", "low_cut"):
+            continue
+        assert np.allclose(getattr(total, field.name), getattr(expected, field.name),
+                           rtol=1e-9, atol=1e-12, equal_nan=True), field.name
+    assert total.meter_id.tolist() == asked.tolist()
+    assert len(total.low) == len(asked)
+    p10 = sums.low_percentile(expected)[0]
+    assert np.allclose(done["base_load"], p10, equal_nan=True, rtol=1e-12)
+    assert np.isnan(done["base_load"][6])                    # H: no complete day
+    # by default the interior months come from the store the next time
+    again, done = pipeline.shard_sums(store, 0, window, POLICY, asked)
+    assert (done["months_read"], done["months_reused"]) == (2, 2)
+    assert np.allclose(again.daily_sum, total.daily_sum, rtol=1e-12)
+    # a reading the sums lost (one more stored than summed) stops the shard, saying so
+    days = pipeline.window_days(window).dates()
+    counts = months.stored_counts(store, 0, days[0], days[-1])
+    cleaned = pipeline.clean_and_featurise(again, done["base_load"], counts, window, POLICY)
+    assert cleaned["counts"]["meters_segmentable"] == 3
+    counts.loc["A", "n_in"] += 1
+    with pytest.raises(AssertionError, match="^shard accounting does not reconcile: {'readings_in"):
+        pipeline.clean_and_featurise(again, done["base_load"], counts, window, POLICY)
