@@ -161,8 +161,9 @@ def place_members(member_files: list[str], kind: str, id_column: str, model_file
     target = paths.work_dir / "assignments.parquet"
     members = gather_members(member_files, kind, paths.work_dir / "members.parquet",
                              PLACE_CHUNK_ROWS if dask_address else 2**62)
-    chunks = pq.ParquetFile(members).num_row_groups
-    if not pq.ParquetFile(members).metadata.num_rows:
+    gathered = pq.ParquetFile(members).metadata
+    chunks = gathered.num_row_groups
+    if not gathered.num_rows:
         return str(write_parquet_atomic(schema.empty_table().to_pandas(), target, schema))
     with shard_runner(dask_address) as runner:
         futures = runner.map(place_member_chunk, {

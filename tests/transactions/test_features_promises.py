@@ -52,3 +52,25 @@ def test_any_folder_and_file_name_will_do(tmp_path):
     target = tmp_path / "new" / "run" / "features.parquet"
     counts = customer_features(lines, date(2011, 12, 9), target)
     assert counts["customers"] == 2 and len(pd.read_parquet(target)) == 2
+
+
+def test_features_in_shards_equal_one_query_and_its_counts(tmp_path):
+    from segmentation.transactions.features import score_features, shard_features
+
+    rows = ROWS + [line(c, d, 3.0 + d, f"o{c}{d}", "P9") for c in "CDEFGH" for d in (5, 20, 60)]
+    lines = write_lines(tmp_path, rows)
+    whole = customer_features(lines, D, tmp_path / "whole.parquet")
+    parts = [shard_features(lines, D, tmp_path / f"s{i}.parquet", i, 3) for i in range(3)]
+    assert all(pd.read_parquet(p["part"]).shape[0] < whole["customers"] for p in parts)
+    assert score_features(parts, tmp_path / "sharded.parquet") == whole
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "sharded.parquet"),
+                                  pd.read_parquet(tmp_path / "whole.parquet"))
+
+
+def test_an_unreadable_log_fails_with_its_own_error_and_leaves_no_part(tmp_path):
+    import duckdb
+    import pytest
+
+    with pytest.raises(duckdb.IOException):
+        customer_features(tmp_path / "missing.parquet", D, tmp_path / "features.parquet")
+    assert list(tmp_path.iterdir()) == []
