@@ -88,7 +88,7 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def plot_segment_scatter(segments: pd.DataFrame, profiles: pd.DataFrame, config: CustomerConfig,
                          transforms: dict | None = None, *, dataset: str,
-                         run_date: date | str) -> plt.Figure:
+                         run_date: date | str) -> plt.Figure:  # pragma: no mutate block
     """Two features: the features themselves (log axes where log-transformed); more: the first
     two principal components of the features as clustered (transformed, standardised)."""
     fig, ax = plt.subplots(figsize=(10.5, 6))

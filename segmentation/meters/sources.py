@@ -43,7 +43,8 @@ from segmentation.errors import InputError
 
 FORMATS = ("auto", "long", "lcl", "wide")
 RESOLUTIONS = (15, 30, 60)
-BATCH_ROWS = 1_000_000  # rows per batch when staging CSV and wide files
+BATCH_ROWS = 1_000_000  # rows per batch when staging Parquet wide files
+CSV_BLOCK = 64 << 20   # bytes per batch when staging CSV files
 LCL_METER, LCL_TIME, LCL_KWH = "LCLid", "DateTime", "KWH/hh (per half hour) "
 CANONICAL = ["source_row", "meter_raw", "ts_raw", "kwh_raw"]
 # A staged file also carries the values parsed while staging; ts_raw / kwh_raw then keep
@@ -151,7 +152,7 @@ def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBat
         stream = pa.input_stream(path, compression="gzip" if kind == "csv.gz" else None)
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=64 << 20, encoding="utf8"),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, encoding="utf8"),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=columns, column_types={c: pa.string() for c in columns},
@@ -159,9 +160,28 @@ def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBat
         yield from reader
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as err:
         text = str(err).splitlines()[0]
+        if re.search(r"Expected \d+ columns, got \d+", text):
+            raise _malformed_line(path, kind) or InputError(
+                f"the file cannot be parsed: {text}", file=file) from None
         hint = ("the gzip stream is truncated or corrupt" if kind == "csv.gz" and
                 "parse error" not in text.lower() else "the file cannot be parsed")
         raise InputError(f"{hint}: {text}", file=file) from None
+
+
+def _malformed_line(path: Path, kind: str) -> InputError | None:
+    """The first line with another number of fields than the header, as an error naming it
+    (only called once Arrow has refused such a line, so the extra pass costs nothing else)."""
+    opener = gzip.open if kind == "csv.gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        width = len(next(csv.reader([handle.readline()])))
+        for number, line in enumerate(handle, start=2):
+            # Counting commas is fast; only a line that looks wrong is parsed (quotes).
+            if line.strip() and line.count(",") + 1 != width:
+                fields = len(next(csv.reader([line])))
+                if fields != width:
+                    return InputError(f"{fields} fields where the header has {width}: every "
+                                      "line needs one field per column", file=str(path), row=number)
+    return None
 
 
 def _long_batch(batch: pa.RecordBatch, first_row: int, fmt: str, mapping: dict | None,

@@ -1,13 +1,23 @@
 """Promises of reading meter files (``segmentation.meters.sources``, docs/meters.md step 1):
-long Parquet read in place whatever its column names."""
+long Parquet read in place whatever its column names; a wide Parquet file's typed time column
+(plain or zoned); what staging parses and what it leaves to DuckDB; timestamps with a tail;
+files read in several batches; gzip recognised by content."""
 
 from __future__ import annotations
 
+import gzip
+
+import pandas as pd
+import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segmentation.meters.sources import ColumnNames, read_header, source_sql
-from tests.meters.conftest import duck
+from segmentation.errors import InputError
+from segmentation.meters import sources
+from segmentation.meters.ingest import ingest_file
+from segmentation.meters.sources import (STAGED, ColumnNames, read_header, source_sql,
+                                         stage_long_parquet)
+from tests.meters.conftest import duck, quarantined, stored
 
 
 def test_long_parquet_columns_are_read_whatever_characters_their_names_hold(tmp_path):
@@ -20,3 +30,121 @@ def test_long_parquet_columns_are_read_whatever_characters_their_names_hold(tmp_
     query = source_sql(path, "parquet", "long", read_header(path, "parquet"), names, None)
     assert duck(f"SELECT source_row, meter_raw, ts_raw, kwh_raw FROM ({query}) ORDER BY 1") == [
         (1, "M1", "2024-01-10 00:00:00", 0.5), (2, "M2", "2024-01-10 00:00:00", 0.25)]
+
+
+def _wide_readings(tmp_path, store, timestamps: pa.Array, name: str):
+    """Stored readings of a wide Parquet file (meters A and B) whose time column is typed."""
+    path = tmp_path / name
+    pq.write_table(pa.table({"timestamp": timestamps, "A": [0.25, 0.5, 0.75], "B": [1.0, 1.25, 1.5]}),
+                   path)
+    ingest_file(path, store, timezone="Europe/London")
+    return stored(store)
+
+
+def test_a_wide_parquet_file_s_plain_timestamps_are_local_times_in_the_run_s_zone(tmp_path, store):
+    """A timestamp column typed without a zone is read as the wall clock of ``timezone``, as the
+    same text in a CSV file is: midnight of 1 July in London is 23:00 UTC the day before."""
+    local = pa.array(pd.date_range("2024-07-01 00:00", periods=3, freq="h"), pa.timestamp("us"))
+    readings = _wide_readings(tmp_path, store, local, "wide_plain.parquet")
+    assert list(readings["timestamp"].unique()) == list(
+        pd.date_range("2024-06-30 23:00", periods=3, freq="h", tz="UTC"))
+    assert readings.groupby("meter_id")["kwh"].sum().to_dict() == {"A": 1.5, "B": 3.75}
+
+
+def test_a_wide_parquet_file_s_zoned_timestamps_keep_their_instant(tmp_path, store):
+    """A timestamp column typed with a zone names instants: they are not read again as London
+    wall-clock times (midnight UTC stays midnight UTC, not 23:00 the day before)."""
+    instants = pa.array(pd.date_range("2024-07-01 00:00", periods=3, freq="h", tz="UTC"),
+                        pa.timestamp("us", tz="UTC"))
+    readings = _wide_readings(tmp_path, store, instants, "wide_zoned.parquet")
+    assert list(readings["timestamp"].unique()) == list(
+        pd.date_range("2024-07-01 00:00", periods=3, freq="h", tz="UTC"))
+
+
+def test_a_timestamp_with_characters_after_its_seconds_is_quarantined_not_truncated(tmp_path,
+                                                                                   store):
+    """Only zero fractions may follow the seconds (``00:30:00.0000000`` in the London files);
+    anything else makes the timestamp unparseable, not silently cut to its first 19 characters."""
+    day = [f"M,{t:%Y-%m-%d %H:%M:%S},0.5" for t in pd.date_range("2024-01-10", periods=48,
+                                                                   freq="30min")]
+    lines = day + ["M,2024-01-11 00:00:00.0000000,0.5", "M,2024-01-11 00:30:00X,0.5",
+                   "M,2024-01-11 01:00:00.000x,0.5"]
+    path = tmp_path / "tails.csv"
+    path.write_text("meter_id,timestamp,kwh\n" + "\n".join(lines) + "\n")
+    entry = ingest_file(path, store)
+    assert entry["rows_stored"] == 49
+    assert quarantined(store)[["source_row", "reason"]].values.tolist() == [
+        [51, "timestamp missing or unparseable"], [52, "timestamp missing or unparseable"]]
+
+
+def test_staging_parses_plain_timestamps_and_numbers_and_keeps_the_rest_as_text(tmp_path):
+    """A staged file (``STAGED``) holds the values Arrow parsed once (a space or a ``T`` between
+    date and time, zero fractions, numbers) and keeps text only where parsing failed (an
+    offset, a word, a missing marker), for DuckDB to read or quarantine. (A batch with a kWh
+    that is not a number keeps all its kWh as text: DuckDB then tells them apart.)"""
+    path = tmp_path / "long.csv"
+    path.write_text("meter_id,timestamp,kwh\n"
+                    "M,2024-01-10 00:30:00,0.5\n"
+                    "M,2024-01-10T01:00:00,0.25\n"
+                    "M,2024-01-10 01:30:00.0000000, 1 \n"
+                    "M,2024-01-10 02:00:00+01:00,Null\n"
+                    "M,yesterday,-\n")
+    out = tmp_path / "staged.parquet"
+    header = read_header(path, "csv")
+    assert stage_long_parquet(path, "csv", "long", header, ColumnNames(), out) == 5
+    staged = pq.read_table(out).to_pandas()
+    assert list(staged.columns) == STAGED
+    assert staged["source_row"].tolist() == [2, 3, 4, 5, 6]
+    assert staged["ts_value"].iloc[:3].tolist() == list(
+        pd.date_range("2024-01-10 00:30", periods=3, freq="30min"))
+    assert staged["ts_raw"].iloc[:3].isna().all() and staged["ts_value"].iloc[3:].isna().all()
+    assert staged["ts_raw"].iloc[3:].tolist() == ["2024-01-10 02:00:00+01:00", "yesterday"]
+    assert staged["kwh_value"].iloc[:3].tolist() == [0.5, 0.25, 1.0]
+    assert staged["kwh_raw"].iloc[:3].isna().all() and staged["kwh_value"].iloc[3:].isna().all()
+    assert staged["kwh_raw"].iloc[3:].tolist() == ["Null", "-"]
+
+
+def test_a_file_read_in_several_batches_is_read_as_one(tmp_path, store, monkeypatch):
+    """Batches are staged one after another into one file: row numbers run on across them, and
+    a first batch whose kWh text holds a word (kept as text for DuckDB) does not stop later
+    batches of plain numbers from being written."""
+    monkeypatch.setattr(sources, "BATCH_ROWS", 2)
+    times = pd.date_range("2024-01-10", periods=48, freq="30min").strftime("%Y-%m-%d %H:%M:%S")
+    kwh = ["abc"] + ["0.5"] * 45 + ["xyz", "0.5"]
+    path = tmp_path / "wide_text.parquet"
+    pq.write_table(pa.table({"timestamp": list(times), "A": kwh, "B": ["0.25"] * 48}), path)
+    entry = ingest_file(path, store)
+    assert entry["rows_stored"] == 94
+    assert quarantined(store)[["source_row", "meter_id", "reason"]].values.tolist() == [
+        [1, "A", "kwh missing or not a number"], [47, "A", "kwh missing or not a number"]]
+    readings = stored(store)
+    assert readings.groupby("meter_id")["kwh"].sum().to_dict() == {"A": 23.0, "B": 12.0}
+
+
+def test_a_gzip_file_is_recognised_by_its_content_not_its_name(tmp_path, store):
+    """A gzip-compressed CSV file named without ``.gz`` is still decompressed: files are
+    recognised by their first bytes (docs/meters.md, step 1)."""
+    rows = [f"M,{t:%Y-%m-%d %H:%M:%S},0.5" for t in pd.date_range("2024-01-10", periods=48,
+                                                                    freq="30min")]
+    path = tmp_path / "readings.csv"
+    path.write_bytes(gzip.compress(("meter_id,timestamp,kwh\n" + "\n".join(rows) + "\n").encode()))
+    entry = ingest_file(path, store)
+    assert entry["rows_stored"] == 48 and stored(store)["kwh"].sum() == 24.0
+
+
+@pytest.mark.parametrize("name", ["ragged.csv", "ragged.csv.gz"])
+def test_a_line_with_the_wrong_number_of_fields_is_named_by_its_line(tmp_path, store, monkeypatch,
+                                                                      name):
+    """A line with more (or fewer) fields than the header refuses the file with its line
+    number, also when Arrow read it in a later block and empty lines came before it."""
+    monkeypatch.setattr(sources, "CSV_BLOCK", 256)
+    rows = [f"M,{t:%Y-%m-%d %H:%M:%S},0.5" for t in pd.date_range("2024-01-10", periods=48,
+                                                                    freq="30min")]
+    lines = rows[:5] + [""] + rows[5:30] + ["M,2024-01-10 15:00:00,0.5,extra"] + rows[30:]
+    text = "meter_id,timestamp,kwh\n" + "\n".join(lines) + "\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    with pytest.raises(InputError, match=r"4 fields where the header has 3") as err:
+        ingest_file(path, store)
+    assert err.value.row == 33 and err.value.file == str(path.resolve())
+    assert not list(store.root.glob("shard=*/*.parquet"))
