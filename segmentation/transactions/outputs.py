@@ -54,24 +54,29 @@ def with_medians(profiles: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame
     return profiles.merge(medians, left_on="segment_id", right_index=True, how="left")
 
 
+def _sql_text(value: str) -> str:
+    """A SQL string literal of ``value`` (its single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def quarantine_sql(staged: str, quarantined: str, separator: str | None, source_file: str,
                    columns: list[str]) -> str:
     """quarantine.parquet's rows from the staged text and the quarantined line numbers:
     ``raw_line`` is the line's fields joined by the file's separator (quoted as CSV quotes
-    them; a Parquet row's fields joined by commas)."""
+    them; a Parquet row's fields joined by commas, a missing one left empty)."""
     sep = separator or ","
 
     def field(name: str) -> str:
-        col = '"' + name.replace('"', '""') + '"'
+        col = "coalesce(\"" + name.replace('"', '""') + "\", '')"
         return (f"CASE WHEN {col} LIKE '%{sep}%' OR {col} LIKE '%\"%' "
                 f"THEN '\"' || replace({col}, '\"', '\"\"') || '\"' ELSE {col} END")
 
     raw = f" || '{sep}' || ".join(field(c) for c in columns) or "''"
     cols = ", ".join('s."' + c.replace('"', '""') + '"' for c in columns)
     return (f"SELECT q.source_row, q.reason, {raw} AS raw_line, "
-            f"'{source_file.replace(chr(39), chr(39) * 2)}' AS source_file, {cols} "
-            f"FROM read_parquet('{quarantined}') q JOIN read_parquet('{staged}') s "
-            f"USING (source_row) ORDER BY q.source_row")
+            f"{_sql_text(source_file)} AS source_file, {cols} "
+            f"FROM read_parquet({_sql_text(quarantined)}) q "
+            f"JOIN read_parquet({_sql_text(staged)}) s USING (source_row) ORDER BY q.source_row")
 
 
 def quarantine_schema(columns: list[str]) -> pa.Schema:
