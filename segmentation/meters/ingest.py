@@ -238,7 +238,7 @@ def read_the_same_way(entry: dict, fmt: str, options: IngestOptions) -> bool:
 def _connect(stage: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for setting in ("threads TO 2", f"memory_limit = '{DUCKDB_MEMORY_LIMIT}'",
-                    f"temp_directory = '{stage / 'spill'}'", "preserve_insertion_order = false",
+                    f"temp_directory = {sources.sql_literal(stage / 'spill')}", "preserve_insertion_order = false",
                     "TimeZone = 'UTC'"):
         con.execute(f"SET {setting}")
     return con
@@ -362,15 +362,15 @@ def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptio
         f"CAST(local AS DATE) AS local_day, "
         f"coalesce(meter_id, '?') || '|' || coalesce(CAST(date_trunc('month', local) AS VARCHAR), '?') "
         f"AS month_key, {', '.join(f'{f} AS f{i}' for i, f in enumerate(flags))} "
-        f"FROM checked WHERE {' OR '.join(flags)}) TO '{target}' (FORMAT parquet)")
-    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet('{target}') "
+        f"FROM checked WHERE {' OR '.join(flags)}) TO {sources.sql_literal(target)} (FORMAT parquet)")
+    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({sources.sql_literal(target)}) "
                                  f"GROUP BY reason ORDER BY reason").fetchall())
     groups = con.execute("SELECT " + ", ".join(
         f"count(DISTINCT CASE WHEN f{i} THEN month_key END)" for i in range(len(rules)))
-        + f" FROM read_parquet('{target}')").fetchall()[0]
+        + f" FROM read_parquet({sources.sql_literal(target)})").fetchall()[0]
     check_groups(prepared.outcome, {key: int(n) for (key, _, _), n in zip(rules, groups)},
                  raw.name, "(meter, month) groups")
-    per_day = con.execute(f"SELECT meter_id, local_day, count(*) AS n FROM read_parquet('{target}') "
+    per_day = con.execute(f"SELECT meter_id, local_day, count(*) AS n FROM read_parquet({sources.sql_literal(target)}) "
                           f"WHERE meter_id IS NOT NULL AND local_day IS NOT NULL GROUP BY ALL").df()
     return {"file": target, "by_reason": {str(k): int(v) for k, v in by_reason.items()},
             "per_day": per_day.set_index(["meter_id", "local_day"])["n"] if len(per_day)

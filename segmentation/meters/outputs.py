@@ -18,6 +18,7 @@ import pyarrow as pa  # noqa: E402
 from segmentation import contract  # noqa: E402
 from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES  # noqa: E402
 from segmentation.meters.segment import BANDS, MeterSegmentation  # noqa: E402
+from segmentation.meters.sources import sql_literal  # noqa: E402
 from segmentation.meters.store import QUARANTINE_SCHEMA  # noqa: E402
 from segmentation.plots import plot_k_selection, plot_segment_sizes, plot_title  # noqa: E402
 from segmentation.quality import quality_section  # noqa: E402
@@ -119,11 +120,11 @@ def write_quarantine(ingest_parts: list[str], target: Path) -> int:
     (``store.QUARANTINE_SCHEMA``, the contract's columns), by file and row; returns the rows."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    files = ", ".join(f"'{p}'" for p in ingest_parts)
+    files = ", ".join(sql_literal(p) for p in ingest_parts)
     with duckdb.connect() as con:
         con.execute(f"COPY (SELECT {', '.join(QUARANTINE_SCHEMA.names)} FROM read_parquet([{files}]) "
-                    f"ORDER BY source_file, source_row, meter_id) TO '{tmp}' (FORMAT parquet)")
-        n = con.execute(f"SELECT count(*) FROM read_parquet('{tmp}')").fetchall()[0][0]
+                    f"ORDER BY source_file, source_row, meter_id) TO {sql_literal(tmp)} (FORMAT parquet)")
+        n = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(tmp)})").fetchall()[0][0]
     tmp.replace(target)
     return int(n)
 

@@ -138,7 +138,7 @@ def shard_features(lines: str | Path, run_date: date, target: str | Path, shard:
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         con.execute("SET preserve_insertion_order = false")     # the scores order the rows
-        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        con.execute(f"COPY ({sql}) TO {_quoted(target)} (FORMAT parquet)")
         cursor = con.execute(RETURNS_SQL.format(lines=_quoted(lines), money=MONEY,
                                                 shard=int(shard), shards=int(shards)))
         names = [column[0] for column in cursor.description]
@@ -162,9 +162,9 @@ def score_features(shards: list[dict], target: str | Path) -> dict:
     parts = "[" + ", ".join(_quoted(s["part"]) for s in shards) + "]"
     with duckdb.connect() as con:
         con.execute(f"COPY ({SCORES_SQL.format(parts=parts, new_days=NEW_CUSTOMER_DAYS)}) "
-                    f"TO '{target}' (FORMAT parquet)")
+                    f"TO {_quoted(target)} (FORMAT parquet)")
         customers, used = con.execute(f"SELECT count(*), coalesce(sum(n_lines), 0) "
-                                      f"FROM read_parquet('{target}')").fetchall()[0]
+                                      f"FROM read_parquet({_quoted(target)})").fetchall()[0]
     # Summed as exact decimals, rounded once: the same as one query over every customer.
     r = {key: sum(Decimal(s["returns"][key]) for s in shards) for key in shards[0]["returns"]}
     return {"customers": int(customers), "lines_used": int(used),

@@ -216,7 +216,7 @@ def transaction_report(*, dataset: str, run_date: date, input_path: str, config:
 
 
 def transaction_figures(segments, profiles, selection, config, transforms, *, dataset: str,
-                        run_date, floors: dict[str, float]) -> dict:
+                        run_date, floors: dict[str, float]) -> dict:  # pragma: no mutate block
     """The customer run's plots (k selection, scatter on principal components, sizes, feature
     profile) drawn from the behavioural features as clustered (``floors`` applied)."""
     clustered = segments.assign(**{c: segments[c].clip(lower=v) for c, v in floors.items()})

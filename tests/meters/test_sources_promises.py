@@ -6,13 +6,15 @@ files read in several batches; gzip recognised by content."""
 from __future__ import annotations
 
 import gzip
+import threading
+import time
 
 import pandas as pd
 import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segmentation.errors import InputError
+from segmentation.errors import InputError, ValidationFailed
 from segmentation.meters import sources
 from segmentation.meters.ingest import ingest_file
 from segmentation.meters.sources import (STAGED, ColumnNames, read_header, source_sql,
@@ -147,4 +149,57 @@ def test_a_line_with_the_wrong_number_of_fields_is_named_by_its_line(tmp_path, s
     with pytest.raises(InputError, match=r"4 fields where the header has 3") as err:
         ingest_file(path, store)
     assert err.value.row == 33 and err.value.file == str(path.resolve())
+    assert not list(store.root.glob("shard=*/*.parquet"))
+
+
+def test_staging_holds_a_bounded_number_of_batches_whatever_the_file_s_length(tmp_path,
+                                                                              monkeypatch):
+    """Large inputs stream: while batches are parsed on two threads, at most three batches
+    read from the file wait to be written, however many it has (here 24, parsing made slow)."""
+    monkeypatch.setattr(sources, "BATCH_ROWS", 2)
+    real_batches, real_parse, real_write = (sources._batches, sources._long_batch,
+                                            sources._write_staged)
+    lock, counts = threading.Lock(), {"read": 0, "written": 0, "most_waiting": 0}
+
+    def counted_batches(*args):
+        for batch in real_batches(*args):
+            with lock:
+                counts["read"] += 1
+                counts["most_waiting"] = max(counts["most_waiting"],
+                                             counts["read"] - counts["written"])
+            yield batch
+
+    def slow_parse(*args):
+        time.sleep(0.02)
+        return real_parse(*args)
+
+    def counted_write(writer, table, out):
+        with lock:
+            counts["written"] += 1
+        return real_write(writer, table, out)
+
+    monkeypatch.setattr(sources, "_batches", counted_batches)
+    monkeypatch.setattr(sources, "_long_batch", slow_parse)
+    monkeypatch.setattr(sources, "_write_staged", counted_write)
+    times = pd.date_range("2024-01-10", periods=48, freq="30min")
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"timestamp": times.strftime("%Y-%m-%d %H:%M:%S").tolist(),
+                             "A": [0.5] * 48}), path)
+    rows = stage_long_parquet(path, "parquet", "wide", read_header(path, "parquet"),
+                              ColumnNames(), tmp_path / "staged.parquet")
+    assert rows == 48 and counts["read"] == counts["written"] == 24
+    assert 1 <= counts["most_waiting"] <= 3
+    assert pq.read_table(tmp_path / "staged.parquet")["source_row"].to_pylist() == list(
+        range(1, 49))
+
+
+def test_a_parquet_time_column_of_numbers_fails_validation_naming_the_column(tmp_path, store):
+    """Numbers (epoch seconds) in the time column are not timestamps: the file fails validation
+    on ``timestamp`` with the reason, instead of being cast or crashing the run."""
+    times = pd.date_range("2024-02-01", periods=48, freq="30min")
+    path = tmp_path / "epoch.parquet"
+    pd.DataFrame({"meter_id": "P", "timestamp": times.astype("int64") // 10**9,
+                  "kwh": 0.5}).to_parquet(path)
+    with pytest.raises(ValidationFailed, match="column 'timestamp'.*cannot be parsed"):
+        ingest_file(path, store)
     assert not list(store.root.glob("shard=*/*.parquet"))

@@ -47,9 +47,10 @@ def test_without_a_product_column_distinct_products_is_null(tmp_path):
 
 
 def test_any_folder_and_file_name_will_do(tmp_path):
-    """A quote in the lines' path (``O'Brien's shop``), a target folder not made yet."""
+    """A quote in the lines' and the target's path (``O'Brien's shop``), a target folder not
+    made yet."""
     lines = write_lines(tmp_path / "O'Brien's shop", ROWS)
-    target = tmp_path / "new" / "run" / "features.parquet"
+    target = tmp_path / "O'Brien's shop" / "new" / "run" / "features.parquet"
     counts = customer_features(lines, date(2011, 12, 9), target)
     assert counts["customers"] == 2 and len(pd.read_parquet(target)) == 2
 
