@@ -40,6 +40,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from segmentation.errors import InputError
+from segmentation.filecheck import scan_text
 
 FORMATS = ("auto", "long", "lcl", "wide")
 RESOLUTIONS = (15, 30, 60)
@@ -88,9 +89,12 @@ def read_header(path: Path, kind: str) -> list[str]:
     if kind == "parquet":
         return list(pq.read_schema(path).names)
     try:
+        # The first line's bytes only: a text reader would decode a block ahead and blame the
+        # header for a bad byte further down (that one is named by its line when staging).
         opener = gzip.open if kind == "csv.gz" else open
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            line = handle.readline()
+        with opener(path, "rb") as handle:
+            line = re.split(rb"\r\n?|\n", handle.readline(1 << 16), maxsplit=1)[0]
+        line = line.decode("utf-8-sig")
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read the header ({err}); is the file truncated or not UTF-8?",
                          file=str(path), row=1) from None
@@ -163,6 +167,8 @@ def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBat
         if re.search(r"Expected \d+ columns, got \d+", text):
             raise _malformed_line(path, kind) or InputError(
                 f"the file cannot be parsed: {text}", file=file) from None
+        if "invalid UTF8" in text:       # scan_text names the bad byte's line
+            scan_text(path, compressed=kind == "csv.gz")
         hint = ("the gzip stream is truncated or corrupt" if kind == "csv.gz" and
                 "parse error" not in text.lower() else "the file cannot be parsed")
         raise InputError(f"{hint}: {text}", file=file) from None

@@ -203,3 +203,41 @@ def test_a_parquet_time_column_of_numbers_fails_validation_naming_the_column(tmp
     with pytest.raises(ValidationFailed, match="column 'timestamp'.*cannot be parsed"):
         ingest_file(path, store)
     assert not list(store.root.glob("shard=*/*.parquet"))
+
+
+def test_in_a_file_of_offsets_a_timestamp_without_one_is_not_guessed(tmp_path, store):
+    """When the file's timestamps carry UTC offsets, one without an offset is not read as a
+    wall-clock time of the run's zone: it is quarantined, the others kept at their instants."""
+    instants = pd.date_range("2024-06-01", periods=48, freq="30min", tz="Europe/London")
+    lines = [f"M,{t.isoformat()},0.5" for t in instants] + ["M,2024-06-02 00:00:00,0.5"]
+    path = tmp_path / "offsets.csv"
+    path.write_text("meter_id,timestamp,kwh\n" + "\n".join(lines) + "\n")
+    entry = ingest_file(path, store)
+    assert entry["rows_stored"] == 48
+    assert quarantined(store)[["source_row", "reason"]].values.tolist() == [
+        [50, "timestamp missing or unparseable"]]
+    assert list(stored(store)["timestamp"]) == list(instants.tz_convert("UTC"))
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.csv.gz"])
+def test_a_byte_that_is_not_utf8_is_named_by_its_line_not_blamed_on_the_header(tmp_path, store,
+                                                                                name):
+    """A file saved in another encoding is refused naming the line of its first bad byte (the
+    sentence of the CLI's preflight), not as an unreadable header or a truncated gzip."""
+    rows = [f"M,{t:%Y-%m-%d %H:%M:%S},0.5" for t in pd.date_range("2024-01-10", periods=48,
+                                                                    freq="30min")]
+    text = ("meter_id,timestamp,kwh\n" + "\n".join(rows) + "\n").encode()
+    text = text.replace(b"M,2024-01-10 20:00:00", "Mé,2024-01-10 20:00:00".encode("latin-1"))
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    with pytest.raises(InputError, match=r"byte 0xe9 .* is not UTF-8") as err:
+        ingest_file(path, store)
+    assert err.value.row == 42
+
+
+def test_a_header_ending_in_a_carriage_return_only_is_read(tmp_path):
+    """Old Mac line ends (``\\r``) end the header as ``\\n`` and ``\\r\\n`` do."""
+    for end in ("\n", "\r\n", "\r"):
+        path = tmp_path / "cr.csv"
+        path.write_bytes(end.join(["meter_id,timestamp,kwh", "M,2024-01-10 00:00:00,0.5"]).encode())
+        assert read_header(path, "csv") == ["meter_id", "timestamp", "kwh"]
