@@ -175,6 +175,16 @@ def test_profiles_are_one_row_per_archetype_in_id_order_with_the_members_figures
     assert np.argmax(profiles.iloc[1]["centroid_profile"]) in range(16, 22)
 
 
+def test_a_segment_of_one_meter_is_profiled_from_that_meter():
+    """Its name, size and figures are that meter's (the night-heaviest one: "strong")."""
+    frame = members()
+    frame.loc[4, ["segment_id", "segment_name"]] = [5, "Night Users (strong)"]
+    row = outputs.profiles_table(frame).iloc[-1]
+    assert (row["segment_id"], row["segment_name"], row["size"]) == (5, "Night Users (strong)", 1)
+    assert row["mean_daily_kwh"] == 30.0 and row["peak_hour"] == 23.0
+    assert row["profile_p10"] == row["profile_p90"] == row["centroid_profile"]
+
+
 def test_profile_curves_are_the_members_mean_and_spread_point_by_point():
     """centroid_profile is the members' mean profile (6 decimals), profile_p10/p90 their 10th
     and 90th percentiles, monthly_index the mean of the months they cover (4 decimals; NaN

@@ -226,10 +226,17 @@ def test_the_label_is_band_then_shape_then_seasonal():
 
 # ---------------------------------------------------------------- a run's segmentation
 
-def test_a_run_names_true_archetypes_and_labels_every_meter(run):
+# The two tests below segment for themselves (not through the shared fixture): mutmut maps a
+# function to the tests that call it, and a module fixture calls it in the first test only.
+
+def test_planted_shapes_come_back_with_true_names_labels_and_the_k_range():
     """Planted night, daytime and evening shapes come back as three archetypes whose names
-    hold on the numbers; each meter's label is its band, its archetype's name and Seasonal."""
-    features, seg = run
+    hold on the numbers; each meter's label is its band, its archetype's name and Seasonal;
+    k is chosen by the shared rule over 3-10, its size floor stated in meters."""
+    features = meter_frame()
+    seg = segment_meters(features)
+    assert seg.selection.metrics["k"].tolist() == list(range(3, 11)) and seg.selection.k == 3
+    assert "24 meters allow at most" in seg.selection.rule
     assert sorted(seg.names.values()) == ["Daytime Users", "Evening Peakers", "Night Users"]
     assert_meter_names_true(features, seg.labels, seg.names)
     for kind, start in zip(PLANTED_HOURS, (0, 8, 16)):
@@ -247,17 +254,11 @@ def test_a_run_names_true_archetypes_and_labels_every_meter(run):
     assert not seg.fallback_segments
 
 
-def test_k_is_chosen_from_3_to_10_meters_counted_as_meters(run):
-    """The shared k rule over the default range 3-10, with the size floor stated in meters."""
-    _, seg = run
-    assert seg.selection.metrics["k"].tolist() == list(range(3, 11)) and seg.selection.k == 3
-    assert "24 meters allow at most" in seg.selection.rule
-
-
-def test_a_run_keeps_its_shapes_thresholds_and_what_was_left_out(run):
+def test_the_run_keeps_its_shapes_thresholds_and_what_was_left_out():
     """What the report and the model need: the clustered points, the unrounded thresholds, the
     rule, the confidence columns, and that magnitude and seasonality were not clustered."""
-    features, seg = run
+    features = meter_frame()
+    seg = segment_meters(features, k=3)
     assert np.array_equal(seg.points, shape_matrix(features))
     low, high, _ = band_thresholds(features["mean_daily_kwh"])
     assert seg.band_limits == (low, high) and low == pytest.approx(26 / 3)
