@@ -334,7 +334,7 @@ def test_segment_ids_follow_the_previous_run_and_the_model_keeps_them(algorithm)
     night, evening = int(before.labels[0]), int(before.labels[-1])
     assert set(seg.labels[:6]) == {night} and set(seg.labels[-10:]) == {evening}
     model = model_artifact(seg, shape="daily", dataset="grid", run_date="2026-11-30")
-    assert model.extra["ids_follow"] == "2026-11-29"
+    assert model.extra["ids_follow"] == "2026-11-29" and model.algorithm == algorithm
     ids = [s["segment_id"] for s in model.segments]
     assert ids == sorted(ids) and [s["segment_name"] for s in model.segments] == [
         seg.names[i] for i in ids]
