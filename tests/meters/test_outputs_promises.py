@@ -133,7 +133,7 @@ def members() -> pd.DataFrame:
     (Evening Peakers: evening-heavy profiles; Night Users: night-heavy ones)."""
     evening = [np.r_[np.full(16, 0.02), np.full(6, 0.1067), 0.03, 0.03],
                np.r_[np.full(16, 0.025), np.full(6, 0.09), 0.03, 0.03]]
-    night = [np.r_[np.full(6, 0.1), np.full(16, 0.02), 0.04, 0.0400001],
+    night = [np.r_[np.full(6, 0.1), np.full(16, 0.02), 0.04, 0.0400004],
              np.r_[np.full(6, 0.09), np.full(16, 0.025), 0.03, 0.03],
              np.r_[np.full(6, 0.11), np.full(16, 0.015), 0.05, 0.05]]
     months = np.full((5, 12), np.nan)
@@ -197,7 +197,7 @@ def test_profile_curves_are_the_members_mean_and_spread_point_by_point():
     assert row["profile_p10"][0] == pytest.approx(0.092) and row["profile_p90"][0] == pytest.approx(0.108)
     assert row["profile_p10"][6] == pytest.approx(0.016) and row["profile_p90"][6] == pytest.approx(0.024)
     assert len(row["profile_p10"]) == len(row["profile_p90"]) == 24
-    # 0.04000003, 0.03200002 and 0.04799992 unrounded
+    # 0.04000013, 0.03200008 and 0.04800008 unrounded
     assert (row["centroid_profile"][23], row["profile_p10"][23], row["profile_p90"][23]) == (
         0.04, 0.032, 0.048)
     assert row["monthly_index"][0] == pytest.approx(1.1333, abs=1e-9)
@@ -372,6 +372,24 @@ def test_the_report_has_its_sections_in_order():
                         "## Archetype x consumption band", "## Segment quality",
                         "## Choice of k", "## Reading accounting", "## Quarantined meters",
                         "## Policies", "## Outputs"]
+
+
+@pytest.mark.parametrize("seasons", [True, False])
+def test_the_report_s_paragraphs_headings_and_tables_stand_apart(seasons):
+    """Markdown: a heading, a table and a paragraph each start after a blank line (a table may
+    follow its heading; a line
+    right after a table row would join the table); the report starts with its title."""
+    lines = report(seasons=seasons).splitlines()
+    assert lines[0] == "# Meter segmentation: grid, 2026-11-30"
+    for before, line in zip(lines, lines[1:]):
+        if line.startswith("#"):
+            assert before == "", line
+        elif line.startswith("|") and not before.startswith("|"):
+            assert before == "" or before.startswith("#"), line
+        elif line and not line.startswith(("-", "  -", "|")):
+            assert before == "" or before.startswith("#") or before.endswith(":"), line
+        if before.startswith("|"):
+            assert line == "" or line.startswith("|"), line
 
 
 def test_the_report_lists_inputs_window_archetypes_and_bands():
