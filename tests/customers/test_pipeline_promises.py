@@ -265,6 +265,18 @@ def test_categories_are_profiled_per_segment_by_id(table):
     assert profiles["size"].tolist() == [26, 22, 18]
 
 
+def test_customers_all_alike_are_refused_in_words_about_customers():
+    """docs/customers.md step 5: "all 200 customers have the same values of the features:
+    there are no segments to find" (exit 2)."""
+    from segmentation.kselect import NoSegments
+
+    alike = pd.DataFrame({"customer_id": [str(i) for i in range(6)], "spend": 5.0,
+                          "visits": 2.0})
+    with pytest.raises(NoSegments, match="^all 6 customers have the same values of the "
+                                         "features: there are no segments to find"):
+        pipeline.segment_customers(alike, CONFIG)
+
+
 def test_without_k_it_is_chosen_between_2_and_10_with_the_seed_42(table):
     """The flow's defaults (``--k-min 2``, ``--k-max 10``, seed 42) are the function's."""
     chosen = pipeline.segment_customers(table, CONFIG)
