@@ -147,13 +147,17 @@ def clip_far_out(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def categorical_shares(frame: pd.DataFrame, labels: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """Per segment (index) the share of members in each category: ``share_<column>_<value>``."""
+    """Per segment (index) the share of members in each category: ``share_<column>_<value>``.
+
+    Values whose column names are alike (``North``, ``north``, ``NORTH!``) are one category:
+    their shares are added, so no two columns have one name.
+    """
     parts = []
     for column in columns:
         values = frame[column].astype("string").fillna("missing").reset_index(drop=True)
         table = pd.crosstab(pd.Series(labels, name="segment_id"), values, normalize="index")
         table.columns = [f"share_{column}_{canonical_name(str(v)) or 'blank'}" for v in table.columns]
-        parts.append(table)
+        parts.append(table.T.groupby(level=0, sort=False).sum().T)
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=np.unique(labels))
 
 

@@ -93,6 +93,19 @@ def test_categorical_shares_per_segment_with_missing_and_blank_categories():
     assert none.index.tolist() == [0, 2] and none.columns.empty
 
 
+def test_categories_spelled_alike_are_one_category_with_one_share_column():
+    """docs/outputs.md: one ``share_<column>_<category>`` per category; values whose names
+    are alike once written as a column name (North, north, NORTH!) are that one category,
+    so the profiles never hold two columns of one name (profiles.parquet could not be
+    written: a run with such a column failed with a traceback)."""
+    data = frame({"region": ["North", "north", "NORTH!", "South", None, "missing"]})
+    shares = pipeline.categorical_shares(data, np.array([0, 0, 1, 1, 1, 1]), ["region"])
+    assert list(shares.columns) == ["share_region_north", "share_region_south",
+                                    "share_region_missing"]
+    assert shares.loc[0].tolist() == [1.0, 0.0, 0.0]
+    assert shares.loc[1].tolist() == [0.25, 0.25, 0.5]
+
+
 def test_quarantine_rows_are_in_line_order_with_their_lines_and_file():
     failed = pd.DataFrame({"customer_id": ["1", None], "age": [130.0, 20.0],
                            "source_row": [5, 2], "reason": ["age outside 0-120", "null id"]})
