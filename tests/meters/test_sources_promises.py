@@ -146,7 +146,8 @@ def test_a_line_with_the_wrong_number_of_fields_is_named_by_its_line(tmp_path, s
     text = "meter_id,timestamp,kwh\n" + "\n".join(lines) + "\n"
     path = tmp_path / name
     path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
-    with pytest.raises(InputError, match=r"4 fields where the header has 3") as err:
+    with pytest.raises(InputError, match=r"row 33: 4 fields where the header has 3: every line "
+                                         r"needs one field per column$") as err:
         ingest_file(path, store)
     assert err.value.row == 33 and err.value.file == str(path.resolve())
     assert not list(store.root.glob("shard=*/*.parquet"))
@@ -241,3 +242,21 @@ def test_a_header_ending_in_a_carriage_return_only_is_read(tmp_path):
         path = tmp_path / "cr.csv"
         path.write_bytes(end.join(["meter_id,timestamp,kwh", "M,2024-01-10 00:00:00,0.5"]).encode())
         assert read_header(path, "csv") == ["meter_id", "timestamp", "kwh"]
+
+
+def test_a_missing_or_empty_file_is_named_with_what_is_wrong(tmp_path):
+    """Each refusal names the file and says what is wrong in words (no traceback)."""
+    missing, empty = tmp_path / "nowhere.csv", tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    for path, words in ((missing, "file not found (check the --input path)"),
+                        (empty, "the file is empty: expected a header line and readings")):
+        with pytest.raises(InputError) as err:
+            sources.file_kind(path)
+        assert err.value.file == str(path) and str(err.value).endswith(": " + words)
+
+
+def test_a_text_file_is_csv_whatever_its_name(tmp_path):
+    """Files are recognised by content: text without NUL bytes is CSV under any name."""
+    path = tmp_path / "readings.dat"
+    path.write_text("meter_id,timestamp,kwh\nM,2024-01-10 00:00:00,0.5\n")
+    assert sources.file_kind(path) == "csv"
