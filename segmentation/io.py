@@ -1,4 +1,4 @@
-"""Atomic file writes, hard-linked directory copies, content hashes."""
+"""Atomic file writes, hard-linked directory copies, content hashes, paths as SQL text."""
 
 from __future__ import annotations
 
@@ -69,3 +69,9 @@ def copy_tree_linked(source: Path, target: Path) -> None:
             os.link(item, target / item.name)
         except OSError:
             shutil.copy2(item, target / item.name)
+
+
+def sql_literal(value) -> str:
+    """A SQL string literal of ``value`` (its single quotes doubled): paths in DuckDB SQL, where
+    a folder like ``O'Brien's data`` must not end the string."""
+    return "'" + str(value).replace("'", "''") + "'"

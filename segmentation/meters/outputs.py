@@ -16,9 +16,9 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from segmentation import contract  # noqa: E402
+from segmentation.io import sql_literal  # noqa: E402
 from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES  # noqa: E402
 from segmentation.meters.segment import BANDS, MeterSegmentation  # noqa: E402
-from segmentation.meters.sources import sql_literal  # noqa: E402
 from segmentation.meters.store import QUARANTINE_SCHEMA  # noqa: E402
 from segmentation.plots import plot_k_selection, plot_segment_sizes, plot_title  # noqa: E402
 from segmentation.quality import quality_section  # noqa: E402

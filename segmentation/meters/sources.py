@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from segmentation.errors import InputError
 from segmentation.filecheck import scan_text
+from segmentation.io import sql_literal
 
 FORMATS = ("auto", "long", "lcl", "wide")
 RESOLUTIONS = (15, 30, 60)
@@ -290,11 +291,6 @@ def source_sql(path: Path, kind: str, fmt: str, header: list[str], names: Column
     return (f"SELECT file_row_number + 1 AS source_row, {cols}, CAST(NULL AS TIMESTAMP) AS ts_value, "
             f"CAST(NULL AS DOUBLE) AS kwh_value "
             f"FROM read_parquet({sql_literal(path)}, file_row_number = true)")
-
-
-def sql_literal(value) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:

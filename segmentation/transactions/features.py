@@ -33,6 +33,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from segmentation.io import sql_literal
 from segmentation.transactions.config import NEW_CUSTOMER_DAYS
 
 FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
@@ -118,10 +119,6 @@ FROM returns r LEFT JOIN first_buy f USING (customer_id)
 """
 
 
-def _quoted(path: str | Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def shard_features(lines: str | Path, run_date: date, target: str | Path, shard: int = 0,
                    shards: int = 1, has_product: bool = True) -> dict:
     """Write the unscored features of one shard of customers (``hash(customer_id) % shards``)
@@ -132,14 +129,14 @@ def shard_features(lines: str | Path, run_date: date, target: str | Path, shard:
     """
     import duckdb
 
-    sql = FEATURES_SQL.format(lines=_quoted(lines), d=run_date.isoformat(), money=MONEY,
+    sql = FEATURES_SQL.format(lines=sql_literal(lines), d=run_date.isoformat(), money=MONEY,
                               shard=int(shard), shards=int(shards),
                               products="p.products" if has_product else "CAST(NULL AS BIGINT)")
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         con.execute("SET preserve_insertion_order = false")     # the scores order the rows
-        con.execute(f"COPY ({sql}) TO {_quoted(target)} (FORMAT parquet)")
-        cursor = con.execute(RETURNS_SQL.format(lines=_quoted(lines), money=MONEY,
+        con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)")
+        cursor = con.execute(RETURNS_SQL.format(lines=sql_literal(lines), money=MONEY,
                                                 shard=int(shard), shards=int(shards)))
         names = [column[0] for column in cursor.description]
         returns = dict(zip(names, cursor.fetchall()[0]))
@@ -159,12 +156,12 @@ def score_features(shards: list[dict], target: str | Path) -> dict:
     """
     import duckdb
 
-    parts = "[" + ", ".join(_quoted(s["part"]) for s in shards) + "]"
+    parts = "[" + ", ".join(sql_literal(s["part"]) for s in shards) + "]"
     with duckdb.connect() as con:
         con.execute(f"COPY ({SCORES_SQL.format(parts=parts, new_days=NEW_CUSTOMER_DAYS)}) "
-                    f"TO {_quoted(target)} (FORMAT parquet)")
+                    f"TO {sql_literal(target)} (FORMAT parquet)")
         customers, used = con.execute(f"SELECT count(*), coalesce(sum(n_lines), 0) "
-                                      f"FROM read_parquet({_quoted(target)})").fetchall()[0]
+                                      f"FROM read_parquet({sql_literal(target)})").fetchall()[0]
     # Summed as exact decimals, rounded once: the same as one query over every customer.
     r = {key: sum(Decimal(s["returns"][key]) for s in shards) for key in shards[0]["returns"]}
     return {"customers": int(customers), "lines_used": int(used),

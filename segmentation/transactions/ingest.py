@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from segmentation.customers.ingest import SEPARATORS, sniff_separator
 from segmentation.errors import InputError, ValidationFailed
+from segmentation.io import sql_literal
 from segmentation.rules import check_groups, named_table_failures, quarantine_rules, \
     unexpected_counts
 from segmentation.transactions.config import TransactionConfig
@@ -172,10 +173,6 @@ def _as_text(column: pa.Array) -> pa.Array:
 
 # ---------------------------------------------------------------- 2. typing in SQL
 
-def _lit(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -184,7 +181,7 @@ def _text(column: str | None) -> str:
     """A column's text, trimmed; NULL when absent or a missing marker."""
     if column is None:
         return "CAST(NULL AS VARCHAR)"
-    markers = ", ".join(_lit(m) for m in MISSING_TEXT)
+    markers = ", ".join(sql_literal(m) for m in MISSING_TEXT)
     return (f"CASE WHEN lower(trim({_ident(column)})) IN ({markers}) THEN NULL "
             f"ELSE trim({_ident(column)}) END")
 
@@ -211,7 +208,7 @@ def timestamp_format(con, staged: str, column: str) -> str | None:
     """The layout of the timestamps (``TIME_FORMATS``), or ``"offset"`` when they carry a
     UTC offset or zone; decided on a sample of the file's first lines."""
     text = _text(column)
-    sample = f"(SELECT {text} AS t FROM read_parquet({_lit(staged)}) LIMIT {SAMPLE})"
+    sample = f"(SELECT {text} AS t FROM read_parquet({sql_literal(staged)}) LIMIT {SAMPLE})"
     counts = con.execute("SELECT count(t), count(*) FILTER (WHERE regexp_matches(t, "
                          "'(Z|[+-][0-9][0-9]:?[0-9][0-9])$')), " + ", ".join(
                              f"count({_parse_ts('t', f)})" for f in TIME_FORMATS)
@@ -226,7 +223,7 @@ def timestamp_format(con, staged: str, column: str) -> str | None:
 def _parse_ts(text: str, fmt: str | None) -> str:
     if fmt is None:
         return f"TRY_CAST({text} AS TIMESTAMP)"
-    return f"try_strptime({text}, {_lit(fmt)})"
+    return f"try_strptime({text}, {sql_literal(fmt)})"
 
 
 def typed_sql(staged: str, config: TransactionConfig, fmt: str | None) -> str:
@@ -234,16 +231,16 @@ def typed_sql(staged: str, config: TransactionConfig, fmt: str | None) -> str:
     c = config.column
     roles = ("customer", "timestamp", "quantity", "price", "amount", "order", "product", "country")
     texts = ", ".join(f"{_text(c(role))} AS t_{role}" for role in roles)
-    ts = (f"timezone({_lit(config.timezone)}, TRY_CAST(t_timestamp AS TIMESTAMPTZ))"
+    ts = (f"timezone({sql_literal(config.timezone)}, TRY_CAST(t_timestamp AS TIMESTAMPTZ))"
           if fmt == "offset" else _parse_ts("t_timestamp", fmt))
     quantity, price, amount = _number("t_quantity"), _number("t_price"), _number("t_amount")
-    cancel = (f"coalesce(starts_with(upper(t_order), {_lit(config.cancel_prefix.upper())}), FALSE)"
+    cancel = (f"coalesce(starts_with(upper(t_order), {sql_literal(config.cancel_prefix.upper())}), FALSE)"
               if config.cancel_prefix and c("order") else "FALSE")
     value = "amount" if c("amount") else "quantity * price"
     unit_price = ("price" if not c("amount") else
                   "amount / nullif(abs(quantity), 0)" if c("quantity") else "amount")
     originals = ", ".join(_ident(h) for h in _unique_from(staged))
-    source = f"read_parquet({_lit(staged)})"
+    source = f"read_parquet({sql_literal(staged)})"
     # Exact duplicates: lines whose hash repeats are few; only they are ranked by every field
     # (a window partitioned by eight text columns over every line needs gigabytes).
     return f"""
@@ -324,14 +321,14 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
     typed = str(work / "typed_lines.parquet")
     with duckdb.connect() as con:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        con.execute(f"SET temp_directory = {_lit(work / 'duckdb-spill')}")
+        con.execute(f"SET temp_directory = {sql_literal(work / 'duckdb-spill')}")
         con.execute("SET preserve_insertion_order = false")
         fmt = timestamp_format(con, staged, config.column("timestamp"))
-        con.execute(f"COPY ({typed_sql(staged, config, fmt)}) TO {_lit(typed)} (FORMAT parquet)")
+        con.execute(f"COPY ({typed_sql(staged, config, fmt)}) TO {sql_literal(typed)} (FORMAT parquet)")
         start = (run_date - timedelta(days=config.window_days) if config.window_days else None)
         scope = f"ts IS NULL OR (day <= DATE '{run_date}'" + (
             f" AND day > DATE '{start}')" if start else ")")
-        con.execute(f"CREATE TEMP VIEW typed AS SELECT * FROM read_parquet({_lit(typed)})")
+        con.execute(f"CREATE TEMP VIEW typed AS SELECT * FROM read_parquet({sql_literal(typed)})")
         con.execute(f"CREATE TEMP VIEW in_scope AS SELECT * FROM typed WHERE {scope}")
         excluded = dict(con.execute(
             f"SELECT CASE WHEN day > DATE '{run_date}' THEN '{AFTER}' ELSE '{BEFORE}' END, "
@@ -347,19 +344,19 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
         rules = quarantine_rules(suite, {"max_quantity": _number_text(config.max_quantity)})
         flags = [f"coalesce(({sql}), FALSE)" for _, _, sql in rules]
         reason = "concat_ws('; ', " + ", ".join(
-            f"CASE WHEN {flag} THEN {_lit(r)} END" for flag, (_, r, _) in zip(flags, rules)) + ")"
+            f"CASE WHEN {flag} THEN {sql_literal(r)} END" for flag, (_, r, _) in zip(flags, rules)) + ")"
         con.execute(f"CREATE TEMP VIEW judged AS SELECT *, {reason} AS reason, "
                     + ", ".join(f"{f} AS f{i}" for i, f in enumerate(flags))
                     + " FROM in_scope")
         _check_rule_groups(con, outcome, rules, file)
         quarantine = str(work / "quarantined_lines.parquet")
         con.execute(f"COPY (SELECT source_row, reason FROM judged WHERE reason <> '' "
-                    f"ORDER BY source_row) TO {_lit(quarantine)} (FORMAT parquet)")
-        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({_lit(quarantine)}) "
+                    f"ORDER BY source_row) TO {sql_literal(quarantine)} (FORMAT parquet)")
+        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({sql_literal(quarantine)}) "
                                      "GROUP BY 1 ORDER BY 1").fetchall())
         anonymous = con.execute("SELECT count(*), coalesce(sum(CAST(value AS DECIMAL(38, 6))), 0) "
                                 "FROM in_scope WHERE customer_id IS NULL").fetchall()[0]
-        codes = ", ".join(_lit(code) for code in config.non_product) or "NULL"
+        codes = ", ".join(sql_literal(code) for code in config.non_product) or "NULL"
         non_product = (f"product IN ({codes})" if config.column("product") and config.non_product
                        else "FALSE")
         by_code = con.execute(f"SELECT product, count(*), round(sum(CAST(value AS DECIMAL(38, 6))), "
@@ -370,8 +367,8 @@ def split_lines(staged: str, config: TransactionConfig, run_date: date, work: Pa
         con.execute(f"COPY (SELECT source_row, customer_id, ts, day, coalesce(order_id, "
                     f"customer_id || '|' || CAST(day AS VARCHAR)) AS order_key, product, country, "
                     f"quantity, value, is_return FROM judged WHERE reason = '' AND NOT "
-                    f"({non_product})) TO {_lit(lines)} (FORMAT parquet)")
-        kept = con.execute(f"SELECT count(*) FROM read_parquet({_lit(lines)})").fetchall()[0][0]
+                    f"({non_product})) TO {sql_literal(lines)} (FORMAT parquet)")
+        kept = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(lines)})").fetchall()[0][0]
     Path(typed).unlink()
     n_non_product = sum(n for _, n, _ in by_code)
     if n_non_product:

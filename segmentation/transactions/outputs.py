@@ -10,6 +10,7 @@ import pyarrow as pa
 from segmentation import contract
 from segmentation.customers.outputs import cleaning_lines, customer_figures
 from segmentation.quality import quality_section
+from segmentation.io import sql_literal
 from segmentation.report import closing_sections, format_count, format_number, markdown_table
 from segmentation.transactions.config import NEW_CUSTOMER_DAYS, TransactionConfig
 from segmentation.transactions.features import CLUSTER_FEATURES, FEATURES, RETURNS_ONLY
@@ -54,11 +55,6 @@ def with_medians(profiles: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame
     return profiles.merge(medians, left_on="segment_id", right_index=True, how="left")
 
 
-def _sql_text(value: str) -> str:
-    """A SQL string literal of ``value`` (its single quotes doubled)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def quarantine_sql(staged: str, quarantined: str, separator: str | None, source_file: str,
                    columns: list[str]) -> str:
     """quarantine.parquet's rows from the staged text and the quarantined line numbers:
@@ -74,9 +70,9 @@ def quarantine_sql(staged: str, quarantined: str, separator: str | None, source_
     raw = f" || '{sep}' || ".join(field(c) for c in columns) or "''"
     cols = ", ".join('s."' + c.replace('"', '""') + '"' for c in columns)
     return (f"SELECT q.source_row, q.reason, {raw} AS raw_line, "
-            f"{_sql_text(source_file)} AS source_file, {cols} "
-            f"FROM read_parquet({_sql_text(quarantined)}) q "
-            f"JOIN read_parquet({_sql_text(staged)}) s USING (source_row) ORDER BY q.source_row")
+            f"{sql_literal(source_file)} AS source_file, {cols} "
+            f"FROM read_parquet({sql_literal(quarantined)}) q "
+            f"JOIN read_parquet({sql_literal(staged)}) s USING (source_row) ORDER BY q.source_row")
 
 
 def quarantine_schema(columns: list[str]) -> pa.Schema:
