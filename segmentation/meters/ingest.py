@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from segmentation import contract
 from segmentation.errors import InputError, ValidationFailed
-from segmentation.io import sha256_file
+from segmentation.io import sha256_file, sql_literal
 from segmentation.meters import localtime, sources
 from segmentation.meters.clean import CONFLICTING_DUPLICATE, EXACT_DUPLICATE
 from segmentation.meters.day_vectors import MINUTE_US, DayBlock, DayCalendar, FlushedDays, \
@@ -238,7 +238,8 @@ def read_the_same_way(entry: dict, fmt: str, options: IngestOptions) -> bool:
 def _connect(stage: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for setting in ("threads TO 2", f"memory_limit = '{DUCKDB_MEMORY_LIMIT}'",
-                    f"temp_directory = {sources.sql_literal(stage / 'spill')}", "preserve_insertion_order = false",
+                    f"temp_directory = {sql_literal(stage / 'spill')}",
+                    "preserve_insertion_order = false",
                     "TimeZone = 'UTC'"):
         con.execute(f"SET {setting}")
     return con
@@ -287,7 +288,7 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
     con.execute(f"CREATE TEMP VIEW readings AS SELECT *, {tz['nonexistent']} AS nonexistent, "
                 f"{tz['ambiguous']} AS ambiguous, epoch_us(local) % 900000000 = 0 AS on15 "
                 f"FROM typed")
-    missing = ", ".join(sources.sql_literal(m) for m in sources.MISSING_TEXT)
+    missing = ", ".join(sql_literal(m) for m in sources.MISSING_TEXT)
     summary = con.execute(SUMMARY_SQL.format(missing=missing)).df()
     if summary.empty or int(summary["n_readings"].sum()) == 0:
         raise InputError("the file has a header but no readings", file=raw.name, row=2)
@@ -343,7 +344,7 @@ def quarantine_fields_sql(raw: RawFile) -> str:
                            "strftime(local, '%Y-%m-%d %H:%M:%S'))",
               "kwh": "coalesce(kwh_text, CAST(kwh AS VARCHAR))"}
     raw_line = " || ',' || ".join(_csv_field_sql(f"({expr})") for expr in fields.values())
-    return (f"source_row, {raw_line} AS raw_line, {sources.sql_literal(raw.source)} AS source_file, "
+    return (f"source_row, {raw_line} AS raw_line, {sql_literal(raw.source)} AS source_file, "
             + ", ".join(f"{expr} AS {name}" for name, expr in fields.items()))
 
 
@@ -355,22 +356,23 @@ def _quarantine_pass(con, raw: RawFile, prepared: Prepared, options: IngestOptio
     if not any(expected.get(key, 0) for key, _, _ in rules):
         return {"file": None, "by_reason": {}, "per_day": pd.Series(dtype="int64")}
     reason = "concat_ws('; ', " + ", ".join(
-        f"CASE WHEN {flag} THEN {sources.sql_literal(r)} END"
+        f"CASE WHEN {flag} THEN {sql_literal(r)} END"
         for flag, (_, r, _) in zip(flags, rules)) + ")"
+    rejected = sql_literal(target)
     con.execute(
         f"COPY (SELECT {quarantine_fields_sql(raw)}, {reason} AS reason, "
         f"CAST(local AS DATE) AS local_day, "
         f"coalesce(meter_id, '?') || '|' || coalesce(CAST(date_trunc('month', local) AS VARCHAR), '?') "
         f"AS month_key, {', '.join(f'{f} AS f{i}' for i, f in enumerate(flags))} "
-        f"FROM checked WHERE {' OR '.join(flags)}) TO {sources.sql_literal(target)} (FORMAT parquet)")
-    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({sources.sql_literal(target)}) "
+        f"FROM checked WHERE {' OR '.join(flags)}) TO {rejected} (FORMAT parquet)")
+    by_reason = dict(con.execute(f"SELECT reason, count(*) FROM read_parquet({rejected}) "
                                  f"GROUP BY reason ORDER BY reason").fetchall())
     groups = con.execute("SELECT " + ", ".join(
         f"count(DISTINCT CASE WHEN f{i} THEN month_key END)" for i in range(len(rules)))
-        + f" FROM read_parquet({sources.sql_literal(target)})").fetchall()[0]
+        + f" FROM read_parquet({rejected})").fetchall()[0]
     check_groups(prepared.outcome, {key: int(n) for (key, _, _), n in zip(rules, groups)},
                  raw.name, "(meter, month) groups")
-    per_day = con.execute(f"SELECT meter_id, local_day, count(*) AS n FROM read_parquet({sources.sql_literal(target)}) "
+    per_day = con.execute(f"SELECT meter_id, local_day, count(*) AS n FROM read_parquet({rejected}) "
                           f"WHERE meter_id IS NOT NULL AND local_day IS NOT NULL GROUP BY ALL").df()
     return {"file": target, "by_reason": {str(k): int(v) for k, v in by_reason.items()},
             "per_day": per_day.set_index(["meter_id", "local_day"])["n"] if len(per_day)
