@@ -108,13 +108,14 @@ def check_customers(input_path: str | None, paths: RunPaths, id_column: str | No
 
 
 def check_meters(inputs: list[str] | None, fmt: str, timezone: str) -> None:
-    """Every reading file exists, is UTF-8 CSV with rows or Parquet, and its format is
-    recognised from its header."""
+    """Every reading file exists, is UTF-8 CSV with rows and one field per column on every
+    line (Arrow's reader refuses a file otherwise) or Parquet, and its format is recognised
+    from its header."""
     check_timezone(timezone)
     files = [check_file(name) for name in inputs or []]
     for path in files:
         check_table_file(path, accepted="a table of readings (CSV, gzip-compressed CSV or Parquet)",
-                         allow_parquet=True)
+                         allow_parquet=True, fields=True)
     from segmentation.meters import sources
 
     for path in files:

@@ -124,6 +124,18 @@ def test_meter_files_are_recognised_the_same_way(case, tmp_path, no_prefect):
     assert code == 2 and expected.replace("a CSV customer table", "a table of readings") in err
 
 
+@pytest.mark.parametrize("name", ["readings.csv", "readings.csv.gz"])
+def test_a_meter_line_with_another_field_count_is_refused_before_prefect_starts(
+        name, tmp_path, no_prefect):
+    text = "meter_id,timestamp,kwh\nA,2024-01-01 00:00,0.1\nA,2024-01-01 00:30\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    code, out, err = run("run", "meters", "--input", str(path))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.strip() == (f"segment: error: file '{path}', row 3: 2 fields where the header "
+                           "has 3: every line needs one field per column")
+
+
 def test_parquet_readings_pass_the_byte_check(tmp_path, no_prefect):
     path = tmp_path / "readings.csv"
     pd.DataFrame({"meter_id": ["A"], "timestamp": ["2024-01-01 00:00"], "kwh": [0.1]}) \

@@ -205,3 +205,156 @@ def test_a_file_is_read_in_bounded_chunks_never_whole(tmp_path, monkeypatch):
     assert check_table_file(write(tmp_path, gzip.compress(data), "in.csv.gz"),
                             accepted=ACCEPTED) == "csv.gz"
     assert bounded(sizes, 64), sizes
+
+
+# ------------------------------------------------------------- one field per column (meters)
+
+def fields_of(line: str) -> int:
+    """A CSV line's fields, read character by character: a quote opens a field only at its
+    start, ``""`` inside quotes is a quote; 0 when a quoted field is still open at the end."""
+    fields, quoted, at_start, i = 1, False, True, 0
+    while i < len(line):
+        char = line[i]
+        if quoted:
+            if char == '"' and line[i + 1:i + 2] == '"':
+                i += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"' and at_start:
+            quoted = True
+        elif char == ",":
+            fields += 1
+            at_start = True
+            i += 1
+            continue
+        at_start = False
+        i += 1
+    return 0 if quoted else fields
+
+
+def reference_ragged(data: bytes) -> tuple[int, int] | None:
+    """The first line (number, fields) whose field count differs from the header's, empty
+    lines skipped, lines numbered with them (0 fields: a quote left open)."""
+    width = None
+    for number, line in enumerate(io.StringIO(data.decode(), newline=""), start=1):
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        fields = fields_of(line)
+        if width is None:
+            width = fields
+        elif fields != width:
+            return number, fields
+    return None
+
+
+def first_ragged(path, compressed=False) -> tuple[int, int] | None:
+    try:
+        filecheck.scan_text(path, compressed=compressed, fields=True)
+    except InputError as err:
+        words = str(err).split(": ")[1]
+        return err.row, 0 if words.startswith("a quoted field") else int(words.split(" ")[0])
+    return None
+
+
+def arrow_ragged(data: bytes) -> int | None:
+    """The field count of the first line Arrow's reader (as staging runs it) refuses."""
+    import pyarrow.csv as pacsv
+
+    bad: list[int] = []
+    pacsv.read_csv(io.BytesIO(data), parse_options=pacsv.ParseOptions(
+        newlines_in_values=False,
+        invalid_row_handler=lambda row: bad.append(row.actual_columns) or "skip"))
+    return bad[0] if bad else None
+
+
+def random_csv(rng) -> bytes:
+    """Lines of 2-4 fields, some quoted with commas and doubled quotes inside, some with a
+    quote inside an unquoted field, a few with a quote left open, some empty or of spaces,
+    ended by \\n, \\r\\n or \\r, the last one maybe without a line end."""
+    width = int(rng.integers(2, 5))
+    end = [b"\n", b"\r\n", b"\r"][int(rng.integers(0, 3))]
+    cells = [b'"a,""b"",c"', b'x"y', b'5"', b'"q"']
+    lines = []
+    for _ in range(int(rng.integers(1, 30))):
+        kind = rng.random()
+        if kind < 0.08:
+            lines.append(b"")
+        elif kind < 0.12:
+            lines.append(b"   ")
+        else:
+            n = width if rng.random() < 0.9 else int(rng.integers(1, 6))
+            line = [cells[int(rng.integers(0, 4))] if rng.random() < 0.3 else b"x%d" % i
+                    for i in range(n)]
+            if rng.random() < 0.02:
+                line[-1] = b'"open'
+            lines.append(b",".join(line))
+    return b"h1" + b",h" * (width - 1) + end + end.join(lines) + (end if rng.random() < 0.5 else b"")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
+def test_the_first_line_with_another_field_count_is_found_as_a_line_reader_finds_it(
+        tmp_path, monkeypatch, chunk):
+    """Whatever the chunk size (a line, a \\r\\n or a quoted field split between chunks), the
+    scan finds the line and the count a character-by-character reader finds, or none; and
+    without a quote left open, the count of the first line Arrow's reader refuses."""
+    import numpy as np
+
+    monkeypatch.setattr(filecheck, "CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    found = opened = 0
+    for i in range(120 if chunk > 3 else 30):
+        data = random_csv(rng)
+        path = write(tmp_path, data, f"r{i}.csv")
+        expected = reference_ragged(data)
+        assert first_ragged(path) == expected, data
+        if b'"open' not in data:
+            assert arrow_ragged(data) == (expected[1] if expected else None), data
+        found += expected is not None
+        opened += expected is not None and expected[1] == 0
+    assert found >= 5 and opened >= 1      # ragged files and open quotes, not only good ones
+
+
+def test_a_ragged_line_is_named_with_its_number_and_counts(tmp_path):
+    path = write(tmp_path, b"meter_id,timestamp,kwh\r\nM,2024-01-01 00:00,1\r\n\r\n"
+                           b'"M,2",2024-01-01 00:30,1\r\nM,2024-01-01 01:00\r\n', "r.csv")
+    with pytest.raises(InputError) as err:
+        filecheck.scan_text(path, compressed=False, fields=True)
+    assert str(err.value) == (f"file '{path}', row 5: 2 fields where the header has 3: every "
+                              "line needs one field per column")
+    assert err.value.row == 5 and err.value.file == str(path)
+    # Without ``fields`` (customer tables quarantine such lines) the file passes.
+    assert filecheck.scan_text(path, compressed=False) == 2
+    spaces = write(tmp_path, b"a,b\n1,2\n  \n", "s.csv.gz")
+    spaces.write_bytes(gzip.compress(spaces.read_bytes()))
+    with pytest.raises(InputError, match=r"row 3: 1 field where the header has 2: every"):
+        check_table_file(spaces, accepted=ACCEPTED, fields=True)
+
+
+def test_a_last_line_without_a_line_end_is_checked_too(tmp_path):
+    assert first_ragged(write(tmp_path, b"a,b\n1,2\n3", "r.csv")) == (3, 1)
+    assert first_ragged(write(tmp_path, b"a,b\r1,2\r3,4,5\r", "c.csv")) == (3, 3)
+    assert first_ragged(write(tmp_path, b"a,b\n1,2\n3,4", "ok.csv")) is None
+
+
+def test_a_line_longer_than_the_limit_is_left_to_the_parser(tmp_path, monkeypatch):
+    """Memory holds one chunk and the open line: past ``LONGEST`` the check stops, and the
+    file is not refused by it (Arrow's reader says what is wrong)."""
+    monkeypatch.setattr(filecheck, "CHUNK", 8)
+    monkeypatch.setattr(filecheck.FieldCount, "LONGEST", 16)
+    assert first_ragged(write(tmp_path, b"a,b\n" + b"x" * 40 + b"\n1,2,3\n", "l.csv")) is None
+    assert first_ragged(write(tmp_path, b"a,b\n" + b"x" * 10 + b",y\n1,2,3\n", "s.csv")) == (3, 3)
+
+
+def test_a_quote_left_open_is_named_not_joined_to_the_next_line(tmp_path):
+    """Arrow's reader would join the next reading to a field whose quote never closes (or
+    not, as its blocks fall); the check refuses the line instead, last line included."""
+    for data, row in [(b'a,b,c\n1,2,3\n1,2,"3\n4,5,6\n', 3), (b'a,b,c\n1,2,3\n1,2,"3', 3),
+                      (b'a,b,c\n"1","2","3"\n1,"2","3\n', 3), (b'a,"b,c\n1,2\n', 1)]:
+        path = write(tmp_path, data, "q.csv")
+        with pytest.raises(InputError) as err:
+            filecheck.scan_text(path, compressed=False, fields=True)
+        assert str(err.value) == (f"file '{path}', row {row}: a quoted field does not end on "
+                                  "its line (a missing closing quote?): every reading is one line")
+    # A quote inside an unquoted field is a character; a doubled quote inside quotes too.
+    assert first_ragged(write(tmp_path, b'a,b\n"x""",1\n2,"y"\n1,3"\n', "ok.csv")) is None

@@ -188,6 +188,17 @@ def test_reading_files_with_a_known_format_pass(tmp_path):
     check_meters(None, "auto", "Europe/London")
 
 
+def test_a_reading_file_with_a_ragged_line_is_refused_naming_the_line(tmp_path):
+    """Arrow's reader refuses a file with a line of another number of fields, so the
+    preflight does too, naming the line, before a run starts; a customer table's such line is
+    quarantined instead, so its check lets the file pass."""
+    ragged = write(tmp_path, READINGS + "m1,2024-01-01 01:00,0.5,extra\n", "r.csv")
+    with pytest.raises(InputError, match=r"r.csv', row 4: 4 fields where the header has 3"):
+        check_meters([str(ragged)], "auto", "UTC")
+    table = write(tmp_path, "CustomerID,Age\n1,20\n2,30,4\n", "c.csv")
+    check_customers(str(table), paths(tmp_path), None, None, None)
+
+
 def test_reading_files_are_checked_zone_first_then_each_file_then_the_format(tmp_path):
     csv = write(tmp_path, READINGS, "r.csv")
     with pytest.raises(InputError, match="unknown time zone 'Europe/Lundon'"):

@@ -165,30 +165,13 @@ def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBat
         yield from reader
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as err:
         text = str(err).splitlines()[0]
-        if re.search(r"Expected \d+ columns, got \d+", text):
-            raise _malformed_line(path, kind) or InputError(
-                f"the file cannot be parsed: {text}", file=file) from None
-        if "invalid UTF8" in text:       # scan_text names the bad byte's line
-            scan_text(path, compressed=kind == "csv.gz")
+        if "invalid UTF8" in text or re.search(r"Expected \d+ columns, got \d+", text):
+            # The preflight's pass names the bad byte's or the ragged line (runs that skipped
+            # the preflight, e.g. from the Prefect UI, get the same sentence here).
+            scan_text(path, compressed=kind == "csv.gz", fields=True)
         hint = ("the gzip stream is truncated or corrupt" if kind == "csv.gz" and
                 "parse error" not in text.lower() else "the file cannot be parsed")
         raise InputError(f"{hint}: {text}", file=file) from None
-
-
-def _malformed_line(path: Path, kind: str) -> InputError | None:
-    """The first line with another number of fields than the header, as an error naming it
-    (only called once Arrow has refused such a line, so the extra pass costs nothing else)."""
-    opener = gzip.open if kind == "csv.gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        width = len(next(csv.reader([handle.readline()])))
-        for number, line in enumerate(handle, start=2):
-            # Counting commas is fast; only a line that looks wrong is parsed (quotes).
-            if line.strip() and line.count(",") + 1 != width:
-                fields = len(next(csv.reader([line])))
-                if fields != width:
-                    return InputError(f"{fields} fields where the header has {width}: every "
-                                      "line needs one field per column", file=str(path), row=number)
-    return None
 
 
 def _long_batch(batch: pa.RecordBatch, first_row: int, fmt: str, mapping: dict | None,
