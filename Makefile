@@ -44,7 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_contention.py
 	$(BIN)/python bench/bench_assign.py
 	$(BIN)/python bench/bench_algorithms.py
-	$(BIN)/python bench/bench_preflight.py
+	$(BIN)/python bench/bench_line_checks.py
 
 ## server / stop: local Prefect server, work pool, deployments, worker
 server: $(STAMP)

@@ -156,9 +156,9 @@ class FieldCount:
     counted as Arrow's CSV reader counts them: commas outside quoted fields, empty lines
     skipped (a line of spaces is one field), ``\\n``, ``\\r\\n`` or ``\\r`` ending a line. A quoted
     field left open at the end of its line is refused too: Arrow would join the next line to
-    it, or not, as its blocks fall. Lines are numbered from 1, empty ones included, as staging numbers
-    them. Vectorised with numpy (about 1 GB/s), so a whole London-scale file costs seconds;
-    only the line a chunk boundary splits is kept between chunks."""
+    it, or not, as its blocks fall. Lines are numbered from 1, empty ones included, as staging
+    numbers them. Vectorised with numpy (about 1 GB/s), so a whole London-scale file costs
+    seconds; only the line a chunk boundary splits is kept between chunks."""
 
     LONGEST = 16 << 20    # a "line" longer than this is no CSV line: leave it to the parser
 

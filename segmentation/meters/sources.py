@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from segmentation.errors import InputError
 from segmentation.filecheck import scan_text
 from segmentation.io import sql_literal
+from segmentation.lines import LineCounter
 
 FORMATS = ("auto", "long", "lcl", "wide")
 RESOLUTIONS = (15, 30, 60)
@@ -147,22 +148,32 @@ def _column_map(fmt: str, header: list[str], names: ColumnNames) -> dict[str, st
     return {names.meter: "meter_raw", names.timestamp: "ts_raw", names.kwh: "kwh_raw"}
 
 
-def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """Batches of ``columns``; CSV cells as text. InputError for unreadable files."""
+def _batches(path: Path, kind: str, columns: list[str]
+             ) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+    """Batches of ``columns`` (CSV cells as text), each with its rows' ``source_row``: the
+    1-based Parquet row, or the CSV line (header = 1; Arrow skips empty lines, ``LineCounter``
+    counts them back in). InputError for unreadable files."""
     file = str(path)
     try:
         if kind == "parquet":
-            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+            first = 1
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                yield batch, np.arange(first, first + batch.num_rows, dtype=np.int64)
+                first += batch.num_rows
             return
-        stream = pa.input_stream(path, compression="gzip" if kind == "csv.gz" else None)
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=columns, column_types={c: pa.string() for c in columns},
-                strings_can_be_null=False))
-        yield from reader
+        compression = "gzip" if kind == "csv.gz" else None
+        with LineCounter(pa.input_stream(path, compression=compression)) as lines:
+            reader = pacsv.open_csv(
+                lines,
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, encoding="utf8"),
+                parse_options=pacsv.ParseOptions(newlines_in_values=False),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=columns, column_types={c: pa.string() for c in columns},
+                    strings_can_be_null=False))
+            ordinal = 2                  # Arrow's rows after the header, empty lines skipped
+            for batch in reader:
+                yield batch, lines.physical(np.arange(ordinal, ordinal + batch.num_rows))
+                ordinal += batch.num_rows
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as err:
         text = str(err).splitlines()[0]
         if "invalid UTF8" in text or re.search(r"Expected \d+ columns, got \d+", text):
@@ -174,10 +185,10 @@ def _batches(path: Path, kind: str, columns: list[str]) -> Iterator[pa.RecordBat
         raise InputError(f"{hint}: {text}", file=file) from None
 
 
-def _long_batch(batch: pa.RecordBatch, first_row: int, fmt: str, mapping: dict | None,
+def _long_batch(batch: pa.RecordBatch, source_rows: np.ndarray, fmt: str, mapping: dict | None,
                 ts_column: str) -> pa.Table:
     """One batch in staged long form (``STAGED``); wide batches are melted meter by meter."""
-    rows = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+    rows = pa.array(source_rows, pa.int64())
     if fmt != "wide":
         table = pa.Table.from_batches([batch]).rename_columns([mapping[c] for c in batch.schema.names])
         table = table.append_column("source_row", rows)
@@ -233,20 +244,19 @@ def stage_long_parquet(path: Path, kind: str, fmt: str, header: list[str], names
                        out: Path) -> int:
     """Stream ``path`` into ``out``, a long Parquet file with the canonical columns.
 
-    ``source_row`` is the CSV line (header = 1) or the 1-based Parquet row.
-    Returns the number of readings written.
+    ``source_row`` is the CSV line (header = 1, empty lines counted) or the 1-based Parquet
+    row. Returns the number of rows read (a wide file's rows, not its readings).
     """
     mapping = None if fmt == "wide" else _column_map(fmt, header, names)
     columns = header if fmt == "wide" else list(mapping)
-    first = 2 if kind != "parquet" else 1
-    offset, writer, pending = first, None, deque()
+    readings, writer, pending = 0, None, deque()
     # Parsing a batch (Arrow compute, GIL released) overlaps reading and writing the others;
     # at most two batches wait, so memory stays bounded.
     with ThreadPoolExecutor(max_workers=2) as pool:
         try:
-            for batch in _batches(path, kind, columns):
-                pending.append(pool.submit(_long_batch, batch, offset, fmt, mapping, names.timestamp))
-                offset += batch.num_rows
+            for batch, rows in _batches(path, kind, columns):
+                pending.append(pool.submit(_long_batch, batch, rows, fmt, mapping, names.timestamp))
+                readings += batch.num_rows
                 while len(pending) > 2 or (pending and pending[0].done()):
                     writer = _write_staged(writer, pending.popleft().result(), out)
             while pending:
@@ -254,7 +264,7 @@ def stage_long_parquet(path: Path, kind: str, fmt: str, header: list[str], names
         finally:
             if writer is not None:
                 writer.close()
-    return offset - first
+    return readings
 
 
 def _write_staged(writer: pq.ParquetWriter | None, table: pa.Table, out: Path) -> pq.ParquetWriter:

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from segmentation.customers.ingest import SEPARATORS, sniff_separator
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.io import sql_literal
+from segmentation.lines import LineCounter
 from segmentation.rules import check_groups, named_table_failures, quarantine_rules, \
     unexpected_counts
 from segmentation.transactions.config import TransactionConfig
@@ -101,29 +102,34 @@ def stage_lines(path: Path | str, target: Path | str) -> dict:
         return "skip"
 
     schema = pa.schema([(SOURCE_ROW, pa.int64())] + [(h, pa.string()) for h in _unique(header)])
-    reader = pacsv.open_csv(
-        path, read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24,
-                                             column_names=_unique(header), skip_rows=1),
-        parse_options=pacsv.ParseOptions(delimiter=separator, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={h: pa.string() for h in _unique(header)}, strings_can_be_null=False,
-            quoted_strings_can_be_null=False))
-    rows, next_line = 0, 2
-    with pq.ParquetWriter(target, schema) as writer:
-        for batch in reader:
-            # Line numbers of this batch's rows: the next lines not skipped as malformed.
-            bad = np.array(sorted(r[SOURCE_ROW] for r in skipped if r[SOURCE_ROW] >= next_line),
-                           dtype=np.int64)
-            candidates = np.arange(next_line, next_line + batch.num_rows + len(bad))
-            numbers = candidates[~np.isin(candidates, bad)][:batch.num_rows]
-            next_line = int(numbers[-1]) + 1 if len(numbers) else next_line
-            table = pa.Table.from_batches([batch]).add_column(0, SOURCE_ROW, pa.array(numbers))
-            writer.write_table(table.cast(schema))
-            rows += batch.num_rows
+    # Arrow numbers rows without the empty lines it skips; LineCounter counts them back in.
+    compression = "gzip" if file_kind(path) == "csv.gz" else None
+    with LineCounter(pa.input_stream(path, compression=compression)) as lines:
+        reader = pacsv.open_csv(
+            lines, read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24,
+                                                 column_names=_unique(header), skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=separator, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in _unique(header)}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+        rows, next_line = 0, 2
+        with pq.ParquetWriter(target, schema) as writer:
+            for batch in reader:
+                # Line numbers of this batch's rows: the next lines not skipped as malformed.
+                bad = np.array(sorted(r[SOURCE_ROW] for r in skipped
+                                      if r[SOURCE_ROW] >= next_line), dtype=np.int64)
+                candidates = np.arange(next_line, next_line + batch.num_rows + len(bad))
+                numbers = candidates[~np.isin(candidates, bad)][:batch.num_rows]
+                next_line = int(numbers[-1]) + 1 if len(numbers) else next_line
+                table = pa.Table.from_batches([batch]).add_column(
+                    0, SOURCE_ROW, pa.array(lines.physical(numbers)))
+                writer.write_table(table.cast(schema))
+                rows += batch.num_rows
     if rows == 0 and not skipped:
         raise InputError("the file has a header but no purchase lines", file=str(path), row=2)
-    return {"header": header, "separator": separator, "rows": rows,
-            "rejects": pd.DataFrame(skipped, columns=[SOURCE_ROW, "raw_line", "reason"])}
+    rejects = pd.DataFrame(skipped, columns=[SOURCE_ROW, "raw_line", "reason"])
+    rejects[SOURCE_ROW] = lines.physical(rejects[SOURCE_ROW].to_numpy(dtype=np.int64))
+    return {"header": header, "separator": separator, "rows": rows, "rejects": rejects}
 
 
 def separator_of(path: Path | str) -> str | None:

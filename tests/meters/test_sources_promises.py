@@ -153,6 +153,31 @@ def test_a_line_with_the_wrong_number_of_fields_is_named_by_its_line(tmp_path, s
     assert not list(store.root.glob("shard=*/*.parquet"))
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("name", ["gaps.csv", "gaps.csv.gz"])
+def test_a_quarantined_reading_after_empty_lines_is_named_by_its_line(tmp_path, store,
+                                                                      monkeypatch, end, name):
+    """Arrow skips empty lines; a quarantined reading is still named by its line in the file
+    (docs/outputs.md, ``source_row``), also in a later block, and the staged rows too."""
+    monkeypatch.setattr(sources, "CSV_BLOCK", 256)
+    rows = [f"M,{t:%Y-%m-%d %H:%M:%S},0.5" for t in pd.date_range("2024-01-10", periods=48,
+                                                                    freq="30min")]
+    lines = (rows[:5] + ["", ""] + rows[5:30] + ["", "M,2024-01-11 00:00:00,abc", ""]
+             + rows[30:] + [""])
+    text = end.join(["meter_id,timestamp,kwh"] + lines)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    ingest_file(path, store)
+    bad = quarantined(store)
+    assert bad["source_row"].tolist() == [35] and bad["raw_line"].tolist() == [
+        "M,2024-01-11 00:00:00,abc"]
+    header = read_header(path, sources.file_kind(path))
+    staged = tmp_path / "staged.parquet"
+    stage_long_parquet(path, sources.file_kind(path), "long", header, ColumnNames(), staged)
+    numbers = pq.read_table(staged)["source_row"].to_pylist()
+    assert numbers == [n for n, line in enumerate(["h"] + lines, start=1) if line][1:]
+
+
 def test_staging_holds_a_bounded_number_of_batches_whatever_the_file_s_length(tmp_path,
                                                                               monkeypatch):
     """Large inputs stream: while batches are parsed on two threads, at most three batches

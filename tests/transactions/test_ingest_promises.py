@@ -336,6 +336,25 @@ def test_line_numbers_hold_across_blocks_with_malformed_lines(tmp_path, monkeypa
     assert staged["customer"] == [str(n) for n in good]         # each row's own number
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log-gzipped.csv"])
+def test_lines_after_empty_lines_keep_their_numbers_in_the_file(tmp_path, end, name):
+    """Arrow skips empty lines; the staged rows and the malformed lines are still numbered by
+    their lines in the file (docs/outputs.md, ``source_row``), plain or gzip-compressed (told
+    by its bytes, not its name)."""
+    lines = ["customer,date,amount", "1,2011-01-01,1.5", "", "", "3,2011-01-02,2.5", "4,oops",
+             "", "5,2011-01-03,3.5", ""]
+    data = end.join(lines).encode()
+    log = tmp_path / name
+    log.write_bytes(data if name == "log.csv" else gzip.compress(data))
+    found = ingest.stage_lines(log, tmp_path / "staged.parquet")
+    staged = pq.read_table(tmp_path / "staged.parquet").to_pydict()
+    assert staged["source_row"] == [2, 5, 8]
+    assert staged["customer"] == ["1", "3", "5"]
+    assert found["rejects"]["source_row"].tolist() == [6]
+    assert found["rejects"]["raw_line"].tolist() == ["4,oops"]
+
+
 def test_lines_that_differ_only_by_an_empty_field_and_na_are_not_duplicates(tmp_path):
     # An exact duplicate has every field equal as written: "" and "NA" differ.
     text = ("Customer,Date,Amount,Note\n7,2011-06-01,4.5,\n7,2011-06-01,4.5,NA\n"

@@ -1,4 +1,5 @@
-"""Cost of the preflight's field-count check of reading files (``make bench``).
+"""Costs of naming lines: the preflight's field count, and line numbers while staging
+(``make bench``).
 
 The CLI's preflight reads every reading file once before Prefect starts: it checks the
 bytes are UTF-8 (``filecheck.scan_text``) and, for meters, that every line has one field per
@@ -8,8 +9,12 @@ London trial's layout), plain and gzip-compressed: the baseline is the same pass
 the field count, run in the same process on the same file; the figure is the ratio, and
 the extra seconds per GB of text.
 
-Usage: ``.venv/bin/python bench/bench_preflight.py [ROWS]`` (default 20,000,000 rows, about
-1 GB of text); writes bench/results/bench_preflight.json.
+Staging reads the file with Arrow through ``lines.LineCounter``, which notes the empty lines
+Arrow skips so that quarantined rows keep their line numbers: the baseline is Arrow reading
+the same file straight from disk, with staging's options.
+
+Usage: ``.venv/bin/python bench/bench_line_checks.py [ROWS]`` (default 20,000,000 rows, about
+1 GB of text); writes bench/results/bench_line_checks.json.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from segmentation.filecheck import scan_text
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_preflight.json"
+from segmentation.filecheck import scan_text
+from segmentation.lines import LineCounter
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_line_checks.json"
 
 
 def write_lcl(path: Path, rows: int, compressed: bool) -> int:
@@ -51,6 +60,19 @@ def best_of(runs: int, **kwargs) -> float:
     return min(times)
 
 
+def arrow_read(path: Path, compressed: bool, counted: bool) -> float:
+    """Seconds to read every batch as staging does (64 MB blocks, text cells)."""
+    start = time.perf_counter()
+    stream = pa.input_stream(path, compression="gzip" if compressed else None)
+    with LineCounter(stream) if counted else stream as source:
+        for _ in pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=64 << 20),
+                                parse_options=pacsv.ParseOptions(newlines_in_values=False),
+                                convert_options=pacsv.ConvertOptions(
+                                    column_types={"LCLid": pa.string()})):
+            pass
+    return time.perf_counter() - start
+
+
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000_000
     results = {}
@@ -60,11 +82,17 @@ def main() -> None:
             size = write_lcl(path, rows, compressed)
             base = best_of(3, path=path, compressed=compressed)
             checked = best_of(3, path=path, compressed=compressed, fields=True)
+            bare = min(arrow_read(path, compressed, False) for _ in range(3))
+            counted = min(arrow_read(path, compressed, True) for _ in range(3))
+            gb = size / 1e9
             results["gzip" if compressed else "plain"] = {
-                "rows": rows, "text_gb": round(size / 1e9, 3),
-                "utf8_scan_s": round(base, 2), "with_field_count_s": round(checked, 2),
-                "ratio": round(checked / base, 2),
-                "extra_s_per_gb": round((checked - base) / (size / 1e9), 2)}
+                "rows": rows, "text_gb": round(gb, 3),
+                "preflight": {"utf8_scan_s": round(base, 2), "with_field_count_s": round(checked, 2),
+                              "ratio": round(checked / base, 2),
+                              "extra_s_per_gb": round((checked - base) / gb, 2)},
+                "staging_read": {"arrow_s": round(bare, 2), "through_line_counter_s": round(counted, 2),
+                                 "ratio": round(counted / bare, 2),
+                                 "extra_s_per_gb": round((counted - bare) / gb, 2)}}
             path.unlink()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
