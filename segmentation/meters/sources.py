@@ -54,6 +54,8 @@ CANONICAL = ["source_row", "meter_raw", "ts_raw", "kwh_raw"]
 # text only where parsing failed, for DuckDB to read (or quarantine) as before.
 STAGED = CANONICAL + ["ts_value", "kwh_value"]
 MISSING_TEXT = ("", "null", "na", "nan", "none", "n/a", "-")
+HEADER_LIMIT = 64 << 20  # bytes: a first line longer than this is no header
+LINE_END = re.compile(rb"[\r\n]")
 _OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
 
 
@@ -95,8 +97,7 @@ def read_header(path: Path, kind: str) -> list[str]:
         # header for a bad byte further down (that one is named by its line when staging).
         opener = gzip.open if kind == "csv.gz" else open
         with opener(path, "rb") as handle:
-            line = re.split(rb"\r\n?|\n", handle.readline(1 << 16), maxsplit=1)[0]
-        line = line.decode("utf-8-sig")
+            line = _first_line(handle, str(path)).decode("utf-8-sig")
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read the header ({err}); is the file truncated or not UTF-8?",
                          file=str(path), row=1) from None
@@ -104,6 +105,24 @@ def read_header(path: Path, kind: str) -> list[str]:
         raise InputError("the file is empty: expected a header line and readings",
                          file=str(path), row=1)
     return next(csv.reader([line]))
+
+
+def _first_line(handle, file: str) -> bytes:
+    """The bytes before the first line end (``\\n``, ``\\r``), read in blocks: a wide file's
+    header holds every meter's name, so it may be long, but not without bound."""
+    parts: list[bytes] = []
+    read = 0
+    while block := handle.read(1 << 16):
+        end = LINE_END.search(block)
+        if end:
+            parts.append(block[:end.start()])
+            break
+        parts.append(block)
+        read += len(block)
+        if read > HEADER_LIMIT:
+            raise InputError(f"the first line is longer than {HEADER_LIMIT / 2**20:g} MiB: expected "
+                             "a header line of column names", file=file, row=1)
+    return b"".join(parts)
 
 
 def detect_format(header: list[str], requested: str, names: ColumnNames, file: str) -> str:

@@ -6,6 +6,7 @@ files read in several batches; gzip recognised by content."""
 from __future__ import annotations
 
 import gzip
+import re
 import threading
 import time
 
@@ -267,6 +268,64 @@ def test_a_header_ending_in_a_carriage_return_only_is_read(tmp_path):
         path = tmp_path / "cr.csv"
         path.write_bytes(end.join(["meter_id,timestamp,kwh", "M,2024-01-10 00:00:00,0.5"]).encode())
         assert read_header(path, "csv") == ["meter_id", "timestamp", "kwh"]
+
+
+def test_a_wide_header_longer_than_a_read_block_is_read_whole(tmp_path):
+    """A wide file's header names every meter: 5,000 meters with long ids (over 90 KB of
+    header) are all read and all staged, none dropped at a block boundary."""
+    meters = [f"METER-{i:012d}" for i in range(5000)]
+    path = tmp_path / "wide.csv"
+    path.write_text("timestamp," + ",".join(meters) + "\r\n" + "2024-01-10 00:00:00,"
+                    + ",".join(["0.5"] * 5000) + "\r\n")
+    header = read_header(path, "csv")
+    assert header == ["timestamp"] + meters
+    staged = tmp_path / "staged.parquet"
+    stage_long_parquet(path, "csv", "wide", header, ColumnNames(), staged)
+    assert sorted(pq.read_table(staged)["meter_raw"].to_pylist()) == meters
+
+
+def test_a_first_line_beyond_the_header_limit_is_refused_at_row_1(tmp_path, monkeypatch):
+    """A file without a line end in its first HEADER_LIMIT bytes has no header line: refused
+    naming the file and row 1, without reading further."""
+    monkeypatch.setattr(sources, "HEADER_LIMIT", 1 << 16)
+    path = tmp_path / "blob.csv"
+    path.write_bytes(b"x," * (1 << 16) + b"\n")
+    with pytest.raises(InputError) as err:
+        read_header(path, "csv")
+    assert str(err.value) == (f"file '{path}', row 1: the first line is longer than 0.0625 MiB: "
+                              "expected a header line of column names")
+    assert err.value.file == str(path) and err.value.row == 1
+    monkeypatch.setattr(sources, "HEADER_LIMIT", 1 << 20)
+    assert len(read_header(path, "csv")) == (1 << 16) + 1       # within the limit: read
+
+
+@pytest.mark.parametrize("case", ["bad byte", "truncated gzip"])
+def test_an_unreadable_header_is_named_at_row_1(tmp_path, case):
+    """A header that is not UTF-8, or a gzip file cut inside its first line, is refused with
+    one sentence naming the file and row 1."""
+    path = tmp_path / "r.csv"
+    if case == "bad byte":
+        path.write_bytes("meter_id,timestamp,kWh \xe9\nM,2024-01-10 00:00:00,0.5\n".encode("latin-1"))
+        kind = "csv"
+    else:
+        path.write_bytes(gzip.compress(b"meter_id,timestamp,kwh" * 400 + b"\n")[:60])
+        kind = "csv.gz"
+    with pytest.raises(InputError) as err:
+        read_header(path, kind)
+    assert re.fullmatch(rf"file '{re.escape(str(path))}', row 1: cannot read the header \(.+\); "
+                        r"is the file truncated or not UTF-8\?", str(err.value)), str(err.value)
+    assert err.value.file == str(path) and err.value.row == 1
+
+
+def test_a_blank_first_line_is_an_empty_header(tmp_path):
+    """The header is the first line: a file starting with a blank line has none."""
+    path = tmp_path / "r.csv"
+    path.write_text("  \nmeter_id,timestamp,kwh\nM,2024-01-10 00:00:00,0.5\n")
+    with pytest.raises(InputError) as err:
+        read_header(path, "csv")
+    assert str(err.value) == (f"file '{path}', row 1: the file is empty: expected a header "
+                              "line and readings")
+    assert err.value.file == str(path) and err.value.row == 1
 
 
 def test_a_missing_or_empty_file_is_named_with_what_is_wrong(tmp_path):
