@@ -112,7 +112,7 @@ def _first_line(handle, file: str) -> bytes:
     header holds every meter's name, so it may be long, but not without bound."""
     parts: list[bytes] = []
     read = 0
-    while block := handle.read(1 << 16):
+    while block := handle.readline(1 << 16):     # up to a \n, or 64 KiB of a long line
         end = LINE_END.search(block)
         if end:
             parts.append(block[:end.start()])
