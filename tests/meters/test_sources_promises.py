@@ -344,3 +344,55 @@ def test_a_text_file_is_csv_whatever_its_name(tmp_path):
     path = tmp_path / "readings.dat"
     path.write_text("meter_id,timestamp,kwh\nM,2024-01-10 00:00:00,0.5\n")
     assert sources.file_kind(path) == "csv"
+
+
+# ---------------------------------------------------------------- the format from the header
+
+NAMES = ColumnNames()
+FORMAT_REFUSALS = [
+    # requested, header, message, column
+    ("csv", ["meter_id", "timestamp", "kwh"],
+     "unknown format 'csv': use one of auto, long, lcl, wide", None),
+    ("lcl", ["meter_id", "DateTime", "KWH/hh (per half hour) "],
+     "LCL format needs columns LCLid, DateTime, 'KWH/hh (per half hour) '; found ['meter_id', "
+     "'DateTime', 'KWH/hh (per half hour) ']", "LCLid"),
+    ("auto", ["LCLid", "DateTime", "kwh"],
+     "LCL format needs columns LCLid, DateTime, 'KWH/hh (per half hour) '; found ['LCLid', "
+     "'DateTime', 'kwh']", "KWH/hh (per half hour) "),
+    ("long", ["meter", "timestamp", "kwh"],
+     "long format needs columns meter_id, timestamp, kwh; found ['meter', 'timestamp', 'kwh']",
+     "meter_id"),
+    ("auto", ["meter_id", "time", "kwh"],
+     "long format needs columns meter_id, timestamp, kwh; found ['meter_id', 'time', 'kwh']",
+     "timestamp"),
+    ("wide", ["time", "A", "B"],
+     "wide format needs a 'timestamp' column; found ['time', 'A', 'B']", "timestamp"),
+    ("wide", ["timestamp"],
+     "wide format needs one column per meter besides the timestamp", None),
+    ("auto", ["when", "A"],
+     "cannot tell the format from the header ['when', 'A']: expected long (meter_id, timestamp, "
+     "kwh), LCL (LCLid, ...) or wide (timestamp + one column per meter); pass --format", None),
+]
+
+
+@pytest.mark.parametrize("requested, header, message, column", FORMAT_REFUSALS)
+def test_a_header_that_does_not_fit_the_format_is_refused_naming_the_column(
+        requested, header, message, column):
+    """Each format asked for (or told from the header) names the column it misses, in the
+    file's first row; an unknown format lists the known ones."""
+    with pytest.raises(InputError) as err:
+        sources.detect_format(header, requested, NAMES, "r.csv")
+    assert err.value.file == "r.csv" and err.value.column == column
+    assert err.value.row == (None if requested == "csv" else 1)
+    assert str(err.value).endswith(": " + message), str(err.value)
+
+
+@pytest.mark.parametrize("requested, header, expected", [
+    ("lcl", ["LCLid", "stdorToU", "DateTime", "KWH/hh (per half hour) "], "lcl"),
+    ("auto", [" LCLid ", "DateTime", "KWH/hh (per half hour)"], "lcl"),   # names stripped
+    ("long", ["meter_id", "timestamp", "kwh", "note"], "long"),
+    ("wide", ["timestamp", "meter_id"], "wide"),       # a meter called meter_id, asked for wide
+    ("auto", ["timestamp", "A"], "wide"),
+])
+def test_a_header_is_read_in_the_format_asked_for_or_told_from_it(requested, header, expected):
+    assert sources.detect_format(header, requested, NAMES, "r.csv") == expected
