@@ -346,6 +346,36 @@ def test_a_text_file_is_csv_whatever_its_name(tmp_path):
     assert sources.file_kind(path) == "csv"
 
 
+@pytest.mark.parametrize("name, content, kind", [
+    ("r.bin", b"PAR1" + bytes(16), "parquet"),
+    ("r.csv", b"\x1f\x8b\x08\x00" + bytes(8), "csv.gz"),
+    ("r.dat", b"meter_id,timestamp,kwh\n", "csv"),
+    ("r.CSV", b"m\x00\x00\x00,t,k\n", "csv"),        # zero bytes, but named as text
+    ("r.txt", b"m\x00,t\n", "csv"),
+    ("r.tsv", b"m\x00,t\n", "csv"),
+    ("r.csv", b"PAR", "csv"),                        # three bytes of text
+])
+def test_a_file_s_kind_comes_from_its_first_bytes_then_its_name(tmp_path, name, content, kind):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert sources.file_kind(path) == kind
+
+
+def test_zero_bytes_in_a_file_not_named_as_text_are_an_unknown_type(tmp_path):
+    path = tmp_path / "r.bin"
+    path.write_bytes(b"\x00\x01\x02\x03rest")
+    with pytest.raises(InputError) as err:
+        sources.file_kind(path)
+    assert str(err.value) == (f"file '{path}': unknown file type: expected CSV, gzip-compressed "
+                              "CSV or Parquet")
+    assert err.value.file == str(path) and err.value.row is None
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    with pytest.raises(InputError, match=r"file not found \(check the --input path\)"):
+        sources.file_kind(tmp_path)
+
+
 # ---------------------------------------------------------------- the format from the header
 
 NAMES = ColumnNames()
