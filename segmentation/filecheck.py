@@ -203,8 +203,7 @@ class FieldCount:
         self.line += len(ends)
         content = np.flatnonzero(length > 0)
         if self.width is None and len(content):
-            self.width = int(fields[content[0]])
-            content = content[1:] if self.width else content     # an open quote in the header
+            self.width = int(fields[content[0]])   # the header (checked too: an open quote)
         wrong = content[(fields[content] != self.width) | (fields[content] == 0)]
         if len(wrong):
             n = int(fields[wrong[0]])

@@ -333,6 +333,9 @@ def test_a_ragged_line_is_named_with_its_number_and_counts(tmp_path):
 
 def test_a_last_line_without_a_line_end_is_checked_too(tmp_path):
     assert first_ragged(write(tmp_path, b"a,b\n1,2\n3", "r.csv")) == (3, 1)
+    assert first_ragged(write(tmp_path, b"a,b\r\n1\r\n", "one.csv")) == (2, 1)   # one byte
+    # Empty lines before the header are skipped, as Arrow skips them.
+    assert first_ragged(write(tmp_path, b"\n\r\na,b\n1,2\n", "blank.csv")) is None
     assert first_ragged(write(tmp_path, b"a,b\r1,2\r3,4,5\r", "c.csv")) == (3, 3)
     assert first_ragged(write(tmp_path, b"a,b\n1,2\n3,4", "ok.csv")) is None
 
@@ -344,6 +347,13 @@ def test_a_line_longer_than_the_limit_is_left_to_the_parser(tmp_path, monkeypatc
     monkeypatch.setattr(filecheck.FieldCount, "LONGEST", 16)
     assert first_ragged(write(tmp_path, b"a,b\n" + b"x" * 40 + b"\n1,2,3\n", "l.csv")) is None
     assert first_ragged(write(tmp_path, b"a,b\n" + b"x" * 10 + b",y\n1,2,3\n", "s.csv")) == (3, 3)
+    # The limit is on the open line only: chunks of many complete lines are all checked,
+    # and an open line of exactly LONGEST bytes is still kept.
+    monkeypatch.setattr(filecheck, "CHUNK", 64)
+    assert first_ragged(write(tmp_path, b"a,b\n" + b"1,2\n" * 30 + b"1\n", "m.csv")) == (32, 1)
+    monkeypatch.setattr(filecheck, "CHUNK", 4)
+    monkeypatch.setattr(filecheck.FieldCount, "LONGEST", 4)
+    assert first_ragged(write(tmp_path, b"a,b\n1,23\n1,2,3\n", "e.csv")) == (3, 3)
 
 
 def test_a_quote_left_open_is_named_not_joined_to_the_next_line(tmp_path):
