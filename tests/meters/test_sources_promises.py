@@ -297,6 +297,10 @@ def test_a_first_line_beyond_the_header_limit_is_refused_at_row_1(tmp_path, monk
     assert err.value.file == str(path) and err.value.row == 1
     monkeypatch.setattr(sources, "HEADER_LIMIT", 1 << 20)
     assert len(read_header(path, "csv")) == (1 << 16) + 1       # within the limit: read
+    monkeypatch.setattr(sources, "HEADER_LIMIT", 1 << 17)
+    exact = tmp_path / "exact.csv"                               # exactly the limit: read
+    exact.write_bytes(b"x," * (1 << 16) + b"\n")
+    assert len(read_header(exact, "csv")) == (1 << 16) + 1
 
 
 @pytest.mark.parametrize("case", ["bad byte", "truncated gzip"])
