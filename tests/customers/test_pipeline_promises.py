@@ -347,3 +347,78 @@ def test_rows_placed_by_a_saved_model_are_atypical_only_with_a_reason(three, tab
     reasons = placed["atypical_reason"].iloc[1].split("; ")
     assert reasons[-1] == "value beyond the far-out fence of spend, visits: clipped for clustering"
     assert len(reasons) == 2 and "far from every segment" in reasons[0]
+
+
+# ---------------------------------------------------------------- what a run carries
+
+
+def test_a_row_flagged_twice_gives_both_reasons_the_clipping_last(table):
+    """``atypical_reason``: a member that would form a too-small segment and holds a value
+    beyond the far-out fence carries both reasons, "; " between them, the clipping last."""
+    absurd = pd.concat([table, table.iloc[[0]].assign(customer_id="x", spend=1e12, visits=500.0)],
+                       ignore_index=True)
+    reason = pipeline.segment_customers(absurd, CONFIG, k=3).segments["atypical_reason"].iloc[-1]
+    assert reason.startswith("would form a segment of 1 member")
+    assert reason.endswith("assigned to the nearest segment; value beyond the far-out fence "
+                           "of spend: clipped for clustering")
+
+
+def test_profiles_count_each_segment_s_atypical_members(table):
+    """profiles.parquet ``atypical``: the members of the segment flagged atypical."""
+    absurd = pd.concat([table, table.iloc[[0]].assign(customer_id="x", spend=1e12)],
+                       ignore_index=True)
+    found = pipeline.segment_customers(absurd, CONFIG, k=3)
+    flagged = found.segments.groupby("segment_id")["is_atypical"].sum()
+    assert found.profiles.set_index("segment_id")["atypical"].to_dict() == flagged.to_dict()
+    assert flagged.sum() >= 1
+
+
+def test_the_run_keeps_every_member_s_segment_and_the_scaled_points(table):
+    """``labels``: every member's segment_id, in row order; ``points``: the rows clustered,
+    one per member, each feature standard-scaled (mean 0). (It segments for itself: mutmut
+    maps a function to the first test that calls it, and a module fixture calls it once.)"""
+    three = pipeline.segment_customers(table, CONFIG, k=3)
+    assert np.array_equal(three.labels, three.segments["segment_id"].to_numpy())
+    assert three.points.shape == (len(table), 2)
+    assert np.allclose(three.points.mean(axis=0), 0.0, atol=1e-9)
+    assert np.allclose(three.points.std(axis=0), 1.0)
+
+
+def test_the_model_lists_categories_only_when_they_are_clustered(table):
+    """model.json ``space.categorical``: the one-hot columns, with --cluster-categorical only
+    (docs/outputs.md, *The model*)."""
+    regions = table.assign(region=table["group"])
+    for clustered, listed in ((False, []), (True, ["region"])):
+        config = CustomerConfig("customer_id", ("spend", "visits"), ("region",),
+                                cluster_categorical=clustered)
+        found = pipeline.segment_customers(regions, config, k=3)
+        assert found.space["categorical"] == listed
+
+
+@pytest.mark.parametrize("own_namer", [False, True])
+def test_the_namer_is_offered_the_previous_run_s_names_of_kept_segments(table, monkeypatch,
+                                                                        own_namer):
+    """With the previous run's model, the namer (the table's own, or the one given) is
+    offered each matched segment's previous name (``prefer``), to keep while its claim holds."""
+    from segmentation.naming import base_of
+
+    first = pipeline.segment_customers(table, CONFIG, k=3)
+    previous = pipeline.model_artifact(first, kind="customers", dataset="mall",
+                                       run_date="2026-10-01")
+    offered = []
+    default = pipeline.name_customer_segments
+
+    def recording(labels, described, scaled, *rest, prefer=None):
+        offered.append(prefer)
+        if own_namer:
+            return {int(i): f"segment {i}" for i in np.unique(labels)}, set()
+        return default(labels, described, scaled, *rest, prefer=prefer)
+
+    kwargs = {"namer": recording} if own_namer else {}
+    if not own_namer:
+        monkeypatch.setattr(pipeline, "name_customer_segments", recording)
+    second = pipeline.segment_customers(table, CONFIG, k=3, previous=previous,
+                                        previous_run_date="2026-10-01", **kwargs)
+    assert len(offered) == 1
+    assert offered[0] == {i: base_of(first.names[sid]) for i, sid in second.alignment.ids.items()}
+    assert len(offered[0]) == 3

@@ -358,3 +358,70 @@ def test_placed_meters_take_the_model_s_seasonal_rule(run):
     assert placed["consumption_band"].tolist() == [BANDS[0], BANDS[1], BANDS[2], BANDS[2]]
     assert placed["segment_label"].tolist() == [
         f"{b}, {n}" for b, n in zip(placed["consumption_band"], placed["segment_name"])]
+
+
+def test_a_given_k_is_the_number_of_archetypes(run):
+    """--k overrides the choice (here 4 of three planted shapes; the rule would take 3)."""
+    features, _ = run
+    seg = segment_meters(features, k=4, min_size=2)
+    assert len(set(seg.labels)) == 4 and len(seg.names) == 4
+    assert seg.selection.k == 4 and "given by the user" in seg.selection.rule
+
+
+def test_too_few_meters_counts_the_set_aside_ones_by_the_cause_before_the_colon(run):
+    """The meters set aside are named by their reason's cause (what comes before a ':'), with
+    how many each, the most frequent first."""
+    features, _ = run
+    quarantined = pd.DataFrame({"reason": ["too little data: 3 of 365 days complete",
+                                           "all readings are zero",
+                                           "too little data: 10 of 365 days complete"]})
+    with pytest.raises(InputError) as err:
+        segment_meters(features.head(1), quarantined=quarantined)
+    assert str(err.value) == ("only 1 meters can be segmented, at least 3 are needed; 3 meters "
+                              "were set aside: 2 too little data, 1 all readings are zero; "
+                              "nothing was published")
+
+
+def test_the_k_range_and_the_seed_given_are_used(run):
+    """--k-max bounds the k tried (from 3); --seed seeds the choice: the default (42) and
+    another seed give other bootstrap draws on these meters, the same seed the same."""
+    features, _ = run
+    seven = segment_meters(features, k_max=5, seed=7)
+    assert seven.selection.metrics["k"].tolist() == [3, 4, 5]
+    assert seven.selection.metrics.equals(segment_meters(features, k_max=5, seed=7)
+                                          .selection.metrics)
+    assert not seven.selection.metrics.equals(segment_meters(features, k_max=5)
+                                              .selection.metrics)
+
+
+def test_the_namer_is_offered_the_previous_run_s_names_of_kept_archetypes(run, monkeypatch):
+    """With the previous run's model, naming is offered each matched archetype's previous name
+    (``prefer``), to keep while its claim holds."""
+    from segmentation.meters import segment as module
+    from segmentation.naming import base_of
+
+    features, first = run
+    previous = model_artifact(first, shape="daily", dataset="grid", run_date="2026-11-29")
+    offered = []
+    namer = module.name_segments
+
+    def recording(*args, prefer=None):
+        offered.append(prefer)
+        return namer(*args, prefer=prefer)
+
+    monkeypatch.setattr(module, "name_segments", recording)
+    seg = segment_meters(features, previous=previous, previous_run_date="2026-11-29")
+    assert offered == [{i: base_of(first.names[sid]) for i, sid in seg.alignment.ids.items()}]
+    assert len(offered[0]) == 3
+
+
+def test_every_meter_has_its_segment_s_probability():
+    """``segment_probability``: per meter, the probability of its segment under the model
+    (between 0 and 1); ``is_low_confidence`` where it is below the threshold."""
+    features = meter_frame()
+    seg = segment_meters(features, k=3, min_confidence=0.99)
+    probability = seg.confidence["segment_probability"]
+    assert probability.shape == (len(features),)
+    assert np.array_equal(probability, np.asarray(seg.fit.probability, dtype=float))
+    assert ((probability > 0) & (probability <= 1)).all()
+    assert np.array_equal(seg.confidence["is_low_confidence"], probability < 0.99)
