@@ -83,3 +83,21 @@ def test_empty_lines_after_the_last_row_shift_nothing():
     counter = LineCounter(io.BytesIO(b"a,b\r\n1,2\r\n\r\n\r\n"))
     counter.read()
     assert counter.physical(np.array([2])).tolist() == [2]
+
+
+def test_empty_lines_before_the_first_row_are_counted():
+    """Arrow skips empty lines at the top too: its first row is then a later line."""
+    counter = LineCounter(io.BytesIO(b"\n\r\n\na,b\n1,2\n"))
+    while counter.read(3):
+        pass
+    assert counter.physical(np.array([1, 2])).tolist() == [4, 5]
+
+
+def test_reads_pass_the_size_asked_for_and_the_stream_says_when_it_is_closed():
+    """Arrow reads block by block: the counter never reads more than it is asked for, so
+    memory does not grow with the file; ``closed`` is False until ``close``."""
+    counter = LineCounter(io.BytesIO(b"a,b\n1,2\n3,4\n"))
+    assert counter.closed is False
+    assert counter.read(5) == b"a,b\n1" and counter.read(3) == b",2\n"
+    counter.close()
+    assert counter.closed is True and counter.raw.closed
