@@ -124,6 +124,28 @@ def test_a_file_read_in_several_batches_is_read_as_one(tmp_path, store, monkeypa
     assert readings.groupby("meter_id")["kwh"].sum().to_dict() == {"A": 23.0, "B": 12.0}
 
 
+@pytest.mark.parametrize("name", ["blocks.csv", "blocks.csv.gz"])
+def test_a_csv_file_is_staged_block_by_block(tmp_path, monkeypatch, name):
+    """Large inputs stream: a CSV file is read in blocks of ``CSV_BLOCK`` bytes, one batch
+    each, never whole, and the staged rows keep their line numbers across the blocks."""
+    monkeypatch.setattr(sources, "CSV_BLOCK", 512)
+    seen: list[int] = []
+    real = sources._long_batch
+    monkeypatch.setattr(sources, "_long_batch",
+                        lambda batch, *args: seen.append(batch.num_rows) or real(batch, *args))
+    rows = [f"M,{t:%Y-%m-%d %H:%M:%S},0.5" for t in pd.date_range("2024-01-10", periods=480,
+                                                                    freq="30min")]
+    text = ("meter_id,timestamp,kwh\n" + "\n".join(rows) + "\n").encode()     # 13 KB
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    staged = tmp_path / "staged.parquet"
+    kind = sources.file_kind(path)
+    assert stage_long_parquet(path, kind, "long", read_header(path, kind),
+                              ColumnNames(), staged) == 480
+    assert len(seen) >= 20 and max(seen) <= 512 // 26 + 1 and sum(seen) == 480
+    assert pq.read_table(staged)["source_row"].to_pylist() == list(range(2, 482))
+
+
 def test_a_gzip_file_is_recognised_by_its_content_not_its_name(tmp_path, store):
     """A gzip-compressed CSV file named without ``.gz`` is still decompressed: files are
     recognised by their first bytes (docs/meters.md, step 1)."""
