@@ -146,6 +146,20 @@ def test_a_csv_file_is_staged_block_by_block(tmp_path, monkeypatch, name):
     assert pq.read_table(staged)["source_row"].to_pylist() == list(range(2, 482))
 
 
+def test_a_line_longer_than_a_block_is_refused_in_words_not_as_truncated(tmp_path,
+                                                                          monkeypatch):
+    """A line Arrow cannot fit in one block is a file that cannot be parsed, said with
+    Arrow's reason, not a truncated stream."""
+    monkeypatch.setattr(sources, "CSV_BLOCK", 64)
+    path = tmp_path / "long.csv"
+    path.write_text("meter_id,timestamp,kwh\nM,2024-01-10 00:00:00," + "1" * 200 + "\n")
+    with pytest.raises(InputError) as err:
+        stage_long_parquet(path, "csv", "long", read_header(path, "csv"), ColumnNames(),
+                           tmp_path / "staged.parquet")
+    assert str(err.value) == (f"file '{path}': the file cannot be parsed: straddling object "
+                              "straddles two block boundaries (try to increase block size?)")
+
+
 def test_a_gzip_file_is_recognised_by_its_content_not_its_name(tmp_path, store):
     """A gzip-compressed CSV file named without ``.gz`` is still decompressed: files are
     recognised by their first bytes (docs/meters.md, step 1)."""
