@@ -255,3 +255,16 @@ def test_a_base_load_already_known_is_the_one_used():
     assert row["base_load_share"] == pytest.approx(0.25 * 48 / mean_daily)
     computed = features_from_sums(sums, win, cal.n_days).iloc[0]
     assert computed["base_load_kw"] == pytest.approx(np.percentile(kwh, 10) * 2)
+
+
+def test_one_row_per_meter_named_by_meter_id_in_the_order_given():
+    """``meter_features``: one row per meter, ``meter_id`` first, in the row order of
+    ``values``, then the scalar and list features."""
+    from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES
+
+    win = window("2024-01-08", "2024-01-08", 60)
+    ids = np.array(["zeta", "alpha"], dtype=object)
+    rows = meter_features(ids, np.vstack([np.ones(win.n_cells), 2 * np.ones(win.n_cells)]), win)
+    assert list(rows.columns) == ["meter_id", *SCALAR_FEATURES, *LIST_FEATURES]
+    assert rows["meter_id"].tolist() == ["zeta", "alpha"]
+    assert rows["mean_daily_kwh"].tolist() == pytest.approx([24.0, 48.0])
