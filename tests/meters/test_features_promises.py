@@ -225,3 +225,46 @@ def test_winter_summer_ratio_needs_fourteen_days_of_each_season_and_follows_the_
 def test_seasons_are_dec_feb_and_jun_aug_swapped_in_the_south():
     assert sorted(winter_months("north")) == sorted(summer_months("south")) == [1, 2, 12]
     assert sorted(summer_months("north")) == sorted(winter_months("south")) == [6, 7, 8]
+
+
+def test_peak_to_mean_is_each_meter_s_own_profile_maximum_over_its_mean():
+    """``peak_to_mean`` is max / mean of the meter's own profile: a flat meter beside a peaky
+    one has 1, not the peaky meter's ratio."""
+    win = window("2024-01-08", "2024-01-09", 60)
+    hour = local_grid(win).hour
+    peaky = np.where(hour == 18, 4.0, 1.0)                    # 27 kWh a day, 4 at 18 h
+    rows = features_of(win, [peaky, np.ones(win.n_cells)])
+    assert rows["peak_to_mean"].tolist() == pytest.approx([4 / 27 * 24, 1.0], abs=1e-6)
+
+
+def test_a_base_load_already_known_is_the_one_used():
+    """``features_from_sums(..., base_load=...)``: the 10th percentile of interval kWh when
+    already known (a month read again keeping every value) is used as given, as kW and as a
+    share of the mean day, rather than recomputed from the kept values."""
+    from segmentation.meters.features import calendar, features_from_sums
+    from segmentation.meters.sums import span_sums
+
+    win = window("2024-01-08", "2024-01-09", 30)
+    kwh = np.tile(np.linspace(0.5, 2.0, 48), 2)[None, :]
+    cal = calendar(win)
+    sums = span_sums(np.array(["M0"], dtype=object), kwh, kwh, cal, tail_share=None)
+    known = np.array([0.25])                                  # not the kept values' percentile
+    row = features_from_sums(sums, win, cal.n_days, base_load=known).iloc[0]
+    mean_daily = kwh.sum() / 2
+    assert row["base_load_kw"] == pytest.approx(0.25 * 2)     # kWh per half hour as kW
+    assert row["base_load_share"] == pytest.approx(0.25 * 48 / mean_daily)
+    computed = features_from_sums(sums, win, cal.n_days).iloc[0]
+    assert computed["base_load_kw"] == pytest.approx(np.percentile(kwh, 10) * 2)
+
+
+def test_one_row_per_meter_named_by_meter_id_in_the_order_given():
+    """``meter_features``: one row per meter, ``meter_id`` first, in the row order of
+    ``values``, then the scalar and list features."""
+    from segmentation.meters.features import LIST_FEATURES, SCALAR_FEATURES
+
+    win = window("2024-01-08", "2024-01-08", 60)
+    ids = np.array(["zeta", "alpha"], dtype=object)
+    rows = meter_features(ids, np.vstack([np.ones(win.n_cells), 2 * np.ones(win.n_cells)]), win)
+    assert list(rows.columns) == ["meter_id", *SCALAR_FEATURES, *LIST_FEATURES]
+    assert rows["meter_id"].tolist() == ["zeta", "alpha"]
+    assert rows["mean_daily_kwh"].tolist() == pytest.approx([24.0, 48.0])
