@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from segmentation.errors import InputError
+from segmentation.lines import line_ends
 
 CHUNK = 1 << 20
 LINE_END = re.compile(rb"\r|\n")
@@ -170,30 +171,22 @@ class FieldCount:
         if self.open is None:
             return
         data = self.open + chunk
-        b = np.frombuffer(data, np.uint8)
-        ends = b == 10
-        if b"\r" in data:                # bytes' search is C-speed: numpy only when needed
-            lone_cr = b == 13
-            lone_cr[:-1] &= ~ends[1:]
-            lone_cr[-1] = False          # decided by the next chunk (\r\n split in two)
-            ends |= lone_cr
-        ends = np.flatnonzero(ends)
+        ends, length = line_ends(data, complete=False)
         done = int(ends[-1]) + 1 if len(ends) else 0
-        self._lines(data[:done], b[:done], ends)
+        self._lines(data[:done], ends, length)
         self.open = data[done:] if len(data) - done <= self.LONGEST else None
 
     def close(self) -> None:
         """Check the last line (a file need not end in a line break)."""
         if self.open:
             last = self.open + b"\n"
-            self._lines(last, np.frombuffer(last, np.uint8), np.array([len(self.open)]))
+            self._lines(last, *line_ends(last))
         self.open = None
 
-    def _lines(self, data: bytes, b: np.ndarray, ends: np.ndarray) -> None:
+    def _lines(self, data: bytes, ends: np.ndarray, length: np.ndarray) -> None:
         if not len(ends):
             return
-        starts = np.r_[0, ends[:-1] + 1]
-        length = ends - starts - ((ends > starts) & (b[np.maximum(ends - 1, 0)] == 13))
+        b = np.frombuffer(data, np.uint8)
         fields = np.diff(np.searchsorted(np.flatnonzero(b == 44), ends), prepend=0) + 1
         if b'"' in data:    # a quote opens a field only at its start: the csv module decides
             quoted = np.unique(np.searchsorted(ends, np.flatnonzero(b == 34)))

@@ -5,7 +5,8 @@ quarantined reading or purchase line is named by its line in the file (``source_
 docs/outputs.md), so the readers hand Arrow the file through ``LineCounter``, which notes
 the empty lines as Arrow reads past them, and ``LineCounter.physical`` turns Arrow's row
 ordinals (1 = the header, then each line that is not empty) into line numbers. A line of
-spaces is not empty: Arrow reads it as a row.
+spaces is not empty: Arrow reads it as a row. ``line_ends`` finds the lines in a chunk of
+bytes for this and for the preflight's field count (``filecheck.FieldCount``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,29 @@ from __future__ import annotations
 import numpy as np
 
 LF, CR = 10, 13
+
+
+def line_ends(data: bytes, *, complete: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Where the lines of ``data`` end (byte offsets), and each line's length without
+    its line end. Line ends are Arrow's: ``\\n``, ``\\r\\n`` (at its ``\\n``) and a lone ``\\r``.
+
+    A ``\\r`` as the last byte ends a line only when ``data`` is ``complete`` (nothing follows):
+    otherwise the next chunk's first byte may make it a ``\\r\\n``. The bytes after the last
+    line end, if any, are a line not yet ended.
+    """
+    b = np.frombuffer(data, np.uint8)
+    lf = b == LF
+    crlf = np.zeros(len(b), bool)       # the \r of each \r\n, which ends no line itself
+    ending = lf
+    if b"\r" in data:                   # bytes' search is C-speed: numpy only when needed
+        cr = b == CR
+        crlf[:-1] = cr[:-1] & lf[1:]
+        ending = lf | (cr & ~crlf)
+        if not complete:
+            ending[-1] = lf[-1]
+    ends = np.flatnonzero(ending)
+    starts = np.r_[0, ends[:-1] + 1]
+    return ends, ends - starts - crlf[np.maximum(ends - 1, 0)]
 
 
 class LineCounter:
@@ -70,12 +94,7 @@ class LineCounter:
             self._nonempty += int(np.count_nonzero(lf))   # no empty line here: count them
             self._at_line_start = bool(lf[-1])
             return
-        cr = b == CR
-        crlf = np.zeros(len(b), bool)
-        crlf[:-1] = cr[:-1] & lf[1:]                # the \r of a \r\n is no line end
-        ends = np.flatnonzero(lf | (cr & ~crlf))     # never none: a \r or \n is in data
-        starts = np.r_[0, ends[:-1] + 1]
-        length = ends - starts - crlf[np.maximum(ends - 1, 0)]
+        ends, length = line_ends(data)              # never none: a \r or \n is in data
         empty = length == 0
         empty[0] &= self._at_line_start             # else the line began in an earlier chunk
         nonempty_before = self._nonempty + np.cumsum(~empty)    # (at empty lines)

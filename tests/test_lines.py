@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from segmentation.lines import LineCounter
+from segmentation.lines import LineCounter, line_ends
 
 
 class Chunks:
@@ -101,3 +101,24 @@ def test_reads_pass_the_size_asked_for_and_the_stream_says_when_it_is_closed():
     assert counter.read(5) == b"a,b\n1" and counter.read(3) == b",2\n"
     counter.close()
     assert counter.closed is True and counter.raw.closed
+
+
+@pytest.mark.parametrize("data, ends, lengths", [
+    (b"a\r\nbb\rc\n\ndd", [2, 5, 7, 8], [1, 2, 1, 0]),   # \r\n, lone \r, \n, an empty line
+    (b"\r\n\r\r\n", [1, 2, 4], [0, 0, 0]),
+    (b"abc", [], []),                                        # a line not yet ended
+    (b"", [], []),
+])
+def test_line_ends_are_arrow_s_and_lengths_leave_the_line_end_out(data, ends, lengths):
+    """``\\n``, ``\\r\\n`` (at its ``\\n``) and a lone ``\\r`` end a line; a line's length counts
+    neither its ``\\n`` nor the ``\\r`` of its ``\\r\\n``."""
+    found, length = line_ends(data)
+    assert found.tolist() == ends and length.tolist() == lengths
+
+
+def test_a_last_r_ends_a_line_only_when_nothing_follows():
+    """A chunk's last ``\\r`` may be the start of a ``\\r\\n`` split between chunks: it ends a
+    line only when the bytes are ``complete``; before it, a lone ``\\r`` is a line end."""
+    assert line_ends(b"a\rb\r", complete=False)[0].tolist() == [1]
+    assert line_ends(b"a\rb\r", complete=True)[0].tolist() == [1, 3]
+    assert line_ends(b"a\rb\r\n", complete=False)[0].tolist() == [1, 4]
