@@ -154,6 +154,24 @@ def test_a_span_keeps_its_lowest_ceil_share_plus_two_values(share):
         assert got.low_cut[3] == np.inf and got.low_cut[0] < np.inf
 
 
+def test_a_long_span_keeps_exactly_its_lowest_values_in_any_order_given():
+    """A month of half-hours in random order: the kept values are the lowest
+    ceil(n / 3) + 2, sorted, and the cut the largest of them, however numpy's selection
+    leaves the values it did not sort (small rows come out of it sorted anyway)."""
+    rng = np.random.default_rng(11)
+    days, points = 30, 48
+    values = rng.gamma(2, 0.3, (3, days * points))
+    cal = sums.Calendar(day=np.repeat(np.arange(days), points),
+                        point=np.tile(np.arange(points), days),
+                        weekend_day=np.zeros(days, bool), month_day=np.ones(days, int),
+                        points=points)
+    got = sums.span_sums(np.array(["A", "B", "C"], object), values, values, cal)
+    for i in range(3):
+        low, cut = expected_low(values[i], sums.TAIL_SHARE)
+        assert len(low) == 482 and np.array_equal(got.low[i], low), i
+        assert got.low_cut[i] == cut, i
+
+
 def test_meters_asked_to_keep_every_value_keep_them():
     raw, filled = matrices()
     got = sums.span_sums(IDS, raw, filled, calendar(np.arange(6)),
@@ -229,6 +247,10 @@ def test_combining_nothing_is_the_neutral_element():
     again = sums.combine([sums.MeterSums.empty(POINTS), one], IDS, POINTS)
     assert_fields(again, loop_sums(raw, filled, np.arange(6)))
     assert np.array_equal(again.low_cut, one.low_cut)
+    # neutral in type too: counts stay integers and ids stay Python objects, whichever comes first
+    for f in fields(total):
+        assert getattr(total, f.name).dtype == getattr(one, f.name).dtype, f.name
+        assert getattr(again, f.name).dtype == getattr(one, f.name).dtype, f.name
 
 
 def test_the_zeros_of_one_meter_list_are_not_shared():
@@ -302,6 +324,17 @@ def test_a_meter_without_complete_days_has_no_base_load_and_needs_nothing():
     got, exact, needed = sums.low_percentile(kept_all([np.empty(0), np.array([2.0, 1.0])]))
     assert np.isnan(got[0]) and exact[0] and needed[0] == -np.inf
     assert got[1] == pytest.approx(1.1)
+
+
+def test_a_meter_whose_base_load_is_not_known_leaves_the_next_meters_theirs():
+    """Each meter's percentile is its own: one that kept too few values for the rank (to be
+    read again) does not keep the meters after it from theirs."""
+    total = kept_all([np.array([0.1, 0.2]), np.array([2.0, 1.0, 3.0])])
+    total.cell_count[0] = 30       # 2 of 30 values kept: the 10th percentile needs ranks 2 and 3
+    total.low_cut[0] = 0.2
+    got, exact, needed = sums.low_percentile(total)
+    assert not exact[0] and np.isnan(got[0]) and needed[0] == np.inf
+    assert exact[1] and got[1] == pytest.approx(np.percentile([1.0, 2.0, 3.0], 10))
 
 
 def test_too_few_kept_values_for_the_rank_is_not_exact():
