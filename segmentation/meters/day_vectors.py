@@ -44,8 +44,10 @@ class DayCalendar:
     def spanning(cls, first_day, last_day, timezone: str) -> "DayCalendar":
         days = pd.date_range(pd.Timestamp(first_day).normalize(),
                              pd.Timestamp(last_day).normalize() + pd.Timedelta(days=1), freq="D")
-        # A zone whose clocks skip midnight itself starts that day at the first valid instant.
-        starts = days.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
+        # A zone whose clocks skip midnight itself starts that day at the first valid instant;
+        # one whose midnight comes twice (back from 01:00 to 00:00) at the first midnight, so
+        # that every reading of the local day has a place at or after the day's start.
+        starts = days.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
         micros = np.asarray((starts.tz_convert("UTC") - pd.Timestamp(0, tz="UTC"))
                             // pd.Timedelta(1, "us"), dtype=np.int64)
         return cls(first_day=days[0], start_us=micros[:-1], next_us=micros[1:], timezone=timezone)
