@@ -116,3 +116,26 @@ def test_validating_leaves_the_suite_as_it_was_for_the_next_file():
     outcome = validate_frame(pd.DataFrame({"id": ["a", None]}), suite)
     assert outcome.row_failures["row"].tolist() == [1]
     assert suite == before
+
+
+def test_a_missing_column_is_named_once_and_the_other_rules_still_judge_their_rows():
+    """A missing column fails the table once, through ``expect_column_to_exist`` (the rules on
+    it cannot run and are not listed again); the rules on the other columns still run: the run
+    reports every table failure and every failing row (module docstring)."""
+    from segmentation.validation import validate_frame
+
+    suite = {"name": "people", "expectations": [
+        {"type": "expect_column_to_exist", "kwargs": {"column": column}}
+        for column in ("age", "id")] + [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "age", "min_value": 0, "max_value": 120},
+         "meta": {"level": "row", "reason": "age outside 0-120"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"},
+         "meta": {"level": "row", "reason": "null id"}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"},
+         "meta": {"level": "row", "reason": "duplicate id"}}]}
+    outcome = validate_frame(pd.DataFrame({"id": ["a", None, "c", "c"]}), suite)
+    assert outcome.table_failures == [{"expectation": "expect_column_to_exist", "column": "age",
+                                       "detail": None}]
+    assert sorted(outcome.row_failures[["row", "reason"]].values.tolist()) == [
+        [1, "null id"], [2, "duplicate id"], [3, "duplicate id"]]
