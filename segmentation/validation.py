@@ -86,6 +86,15 @@ def _substitute(exp: dict, columns: dict, each_column: str | None) -> dict:
     return exp
 
 
+def _exception(info: dict | None) -> dict:
+    """Great Expectations' exception info of one result, flat (``raised_exception``,
+    ``exception_message``): flat when the expectation itself raised, one entry per metric
+    (``{metric id: {...}}``) when a metric it needs raised, e.g. on values of mixed types
+    (GX's own renderers read both)."""
+    info = info or {}
+    return info if "raised_exception" in info else next(iter(info.values()), {})
+
+
 def _level(config) -> str:
     level = (config.meta or {}).get("level")
     return level or ("row" if config.type.startswith(ROW_PREFIX) else "table")
@@ -115,9 +124,10 @@ def validate_frame(frame: pd.DataFrame, suite: dict, *, data_docs: bool = False,
         column = config.kwargs.get("column")
         if res.success:
             continue
-        if res.exception_info.get("raised_exception") and column not in frame.columns:
+        raised = _exception(res.exception_info).get("raised_exception")
+        if raised and column not in frame.columns:
             continue  # expect_column_to_exist already reports the missing column
-        if _level(config) == "table" or res.exception_info.get("raised_exception"):
+        if _level(config) == "table" or raised:
             detail = res.result.get("observed_value")
             table_failures.append({"expectation": config.type, "column": column,
                                    "detail": None if detail is None else f"observed {detail}"})
@@ -140,7 +150,8 @@ def as_routed(result):
     Only gate expectations (schema, types, empty table) can mark the page failed."""
     for res in result.results:
         config = res.expectation_config
-        if _level(config) != "row" or res.success or res.exception_info.get("raised_exception"):
+        if (_level(config) != "row" or res.success
+                or _exception(res.exception_info).get("raised_exception")):
             continue
         meta = config.meta or {}
         count = (res.result or {}).get("unexpected_count") or 0
@@ -241,7 +252,8 @@ def _result_row(res: dict) -> str:
     config = res.get("expectation_config") or {}
     kwargs = config.get("kwargs") or {}
     outcome = res.get("result") or {}
-    error = (res.get("exception_info") or {}).get("raised_exception")
+    exception = _exception(res.get("exception_info"))
+    error = exception.get("raised_exception")
     unexpected = outcome.get("unexpected_count")
     if not res.get("success"):
         kind, label = "failed", "✗ failed"
@@ -256,7 +268,7 @@ def _result_row(res: dict) -> str:
                    + (f"<br><span class='note'>{_esc(condition)}</span>" if condition else "")
                    + (f"<br>{_esc(description)}" if description else ""))
     if error:
-        observed = f"error: {(res.get('exception_info') or {}).get('exception_message')}"
+        observed = f"error: {exception.get('exception_message')}"
     elif "observed_value" in outcome:
         observed = _short(outcome["observed_value"])
     elif outcome.get("element_count") is not None:
