@@ -78,7 +78,6 @@ def test_the_page_has_a_row_per_statistic_and_per_expectation_with_all_its_condi
     assert "<code>expect_column_to_exist</code></td>" in lines[1]
 
 
-
 def test_a_row_rule_that_cannot_run_on_its_column_fails_the_table_and_the_page():
     """A rule Great Expectations could not evaluate on a column that is there (values of mixed
     types: "wrong type", module docstring) makes the table unusable: a table failure naming the
