@@ -25,6 +25,20 @@ def test_the_level_is_the_meta_s_else_row_for_value_expectations():
     assert _level(config("expect_column_values_to_be_unique", {"reason": "x"})) == "row"
 
 
+def test_row_rules_after_gates_are_told_as_routed_too():
+    """Every failed row rule is told as routed, wherever it stands: gates before it, passed or
+    failed, change nothing."""
+    passed_gate = outcome(config("expect_column_to_exist"), True)
+    failed_gate = outcome(config("expect_column_to_exist"), False)
+    routed = outcome(config("expect_column_values_to_be_unique", {"level": "row"}), False,
+                     {"unexpected_count": 2})
+    result = as_routed(SimpleNamespace(results=[passed_gate, failed_gate, routed], success=False,
+                                       statistics={}))
+    assert [r.success for r in result.results] == [True, False, True]
+    assert routed.expectation_config.description.startswith(
+        "expect_column_values_to_be_unique: 2 rows routed to quarantine")
+
+
 def test_routed_rows_pass_with_their_count_and_only_gates_fail_the_page():
     routed = outcome(config("expect_column_values_to_be_between",
                             {"level": "row", "reason": "age outside 0-120"}), False,

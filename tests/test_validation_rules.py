@@ -114,6 +114,21 @@ def test_an_optional_expectation_without_its_column_is_skipped_a_required_one_is
         load_suite("things", {"required": ["id"]}, directory=tmp_path)
 
 
+def test_a_skipped_optional_expectation_leaves_every_one_after_it(tmp_path):
+    """Skipping an optional expectation whose column is not configured skips that one only;
+    and an expectation repeated for each column gets its other placeholders filled in each
+    copy."""
+    suite = {"name": "things", "expectations": [SUITE["expectations"][2]] + [
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b",
+         "kwargs": {"column": "$each:money", "column_B": "$id"}},
+        SUITE["expectations"][1]]}
+    (tmp_path / "things.json").write_text(json.dumps(suite))
+    got = load_suite("things", {"money": ["spent", "paid"], "id": "cid"}, directory=tmp_path)
+    assert [e["kwargs"] for e in got["expectations"]] == [
+        {"column": "spent", "column_B": "cid"}, {"column": "paid", "column_B": "cid"},
+        {"column": "cid"}]
+
+
 def test_table_failures_stop_the_run_naming_expectation_column_and_detail():
     outcome = ValidationOutcome("things", [
         {"expectation": "expect_column_to_exist", "column": "age", "detail": None},
