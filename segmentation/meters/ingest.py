@@ -108,8 +108,9 @@ def detect_resolution(summary: pd.DataFrame, file: str) -> int:
     """The file's interval length in minutes, from the minutes of its readings.
 
     Per (meter, month): 15 when a quarter of the on-grid readings fall at :15
-    or :45, else 30 when a quarter fall at :30, else 60. The file's resolution
-    is the one most readings vote for; a month of eight readings or more at
+    or :45, else 30 when a quarter fall at :30, else 60. Months of eight readings
+    or more vote (in a file without one, every month of two or more); the file's
+    resolution is the one most of their readings vote for, and a voting month at
     another one means the file mixes resolutions (InputError naming the meter
     and its first row).
     """
