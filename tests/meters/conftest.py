@@ -30,6 +30,17 @@ def write_text(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def long_csv(rows: list[tuple], header: str = "meter_id,timestamp,kwh") -> str:
+    """A long CSV file's text: the header, then one line per row."""
+    return "\n".join([header] + [",".join(map(str, r)) for r in rows]) + "\n"
+
+
+def stored_days(store: ReadingsStore) -> pd.DataFrame:
+    """Every stored day vector (``meter_id, day, n_readings, n_quarantined, kwh``), part by part."""
+    return pd.concat([table.to_pandas() for shard in store.shards()
+                      for _, table in store.read_days(shard)], ignore_index=True)
+
+
 def stored(store: ReadingsStore) -> pd.DataFrame:
     """Every reading in the store (day vectors expanded), ordered by meter and time."""
     return store.readings()[["meter_id", "timestamp", "kwh"]].reset_index(drop=True)

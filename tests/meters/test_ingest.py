@@ -11,11 +11,7 @@ import pytest
 
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.meters.ingest import ingest_file
-from tests.meters.conftest import quarantined, run_store, stored, write_text
-
-
-def long_csv(rows: list[tuple], header: str = "meter_id,timestamp,kwh") -> str:
-    return "\n".join([header] + [",".join(map(str, r)) for r in rows]) + "\n"
+from tests.meters.conftest import long_csv, quarantined, run_store, stored, write_text
 
 
 def day_rows(meter: str, day: str, kwh: float = 0.5, freq: str = "30min") -> list[tuple]:

@@ -12,7 +12,7 @@ import pandas as pd
 from segmentation.meters.ingest import DUCKDB_MEMORY_LIMIT, _connect, _csv_field_sql, \
     codes_of, ingest_file
 from segmentation.meters.store import csv_line
-from tests.meters.conftest import duck, write_text
+from tests.meters.conftest import duck, long_csv, stored_days, write_text
 
 
 def test_each_file_keeps_its_validation_results_per_expectation(tmp_path, store):
@@ -22,9 +22,7 @@ def test_each_file_keeps_its_validation_results_per_expectation(tmp_path, store)
     times = pd.date_range("2024-01-10", periods=48, freq="30min")
     rows = [("M", t, 0.5 + i / 1000) for i, t in enumerate(times)] + [("N", times[0], -1.0),
                                                                         ("N", times[1], 0.2)]
-    text = "meter_id,timestamp,kwh\n" + "".join(f"{m},{t:%Y-%m-%d %H:%M:%S},{k}\n"
-                                               for m, t, k in rows)
-    path = write_text(tmp_path, "m.csv", text)
+    path = write_text(tmp_path, "m.csv", long_csv(rows))
     entry = ingest_file(path, store)
     results = json.loads(open(entry["validation"]).read())
     assert results["sha256"] == entry["sha256"] and results["file"] == str(path.resolve())
@@ -92,12 +90,11 @@ def test_each_stored_day_counts_its_readings_stored_and_quarantined(tmp_path, st
         half_hours("N", "2024-01-10")
     rows = (m10 + [m10[3]] + m11 + [("M", "2024-01-11 05:00:00", -1.0)] + n10
             + [("N", n10[7][1], 9.0), ("N", n10[8][1], 8.0)] + half_hours("N", "2024-01-11", 4))
-    text = "meter_id,timestamp,kwh\n" + "".join(f"{m},{t},{k}\n" for m, t, k in rows)
-    entry = ingest_file(write_text(tmp_path, "q.csv", text), store)
+    entry = ingest_file(write_text(tmp_path, "q.csv", long_csv(rows)), store)
     assert entry["quarantined_by_reason"] == {
         "conflicting duplicate (superseded by a later reading)": 2, "exact duplicate": 1,
         "negative reading": 1}
-    days = pd.concat([t.to_pandas() for s in store.shards() for _, t in store.read_days(s)])
+    days = stored_days(store)
     counts = {(r.meter_id, str(r.day)): (r.n_readings, r.n_quarantined)
               for r in days.itertuples()}
     assert counts == {("M", "2024-01-10"): (48, 1), ("M", "2024-01-11"): (4, 1),
@@ -108,13 +105,13 @@ def test_a_day_s_quarantined_count_stops_at_the_largest_int16(tmp_path, store):
     """``n_quarantined`` is an int16: a day with more quarantined readings than it holds says
     32,767, never a negative number (here 33,000 repeats of one reading, a file allowed to
     be mostly quarantined)."""
-    rows = ["M,2024-01-10 00:00:00,0.5"] * 33_001 + [     # hourly: the repeats vote too
-        f"M,{t:%Y-%m-%d %H:%M:%S},0.{i + 100}" for i, t in
+    rows = [("M", "2024-01-10 00:00:00", 0.5)] * 33_001 + [     # hourly: the repeats vote too
+        ("M", f"{t:%Y-%m-%d %H:%M:%S}", f"0.{i + 100}") for i, t in
         enumerate(pd.date_range("2024-01-10 01:00", periods=23, freq="h"))]
-    path = write_text(tmp_path, "repeats.csv", "meter_id,timestamp,kwh\n" + "\n".join(rows) + "\n")
+    path = write_text(tmp_path, "repeats.csv", long_csv(rows))
     entry = ingest_file(path, store, max_quarantine_share=1.0)
     assert entry["quarantined_by_reason"] == {"exact duplicate": 33_000}
-    days = pd.concat([t.to_pandas() for s in store.shards() for _, t in store.read_days(s)])
+    days = stored_days(store)
     assert days[["n_readings", "n_quarantined"]].values.tolist() == [[24, 32_767]]
 
 
@@ -123,10 +120,10 @@ def test_more_meters_than_the_block_holds_are_all_stored(tmp_path, store):
     more meters is placed in several flushes, and every reading of every meter is stored and
     counted (readings in = stored + quarantined)."""
     times = pd.date_range("2024-01-10", periods=4, freq="30min")
-    rows = [f"M{m:03d},{t:%Y-%m-%d %H:%M:%S},0.{m + 100}" for m in range(130) for t in times]
-    path = write_text(tmp_path, "many.csv", "meter_id,timestamp,kwh\n" + "\n".join(rows) + "\n")
+    rows = [(f"M{m:03d}", f"{t:%Y-%m-%d %H:%M:%S}", f"0.{m + 100}") for m in range(130) for t in times]
+    path = write_text(tmp_path, "many.csv", long_csv(rows))
     entry = ingest_file(path, store)
     assert (entry["rows_in"], entry["rows_stored"], entry["meters"]) == (520, 520, 130)
-    days = pd.concat([t.to_pandas() for s in store.shards() for _, t in store.read_days(s)])
+    days = stored_days(store)
     assert sorted(days["meter_id"]) == [f"M{m:03d}" for m in range(130)]
     assert days["n_readings"].tolist() == [4] * 130

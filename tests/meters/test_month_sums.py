@@ -20,7 +20,7 @@ from segmentation.meters.sample import write_sample_meters
 from segmentation.meters.store import ReadingsStore
 from tests.conftest import shared_file
 from tests.meters.conftest import write_text
-from tests.meters.test_ingest import long_csv
+from tests.meters.conftest import long_csv
 
 POLICY = CleaningPolicy()
 

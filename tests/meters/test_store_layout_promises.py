@@ -21,7 +21,7 @@ from segmentation.meters import store as store_module
 from segmentation.meters.day_vectors import slots_per_day
 from segmentation.meters.ingest import ingest_file
 from segmentation.meters.store import LAYOUT, QUARANTINE_SCHEMA, ReadingsStore, day_schema
-from tests.meters.conftest import run_store, write_text
+from tests.meters.conftest import long_csv, run_store, write_text
 
 
 def day_part(days: list[str]) -> pa.Table:
@@ -169,7 +169,7 @@ def test_an_emptied_store_keeps_nothing_of_its_files_not_even_the_monthly_sums(t
     is left, they stay."""
     rows = [("M", t.strftime("%Y-%m-%d %H:%M:%S"), round(0.2 + (i % 48) / 1000, 3))
             for i, t in enumerate(pd.date_range("2024-01-01", "2024-04-30 23:30", freq="30min"))]
-    text = "meter_id,timestamp,kwh\n" + "".join(f"{m},{t},{k}\n" for m, t, k in rows)
+    text = long_csv(rows)
     first = ingest_file(write_text(tmp_path, "m.csv", text), store)["sha256"]
     second = ingest_file(write_text(tmp_path, "n.csv", text.replace("\nM,", "\nN,")),
                          store)["sha256"]
@@ -188,9 +188,9 @@ def test_each_part_holds_its_shard_s_meters_and_its_month_s_days(tmp_path, store
     month's days."""
     assert store.shard_of(["MAC000002", "MAC000003"]).tolist() == [0, 2]
     times = pd.date_range("2024-01-31 22:00", "2024-02-01 02:00", freq="30min")
-    rows = [f"{m},{t:%Y-%m-%d %H:%M:%S},0.{i + 100}" for m in ("MAC000002", "MAC000003")
+    rows = [(m, f"{t:%Y-%m-%d %H:%M:%S}", f"0.{i + 100}") for m in ("MAC000002", "MAC000003")
             for i, t in enumerate(times)]
-    path = write_text(tmp_path, "edge.csv", "meter_id,timestamp,kwh\n" + "\n".join(rows) + "\n")
+    path = write_text(tmp_path, "edge.csv", long_csv(rows))
     sha = ingest_file(path, store)["sha256"]
     parts = sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("part-*.parquet"))
     assert parts == [f"shard={s}/month={m}/part-{sha[:16]}.parquet"

@@ -25,13 +25,9 @@ from segmentation.meters.sources import ColumnNames
 from segmentation.meters.day_vectors import slots_per_day
 from segmentation.meters.store import QUARANTINE_SCHEMA, ReadingsStore, csv_line, day_schema, expand
 from segmentation.settings import RunPaths
-from tests.meters.conftest import run_store, stored, write_text
+from tests.meters.conftest import long_csv, run_store, stored, write_text
 
 IMPLAUSIBLE = "implausible timestamp (before 1990 or after next month)"
-
-
-def long_csv(rows) -> str:
-    return "meter_id,timestamp,kwh\n" + "".join(f"{m},{t},{k}\n" for m, t, k in rows)
 
 
 def half_hours(meter: str, day: str, kwh: float) -> list[tuple]:
