@@ -92,7 +92,7 @@ class DayBlock:
     counts), whatever the size of the file.
     """
 
-    def __init__(self, n_days: int, slots: int, capacity: int = 128):
+    def __init__(self, n_days: int, slots: int, capacity: int):
         self.n_days, self.slots, self.capacity = n_days, slots, capacity
         shape = (capacity, n_days, slots)
         self.values = np.full(shape, np.nan)
@@ -107,9 +107,13 @@ class DayBlock:
 
         The losers frame has ``meter, day, slot, kwh, source_row, winner_kwh``.
         """
+        if not len(meters):
+            return [], _no_losers()
         flushed, losers = [], []
-        runs = np.r_[True, meters[1:] != meters[:-1]] if len(meters) else np.empty(0, bool)
-        distinct = np.unique(meters[runs])  # files sorted by meter: a few runs per batch
+        # The first row of each run of one meter: files sorted by meter have a few runs per
+        # batch, so np.unique sorts a handful of values instead of the whole batch.
+        runs = np.r_[True, meters[1:] != meters[:-1]]
+        distinct = np.unique(meters[runs])
         for chunk in np.array_split(distinct, -(-len(distinct) // self.capacity)):
             keep = np.isin(meters, chunk) if len(chunk) < len(distinct) else slice(None)
             flushed += self._make_room(chunk)
@@ -175,6 +179,9 @@ class DayBlock:
         return lost[["meter", "day", "slot", "kwh", "source_row", "winner_kwh"]]
 
     def _flush(self, meters: list[int]) -> FlushedDays:
+        """Close ``meters``, never none: ``flush_all`` calls it only while a meter is open, and
+        ``_make_room`` only when the chunk's new meters do not fit, so (a chunk fits the block)
+        some open meter is outside the chunk."""
         parts = []
         for meter in meters:
             p = self.position.pop(meter)
@@ -183,16 +190,12 @@ class DayBlock:
             parts.append((np.full(len(days), meter), days, self.values[p, days].copy(),
                           self.filled[p, days].sum(axis=1)))
             self.values[p], self.filled[p], self.rows[p] = np.nan, False, 0
-        if not parts:
-            return FlushedDays(np.empty(0, int), np.empty(0, int),
-                               np.empty((0, self.slots)), np.empty(0, int))
         return FlushedDays(*(np.concatenate(x) for x in zip(*parts)))
 
 
 def _lookup(position: dict[int, int], meters: np.ndarray) -> np.ndarray:
-    """Block position of each row's meter, looked up once per run of equal meters."""
-    if not len(meters):
-        return np.empty(0, dtype=np.int64)
+    """Block position of each row's meter, looked up once per run of equal meters (a
+    non-empty batch: ``DayBlock.add`` answers an empty one itself)."""
     starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
     lengths = np.diff(np.r_[starts, len(meters)])
     return np.repeat(np.fromiter((position[int(m)] for m in meters[starts]), np.int64, len(starts)),

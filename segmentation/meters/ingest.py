@@ -284,15 +284,17 @@ def _summarise_and_validate(con, raw: RawFile, options: IngestOptions, staged: P
     years = [r[0] for r in con.execute(
         "SELECT DISTINCT year(local) FROM typed WHERE local IS NOT NULL").fetchall()]
     utc_given = types.ts == "instant" or types.ts_offsets
+    # Instants need no zone rule: no local time is ambiguous or skipped, and their offsets
+    # are never read (``_utc_us_sql`` takes the instant, ``_winter_rows`` returns none).
     tz = (localtime.local_time_sql(options.timezone, years) if not utc_given
-          else {"offset": "0", "winter_offset": "0", "ambiguous": "FALSE", "nonexistent": "FALSE"})
+          else {"ambiguous": "FALSE", "nonexistent": "FALSE"})
     con.execute(f"CREATE TEMP VIEW readings AS SELECT *, {tz['nonexistent']} AS nonexistent, "
                 f"{tz['ambiguous']} AS ambiguous, epoch_us(local) % 900000000 = 0 AS on15 "
                 f"FROM typed")
     missing = ", ".join(sql_literal(m) for m in sources.MISSING_TEXT)
     summary = con.execute(SUMMARY_SQL.format(missing=missing)).df()
-    if summary.empty or int(summary["n_readings"].sum()) == 0:
-        raise InputError("the file has a header but no readings", file=raw.name, row=2)
+    if summary.empty:   # a Parquet file without rows (a CSV one is refused while staging)
+        raise InputError("the file has no readings", file=raw.name)
     resolution = None
     try:
         resolution = detect_resolution(summary, raw.name)

@@ -145,3 +145,39 @@ def test_losers_of_a_batch_of_more_meters_than_the_block_holds_keep_integer_code
     assert list(lost.columns) == ["meter", "day", "slot", "kwh", "source_row", "winner_kwh"]
     assert [lost[c].dtype.kind for c in ("meter", "day", "slot", "source_row")] == ["i"] * 4
     assert lost.values.tolist() == [[0, 0, 5, 1.0, 2, 2.0]]
+
+
+LOSER_COLUMNS = ["meter", "day", "slot", "kwh", "source_row", "winner_kwh"]
+
+
+def test_a_batch_without_duplicates_reports_an_empty_losers_frame_of_the_same_columns():
+    """The losers frame has ``meter, day, slot, kwh, source_row, winner_kwh`` also when
+    nobody lost: the caller stacks the frames of every batch, and an untyped empty frame
+    would turn the codes of the batches with losers into floats."""
+    block = DayBlock(n_days=1, slots=50, capacity=2)
+    _, lost = block.add(np.array([0, 1]), np.zeros(2, np.int64), np.array([3, 3]),
+                        np.array([1.0, 2.0]), np.array([2, 3]))
+    assert lost.empty and list(lost.columns) == LOSER_COLUMNS
+    assert [lost[c].dtype.kind for c in LOSER_COLUMNS] == ["i", "i", "i", "f", "i", "f"]
+
+
+def test_an_empty_batch_places_nothing_flushes_nothing_and_keeps_what_is_open():
+    """A batch of no readings (a filter can leave a batch empty) is answered, not refused:
+    nothing flushed, no losers, and the meters already open stay open with their values."""
+    block = DayBlock(n_days=1, slots=50, capacity=2)
+    block.add(np.array([4]), np.array([0]), np.array([9]), np.array([2.5]), np.array([7]))
+    none = np.empty(0, np.int64)
+    flushed, lost = block.add(none, none, none, np.empty(0), none)
+    assert flushed == [] and lost.empty and list(lost.columns) == LOSER_COLUMNS
+    [part] = block.flush_all()
+    assert part.meters.tolist() == [4] and part.values[0][9] == 2.5
+
+
+def test_a_block_with_no_meter_open_flushes_no_part():
+    """``flush_all`` gives one part per call only while meters are open: none for a new
+    block, and none the second time (the first emptied it), so no empty part is written."""
+    block = DayBlock(n_days=1, slots=50, capacity=2)
+    assert block.flush_all() == []
+    add(block, [(3, 1.0)])
+    assert [part.meters.tolist() for part in block.flush_all()] == [[0]]
+    assert block.flush_all() == []

@@ -222,10 +222,12 @@ def test_truncated_gzip_is_an_input_error_and_leaves_no_parts(tmp_path, store):
 
 def test_file_mixing_15_and_30_minute_readings_is_rejected(tmp_path, store):
     rows = day_rows("A", "2024-01-01", freq="30min") + day_rows("B", "2024-01-01", freq="15min")
+    path = write_text(tmp_path, "mixed.csv", long_csv(rows))
     with pytest.raises(InputError, match="mixes resolutions") as err:
-        ingest_file(write_text(tmp_path, "mixed.csv", long_csv(rows)), store)
+        ingest_file(path, store)
     # B has more readings, so 15 minutes is the file's resolution and A is named,
     # at its first reading of the month (line 2, after the header)
+    assert err.value.file == str(path.resolve())
     assert err.value.column == "timestamp" and err.value.row == 2
     assert "meter A has readings 30 minutes apart" in str(err.value)
 
@@ -236,6 +238,65 @@ def test_kwh_column_of_text_fails_validation_naming_the_column(tmp_path, store):
         ingest_file(write_text(tmp_path, "text.csv", long_csv(rows)), store)
     assert "column 'kwh'" in str(err.value) and "text.csv" in str(err.value)
     assert "most kwh values are not numbers" in str(err.value)
+
+
+def test_timestamps_mostly_unreadable_fail_validation_rather_than_the_resolution(tmp_path,
+                                                                                 store):
+    """When most timestamps do not parse, the file fails validation naming the timestamp
+    column (a wrong column or format), not the resolution it has too few times to show."""
+    rows = [("M", "2024-01-01 00:00:00", 0.5)] + [("M", f"soon {i}", 0.5) for i in range(9)]
+    with pytest.raises(ValidationFailed) as err:
+        ingest_file(write_text(tmp_path, "words.csv", long_csv(rows)), store)
+    assert "column 'timestamp'" in str(err.value) and "words.csv" in str(err.value)
+    assert "most timestamps cannot be parsed" in str(err.value)
+
+
+def test_kwh_mostly_missing_markers_is_missing_readings_not_a_wrong_column(tmp_path, store):
+    """The documented missing-value markers (NA, Null, ...) are missing readings: a file where
+    most are missing is quarantined reading by reading (here allowed), never refused as a kWh
+    column of words the way text in that column is."""
+    rows = [(m, t, "NA" if i % 8 < 5 else k) for i, (m, t, k) in
+            enumerate(day_rows("M", "2024-01-01"))]
+    entry = ingest_file(write_text(tmp_path, "gaps.csv", long_csv(rows)), store,
+                        max_quarantine_share=1.0)
+    assert (entry["rows_stored"], entry["rows_quarantined"]) == (18, 30)
+    assert entry["quarantined_by_reason"] == {"kwh missing or not a number": 30}
+
+
+def test_a_csv_file_of_a_header_and_blank_lines_is_refused_at_its_first_data_row(tmp_path,
+                                                                                 store):
+    """A CSV file with its header but no reading (blank lines are no rows): one line naming
+    the file and line 2, where the readings should start; nothing stored."""
+    path = write_text(tmp_path, "blank.csv", "meter_id,timestamp,kwh\n\n\n")
+    with pytest.raises(InputError) as err:
+        ingest_file(path, store)
+    assert str(err.value) == f"file '{path.resolve()}', row 2: the file has a header but no readings"
+    assert not store.ledger()
+
+
+def test_a_parquet_file_without_rows_is_refused_naming_it(tmp_path, store):
+    """A Parquet file read in place with its columns but no rows: one line naming the file,
+    nothing stored."""
+    path = tmp_path / "empty.parquet"
+    pd.DataFrame({"meter_id": pd.Series([], dtype=str),
+                  "timestamp": pd.Series([], dtype="datetime64[us]"),
+                  "kwh": pd.Series([], dtype=float)}).to_parquet(path)
+    with pytest.raises(InputError) as err:
+        ingest_file(path, store)
+    assert str(err.value) == f"file '{path.resolve()}': the file has no readings"
+    assert not store.ledger()
+
+
+def test_a_stage_left_by_a_killed_ingestion_is_removed_by_the_next_one(tmp_path, store):
+    """A killed ingestion leaves its staging folder (``.ingest-<sha16>``, a copy of the raw
+    file and DuckDB's spill) in the dataset's folder: the next ingestion of any file removes
+    it, and its own when done, so no stray copy of raw data stays behind."""
+    stale = store.dataset_dir / ".ingest-0123456789abcdef"
+    (stale / "spill").mkdir(parents=True)
+    (stale / "input.parquet").write_bytes(b"half a file")
+    ingest_file(write_text(tmp_path, "a.csv", long_csv(day_rows("A", "2024-01-01"))), store)
+    assert not list(store.dataset_dir.glob(".ingest-*"))
+    assert len(store.ledger()) == 1
 
 
 def test_meter_with_one_reading_is_quarantined_as_meter(tmp_path, store):
@@ -291,6 +352,67 @@ def test_timestamps_with_offsets_and_utc_typed_parquet_are_used_as_given(tmp_pat
     for meter in ("O", "U"):
         assert list(readings.loc[readings["meter_id"] == meter, "timestamp"]) == list(
             instants.tz_convert("UTC"))
+
+
+def test_an_lcl_parquet_file_is_read_in_place_by_its_lcl_columns(tmp_path, store):
+    """Long and LCL Parquet is read in place (``sources.needs_staging``): an LCL file as
+    Parquet, with its own column names (the kWh one with its trailing space), is stored as
+    the same file as CSV would be."""
+    frame = pd.DataFrame({"LCLid": ["MAC1"] * 4, "stdorToU": "Std",
+                          "DateTime": pd.date_range("2013-01-10 00:00", periods=4, freq="30min"),
+                          "KWH/hh (per half hour) ": [0.1, 0.2, 0.3, 0.4]})
+    frame.to_parquet(tmp_path / "lcl.parquet")
+    entry = ingest_file(tmp_path / "lcl.parquet", store)
+    assert (entry["format"], entry["kind"], entry["rows_stored"]) == ("lcl", "parquet", 4)
+    readings = stored(store)
+    assert readings["meter_id"].unique().tolist() == ["MAC1"]
+    assert list(readings["kwh"]) == [0.1, 0.2, 0.3, 0.4]
+    assert list(readings["timestamp"]) == list(pd.date_range("2013-01-10", periods=4,
+                                                             freq="30min", tz="UTC"))
+
+
+def test_offsets_given_through_the_repeated_autumn_hour_keep_each_reading_at_its_instant(
+        tmp_path, store):
+    """Timestamps carrying their own offset (text with ``+01:00``, or Parquet typed in UTC) are
+    instants: in the hour London repeats on 27 October 2024 each reading stays at the instant
+    its offset names, whatever order the file gives them in, and none is a duplicate."""
+    instants = pd.date_range("2024-10-27 00:00", "2024-10-27 23:30", freq="30min",
+                             tz="Europe/London")            # 50 half hours
+    kwh = [round(0.1 + i / 100, 2) for i in range(len(instants))]
+    rows = [("O", t.isoformat(), k) for t, k in zip(instants, kwh)]
+    rows[2:6] = rows[4:6] + rows[2:4]                      # the second 01:00, 01:30 first
+    entry = ingest_file(write_text(tmp_path, "offsets.csv", long_csv(rows)), store)
+    frame = pd.DataFrame({"meter_id": "U", "timestamp": instants.tz_convert("UTC"), "kwh": kwh})
+    frame.iloc[[4, 5, 2, 3] + list(range(6, 50)) + [0, 1]].to_parquet(tmp_path / "utc.parquet")
+    typed = ingest_file(tmp_path / "utc.parquet", store)
+    assert entry["rows_stored"] == typed["rows_stored"] == 50
+    assert entry["rows_quarantined"] == typed["rows_quarantined"] == 0
+    readings = stored(store)
+    for meter in ("O", "U"):
+        mine = readings[readings["meter_id"] == meter].sort_values("timestamp")
+        assert list(mine["timestamp"]) == list(instants.tz_convert("UTC")), meter
+        assert list(mine["kwh"]) == kwh, meter
+
+
+def test_the_ledger_says_when_and_with_which_columns_a_file_was_read(tmp_path, store):
+    """A ledger entry records the column names the file was read with, so the same file and
+    settings are skipped the next time (other names read it anew), and when it was ingested
+    (local time with its UTC offset)."""
+    from datetime import datetime, timezone
+
+    from segmentation.meters.sources import ColumnNames
+
+    names = ColumnNames(meter="house", timestamp="when", kwh="energy")
+    text = "house,when,energy\n" + "".join(
+        f"H,{t:%Y-%m-%d %H:%M:%S},0.5\n" for t in pd.date_range("2024-01-10", periods=48,
+                                                                  freq="30min"))
+    path = write_text(tmp_path, "named.csv", text)
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    first = ingest_file(path, store, names=names)
+    assert first["columns"] == ["house", "when", "energy"] and not first["skipped"]
+    ingested = datetime.strptime(first["ingested_at"], "%Y-%m-%dT%H:%M:%S%z")
+    assert before <= ingested <= datetime.now(timezone.utc)
+    assert ingest_file(path, store, names=names)["skipped"]
 
 
 def test_a_nightly_file_adds_its_day_and_rewrites_nothing(tmp_path, store):
@@ -374,6 +496,18 @@ def test_implausible_timestamps_are_quarantined_and_do_not_move_the_window(tmp_p
     assert result["window"].n_days == 3 and result["counts"]["readings_used"] == 144
 
 
+def test_a_file_whose_every_timestamp_is_implausible_is_refused_naming_the_column(tmp_path,
+                                                                                  store):
+    """Readings all from before 1990 (a clock reset, a wrong column): one line naming the
+    file and the timestamp column, with the plausible span; nothing stored."""
+    path = write_text(tmp_path, "old.csv", long_csv(day_rows("M", "1985-03-01")))
+    with pytest.raises(InputError) as err:
+        ingest_file(path, store, max_quarantine_share=1.0)
+    assert str(err.value) == (f"file '{path.resolve()}', column 'timestamp': no reading has a "
+                              "plausible timestamp (1990 to the end of next month)")
+    assert not store.ledger()
+
+
 @pytest.mark.parametrize("value", ["-nan", "nan", "inf", "-inf"])
 def test_nan_and_infinite_kwh_are_not_readings(tmp_path, store, value):
     rows = day_rows("M", "2024-01-10") + [("M", "2024-01-11 00:00:00", value)]
@@ -396,9 +530,15 @@ def test_a_file_mostly_quarantined_is_refused_whole(tmp_path, store):
 def test_the_default_cap_refuses_a_file_above_ten_percent_quarantined(tmp_path, store):
     good = day_rows("M", "2024-01-10") + day_rows("M", "2024-01-11")[:6]      # 54 readings
     negative = [("M", f"2024-01-12 0{h}:00:00", -1.0) for h in range(7)]
+    over = write_text(tmp_path, "over.csv", long_csv(good + negative))
     with pytest.raises(InputError, match=r"7 of 61 readings \(11%\) would be quarantined "
-                                         r"\(7 negative reading\), more than the 10% allowed"):
-        ingest_file(write_text(tmp_path, "over.csv", long_csv(good + negative)), store)
+                                         r"\(7 negative reading\), more than the 10% allowed"
+                       ) as refused:
+        ingest_file(over, store)
+    # one paragraph that names the file and says that none of it was kept, and what to check
+    assert refused.value.file == str(Path(over).resolve())
+    assert str(refused.value).endswith("allowed: check the format, time zone and columns; "
+                                       "nothing of the file was stored")
     assert not store.ledger()
     entry = ingest_file(write_text(tmp_path, "at.csv", long_csv(good + negative[:6])), store)
     assert (entry["rows_quarantined"], entry["rows_in"]) == (6, 60)          # exactly 10%: kept

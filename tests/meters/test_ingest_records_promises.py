@@ -127,3 +127,105 @@ def test_more_meters_than_the_block_holds_are_all_stored(tmp_path, store):
     days = stored_days(store)
     assert sorted(days["meter_id"]) == [f"M{m:03d}" for m in range(130)]
     assert days["n_readings"].tolist() == [4] * 130
+
+
+def test_every_quarantine_part_is_in_the_contract_s_schema_with_or_without_rejections(
+        tmp_path, store):
+    """``quarantine_parts``: the part of every ingested file is in ``QUARANTINE_SCHEMA``: a
+    file with nothing to quarantine too (no column typed from an empty frame), and one whose
+    part holds a rejected reading, a duplicate and its winner's superseded twin."""
+    import pyarrow.parquet as pq
+
+    from segmentation.meters.store import QUARANTINE_SCHEMA
+
+    times = pd.date_range("2024-01-10", periods=48, freq="30min")
+    clean = [("M", t, 0.5) for t in times]
+    messy = [("N", t, 0.5) for t in times] + [("N", times[0], 0.5), ("N", times[1], 0.7),
+                                               ("N", times[2], -1.0)]
+    ingest_file(write_text(tmp_path, "clean.csv", long_csv(clean)), store)
+    entry = ingest_file(write_text(tmp_path, "messy.csv", long_csv(messy)), store,
+                        max_quarantine_share=0.2)
+    assert entry["rows_quarantined"] == 3
+    parts = store.quarantine_parts()
+    assert len(parts) == 2
+    for part in parts:
+        assert pq.read_schema(part).remove_metadata().equals(QUARANTINE_SCHEMA), part
+    assert sorted(len(pq.read_table(p)) for p in parts) == [0, 3]
+
+
+def test_a_file_that_stores_nothing_records_no_reading_span_and_the_window_ignores_it(
+        tmp_path, store):
+    """The ledger's ``first_reading_utc`` / ``last_reading_utc`` are the file's first and last
+    reading stored, in UTC, and None when it stored none (every reading quarantined, a file
+    allowed to be): the run's window comes from the files that stored readings."""
+    from segmentation.meters.pipeline import plan_window
+
+    good = [("M", t, 0.5) for t in pd.date_range("2024-01-10 00:00", periods=48, freq="30min")]
+    bad = [("N", t, -1.0) for t in pd.date_range("2023-06-01 00:00", periods=48, freq="30min")]
+    kept = ingest_file(write_text(tmp_path, "good.csv", long_csv(good)), store)
+    lost = ingest_file(write_text(tmp_path, "bad.csv", long_csv(bad)), store,
+                       max_quarantine_share=1.0)
+    assert (lost["rows_stored"], lost["rows_quarantined"]) == (0, 48)
+    assert lost["first_reading_utc"] is None and lost["last_reading_utc"] is None
+    assert store.ledger()[lost["sha256"]]["first_reading_utc"] is None
+    assert (kept["first_reading_utc"], kept["last_reading_utc"]) == (
+        "2024-01-10T00:00:00+00:00", "2024-01-10T23:30:00+00:00")
+    window = plan_window(store, window_days=7, timezone="Europe/London")
+    assert window.end == pd.Timestamp("2024-01-11", tz="UTC")
+
+
+def test_a_month_may_hold_31_days_of_25_hours_of_readings_and_no_more(tmp_path, store):
+    """The (meter, month) check ``n_readings`` at most 31 x 25 hours of intervals: 1,550 at 30
+    minutes. A month of every half hour and 62 repeats passes it, one more repeat fails it
+    (the repeats themselves are quarantined as duplicates either way)."""
+    times = [f"{t:%Y-%m-%d %H:%M:%S}" for t in pd.date_range("2024-01-01", periods=1488,
+                                                             freq="30min")]
+    verdicts = []
+    for repeats in (62, 63):
+        rows = [("M", t, 0.5) for t in times] + [("M", t, 0.5) for t in times[:repeats]]
+        entry = ingest_file(write_text(tmp_path, f"m{repeats}.csv", long_csv(rows)), store)
+        assert entry["rows_in"] == 1488 + repeats
+        assert entry["quarantined_by_reason"] == {"exact duplicate": repeats}
+        results = json.loads(open(entry["validation"]).read())
+        [check] = [r for r in results["expectations"] if r["column"] == "n_readings"]
+        verdicts.append((check["success"], check["unexpected_count"]))
+    assert verdicts == [(True, 0), (False, 1)]
+
+
+def hours(meter: str, day, n: int = 4, kwh: float = 0.5) -> list[tuple]:
+    return [(meter, f"{t:%Y-%m-%d %H:%M:%S}", kwh) for t in pd.date_range(day, periods=n, freq="h")]
+
+
+def test_a_rejected_reading_counts_on_its_own_day_at_either_end_of_the_file(tmp_path, store):
+    """``n_quarantined`` counts a reading a rule rejects on its own meter and local day, the
+    file's first day included; a reading outside the plausible span (here on the day after
+    the last plausible one, for both meters) has no stored day and counts on none."""
+    from segmentation.meters.ingest import plausible_span
+
+    first_out = pd.Timestamp(plausible_span()["max_local"])
+    last_in, first_day = first_out - pd.Timedelta(days=1), first_out - pd.Timedelta(days=4)
+    rows = [r for m in ("A", "B") for r in hours(m, first_day) + hours(m, last_in)
+            + [(m, f"{first_out:%Y-%m-%d %H:%M:%S}", 0.5)]] + [
+        ("A", f"{first_day:%Y-%m-%d} 05:00:00", -1.0)]
+    entry = ingest_file(write_text(tmp_path, "ends.csv", long_csv(rows)), store,
+                        max_quarantine_share=1.0)
+    assert entry["quarantined_by_reason"] == {
+        "implausible timestamp (before 1990 or after next month)": 2, "negative reading": 1}
+    counts = {(r.meter_id, str(r.day)): (r.n_readings, r.n_quarantined)
+              for r in stored_days(store).itertuples()}
+    assert counts == {("A", str(first_day.date())): (4, 1), ("A", str(last_in.date())): (4, 0),
+                      ("B", str(first_day.date())): (4, 0), ("B", str(last_in.date())): (4, 0)}
+
+
+def test_the_reading_span_covers_every_batch_of_the_file(tmp_path, store, monkeypatch):
+    """The ledger's first and last reading are those of the whole file, however many batches
+    DuckDB streams it in and in whatever order (batches of 5 rows here)."""
+    from segmentation.meters import ingest
+
+    monkeypatch.setattr(ingest, "BATCH_ROWS", 5)
+    # the latest readings first and the earliest last: neither end is in the last batch
+    rows = hours("O", "2024-03-02", 24) + hours("M", "2024-03-01", 24) + hours("N", "2024-02-27", 24)
+    entry = ingest_file(write_text(tmp_path, "batches.csv", long_csv(rows)), store)
+    assert entry["rows_stored"] == 72
+    assert (entry["first_reading_utc"], entry["last_reading_utc"]) == (
+        "2024-02-27T00:00:00+00:00", "2024-03-02T23:00:00+00:00")
