@@ -247,18 +247,35 @@ def _has_content(raw: bytes) -> bool:
     return bool(raw.strip(b" \t\r,;|\xef\xbb\xbf"))
 
 
+def _check_parquet(path: Path) -> str:
+    """A Parquet file whose footer can be read and that has rows (its metadata counts them:
+    no data is read)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"the Parquet file cannot be read ({err}); is it truncated?",
+                         file=str(path)) from None
+    if rows == 0:
+        raise InputError("the Parquet file has its columns but no rows: nothing to segment",
+                         file=str(path))
+    return "parquet"
+
+
 def check_table_file(path: Path, *, accepted: str, allow_parquet: bool = False,
                      fields: bool = False) -> str:
     """Recognise ``path``: ``csv``, ``csv.gz`` or (when allowed) ``parquet``; refuse anything
-    else, a text file that is not UTF-8, one with a header and no data rows, or (``fields``)
-    a line with another number of fields than the header, in one sentence naming what the
-    file is or the line."""
+    else, a text file that is not UTF-8, one with a header and no data rows, a Parquet file
+    without rows or with a footer that cannot be read, or (``fields``) a line with another
+    number of fields than the header, in one sentence naming what the file is or the line."""
     with open(path, "rb") as handle:
         head = handle.read(64)
     if not head.strip():
         raise InputError("the file is empty: expected a header line and data rows", file=str(path))
     if head.startswith(b"PAR1") and allow_parquet:
-        return "parquet"
+        return _check_parquet(path)
     compressed = head.startswith(GZIP)
     if compressed:
         with gzip.open(path, "rb") as handle:

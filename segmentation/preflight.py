@@ -109,8 +109,8 @@ def check_customers(input_path: str | None, paths: RunPaths, id_column: str | No
 
 def check_meters(inputs: list[str] | None, fmt: str, timezone: str) -> None:
     """Every reading file exists, is UTF-8 CSV with rows and one field per column on every
-    line (Arrow's reader refuses a file otherwise) or Parquet, and its format is recognised
-    from its header."""
+    line (Arrow's reader refuses a file otherwise) or Parquet with rows, and its format is
+    recognised from its header."""
     check_timezone(timezone)
     files = [check_file(name) for name in inputs or []]
     for path in files:
@@ -126,7 +126,7 @@ def check_meters(inputs: list[str] | None, fmt: str, timezone: str) -> None:
 
 def check_transactions(input_path: str | None, columns: dict[str, str | None],
                        timezone: str) -> None:
-    """The log exists, is UTF-8 CSV with rows or Parquet, and its header has a customer, a
+    """The log exists, is UTF-8 CSV or Parquet with rows, and its header has a customer, a
     timestamp and a value column (by option or by name)."""
     check_timezone(timezone)
     if input_path is None:

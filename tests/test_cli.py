@@ -124,6 +124,19 @@ def test_meter_files_are_recognised_the_same_way(case, tmp_path, no_prefect):
     assert code == 2 and expected.replace("a CSV customer table", "a table of readings") in err
 
 
+@pytest.mark.parametrize("kind", ["meters", "transactions"])
+def test_a_parquet_file_without_rows_is_refused_before_prefect_starts(kind, tmp_path, no_prefect):
+    """Meter readings and purchase logs may be Parquet: one without rows gets the one line
+    before Prefect starts, as a CSV file with only its header does."""
+    path = tmp_path / "input.parquet"
+    pd.DataFrame({"meter_id": pd.Series([], dtype=str), "timestamp": pd.Series([], dtype=str),
+                  "kwh": pd.Series([], dtype=float)}).to_parquet(path)
+    code, out, err = run("run", kind, "--input", str(path))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.strip() == (f"segment: error: file '{path}': the Parquet file has its columns "
+                           "but no rows: nothing to segment")
+
+
 @pytest.mark.parametrize("name", ["readings.csv", "readings.csv.gz"])
 def test_a_meter_line_with_another_field_count_is_refused_before_prefect_starts(
         name, tmp_path, no_prefect):

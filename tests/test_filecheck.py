@@ -7,6 +7,7 @@ import gzip
 import io
 import zipfile
 
+import pandas as pd
 import pytest
 
 from segmentation import filecheck
@@ -83,9 +84,26 @@ def test_text_and_gzip_compressed_text_pass_parquet_only_where_allowed(tmp_path)
     assert check_table_file(write(tmp_path, CSV), accepted=ACCEPTED) == "csv"
     assert check_table_file(write(tmp_path, gzip.compress(CSV), "in.gz"),
                             accepted=ACCEPTED) == "csv.gz"
-    parquet = write(tmp_path, b"PAR1" + bytes(40), "r.parquet")
+    parquet = tmp_path / "r.parquet"
+    pd.DataFrame({"id": [1]}).to_parquet(parquet)
     assert check_table_file(parquet, accepted=ACCEPTED, allow_parquet=True) == "parquet"
     assert "this is a Parquet file" in refusal(parquet)
+
+
+def test_a_parquet_file_without_rows_or_with_a_broken_footer_is_named(tmp_path):
+    """Where Parquet is allowed, its footer is read (not its data): a file of columns and no
+    rows, and one cut short (only Parquet's magic bytes), are each refused in one sentence."""
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"id": pd.Series([], dtype="int64")}).to_parquet(empty)
+    cut = write(tmp_path, b"PAR1" + bytes(40), "cut.parquet")
+    with pytest.raises(InputError) as err:
+        check_table_file(empty, accepted=ACCEPTED, allow_parquet=True)
+    assert str(err.value) == (f"file '{empty}': the Parquet file has its columns but no rows: "
+                              "nothing to segment")
+    with pytest.raises(InputError) as err:
+        check_table_file(cut, accepted=ACCEPTED, allow_parquet=True)
+    assert str(err.value).startswith(f"file '{cut}': the Parquet file cannot be read (")
+    assert str(err.value).endswith("); is it truncated?")
 
 
 @pytest.mark.parametrize("data", [b"", b"  \n\t\n"])
