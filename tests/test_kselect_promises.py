@@ -43,3 +43,41 @@ def test_the_refusal_says_k_means_failed_only_when_the_count_allows_two_segments
     assert str(no_segments(9, 5, False, "meters")).startswith(
         "9 meters cannot form 2 segments of at least 5 members each")
     assert str(no_segments(14, 5, True, "rows")).startswith("k-means finds no 2 segments")
+
+
+def blobs(seed: int = 3) -> "np.ndarray":
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0, 0.0], [6.0, 0.0, 1.0], [0.0, 6.0, -1.0]])
+    return np.vstack([c + rng.normal(scale=[1.0, 0.6, 0.8], size=(60, 3)) for c in centres])
+
+
+def test_bic_is_scikit_learn_s_for_the_same_full_covariance_mixture():
+    """docs/algorithms.md: gmm's k is the lowest BIC, -2 log-likelihood + parameters x log n
+    with (k - 1) + k d + k d (d + 1) / 2 parameters: scikit-learn's own BIC of a fitted
+    full-covariance mixture, on the same rows."""
+    from types import SimpleNamespace
+
+    from sklearn.mixture import GaussianMixture
+
+    from segmentation.kselect import bic
+
+    X = blobs()
+    mixture = GaussianMixture(3, covariance_type="full", random_state=0).fit(X)
+    model = SimpleNamespace(k_=3, mixture_={"weights": mixture.weights_, "means": mixture.means_,
+                                            "covariances": mixture.covariances_})
+    assert bic(X, model) == pytest.approx(mixture.bic(X), rel=1e-9)
+    assert bic(X[:90], model) == pytest.approx(mixture.bic(X[:90]), rel=1e-9)
+
+
+def test_a_given_k_is_measured_with_the_run_s_algorithm():
+    """``--k`` with ``--algorithm gmm``: the k's metrics are the mixture's (its BIC recorded),
+    not k-means' (which has none)."""
+    from segmentation.kselect import fixed_k
+
+    X = blobs()
+    gmm = fixed_k(X, 3, algorithm="gmm", n_boot=2).metrics
+    kmeans = fixed_k(X, 3, algorithm="kmeans", n_boot=2).metrics
+    assert gmm["bic"].notna().all()
+    assert kmeans["bic"].isna().all()
