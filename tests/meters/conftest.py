@@ -30,6 +30,16 @@ def write_text(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def day_rows(meter: str, day, kwh: float = 0.5, freq: str = "30min",
+             n: int | None = None) -> list[tuple]:
+    """Readings ``(meter, timestamp text, kwh)`` from local midnight of ``day`` every ``freq``:
+    a whole day, or the first ``n``."""
+    start = pd.Timestamp(day)
+    times = (pd.date_range(start, start + pd.Timedelta(days=1), freq=freq, inclusive="left")
+             if n is None else pd.date_range(start, periods=n, freq=freq))
+    return [(meter, t.strftime("%Y-%m-%d %H:%M:%S"), kwh) for t in times]
+
+
 def long_csv(rows: list[tuple], header: str = "meter_id,timestamp,kwh") -> str:
     """A long CSV file's text: the header, then one line per row."""
     return "\n".join([header] + [",".join(map(str, r)) for r in rows]) + "\n"

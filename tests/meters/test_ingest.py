@@ -11,12 +11,8 @@ import pytest
 
 from segmentation.errors import InputError, ValidationFailed
 from segmentation.meters.ingest import ingest_file
-from tests.meters.conftest import long_csv, quarantined, run_store, stored, write_text
-
-
-def day_rows(meter: str, day: str, kwh: float = 0.5, freq: str = "30min") -> list[tuple]:
-    times = pd.date_range(day, periods=pd.Timedelta("1D") // pd.Timedelta(freq), freq=freq)
-    return [(meter, t.strftime("%Y-%m-%d %H:%M:%S"), kwh) for t in times]
+from tests.meters.conftest import day_rows, long_csv, quarantined, run_store, stored, \
+    write_text
 
 
 def test_lcl_format_with_null_and_trailing_space_header(tmp_path, store):

@@ -12,7 +12,7 @@ import pandas as pd
 from segmentation.meters.ingest import DUCKDB_MEMORY_LIMIT, _connect, _csv_field_sql, \
     codes_of, ingest_file
 from segmentation.meters.store import csv_line
-from tests.meters.conftest import duck, long_csv, stored_days, write_text
+from tests.meters.conftest import day_rows, duck, long_csv, stored_days, write_text
 
 
 def test_each_file_keeps_its_validation_results_per_expectation(tmp_path, store):
@@ -192,10 +192,6 @@ def test_a_month_may_hold_31_days_of_25_hours_of_readings_and_no_more(tmp_path, 
     assert verdicts == [(True, 0), (False, 1)]
 
 
-def hours(meter: str, day, n: int = 4, kwh: float = 0.5) -> list[tuple]:
-    return [(meter, f"{t:%Y-%m-%d %H:%M:%S}", kwh) for t in pd.date_range(day, periods=n, freq="h")]
-
-
 def test_a_rejected_reading_counts_on_its_own_day_at_either_end_of_the_file(tmp_path, store):
     """``n_quarantined`` counts a reading a rule rejects on its own meter and local day, the
     file's first day included; a reading outside the plausible span (here on the day after
@@ -204,7 +200,8 @@ def test_a_rejected_reading_counts_on_its_own_day_at_either_end_of_the_file(tmp_
 
     first_out = pd.Timestamp(plausible_span()["max_local"])
     last_in, first_day = first_out - pd.Timedelta(days=1), first_out - pd.Timedelta(days=4)
-    rows = [r for m in ("A", "B") for r in hours(m, first_day) + hours(m, last_in)
+    rows = [r for m in ("A", "B") for r in day_rows(m, first_day, freq="h", n=4)
+            + day_rows(m, last_in, freq="h", n=4)
             + [(m, f"{first_out:%Y-%m-%d %H:%M:%S}", 0.5)]] + [
         ("A", f"{first_day:%Y-%m-%d} 05:00:00", -1.0)]
     entry = ingest_file(write_text(tmp_path, "ends.csv", long_csv(rows)), store,
@@ -224,7 +221,8 @@ def test_the_reading_span_covers_every_batch_of_the_file(tmp_path, store, monkey
 
     monkeypatch.setattr(ingest, "BATCH_ROWS", 5)
     # the latest readings first and the earliest last: neither end is in the last batch
-    rows = hours("O", "2024-03-02", 24) + hours("M", "2024-03-01", 24) + hours("N", "2024-02-27", 24)
+    rows = (day_rows("O", "2024-03-02", freq="h") + day_rows("M", "2024-03-01", freq="h")
+            + day_rows("N", "2024-02-27", freq="h"))
     entry = ingest_file(write_text(tmp_path, "batches.csv", long_csv(rows)), store)
     assert entry["rows_stored"] == 72
     assert (entry["first_reading_utc"], entry["last_reading_utc"]) == (
