@@ -235,8 +235,9 @@ def selection_rows(n_rows: int, seed: int = SEED) -> np.ndarray | None:
 
 
 def capacity(n_rows: int, floor: int, unit: str = "rows") -> tuple[int, str]:
-    """The most segments ``n_rows`` can hold at ``floor`` members each, and the sentence saying so."""
-    most = n_rows // floor
+    """The most segments ``n_rows`` can hold at ``floor`` members each (fewer than the rows:
+    a segment per row is no segmentation), and the sentence saying so."""
+    most = min(n_rows // floor, n_rows - 1)
     return most, f"{n_rows:,} {unit} allow at most {most} segments of at least {floor}"
 
 
@@ -294,13 +295,13 @@ def select_k(X: np.ndarray, k_min: int = 2, k_max: int = 10, *, seed: int = SEED
 def _below_range(rows: np.ndarray, metrics: pd.DataFrame, k_min: int, k_max: int, *, seed: int,
                  n_boot: int, min_size: int | None, floor: int, unit: str,
                  limit: str, algorithm: str = DEFAULT_ALGORITHM) -> KSelection:
-    """The largest feasible k below ``k_min`` (down to 2), with its metrics added to the table."""
+    """The largest feasible k below ``k_min`` (down to 2), with its metrics added to the table
+    (first: the range's k are all larger)."""
     for k in range(min(k_min - 1, len(rows) - 1), 1, -1):
         row = k_metrics(rows, k, seed=seed, n_boot=n_boot, min_size=min_size, algorithm=algorithm)
         if row["feasible"]:
             table = (pd.concat([pd.DataFrame([row]), metrics], ignore_index=True)
-                     .reindex(columns=METRIC_COLUMNS).sort_values("k", ignore_index=True)
-                     .astype({"k": "int64", "feasible": bool}))
+                     .reindex(columns=METRIC_COLUMNS).astype({"k": "int64", "feasible": bool}))
             rule = (f"{limit}, and no k in the range {k_min}-{k_max} gives segments that all "
                     f"reach it: k={k}, the largest feasible k below the range")
             return KSelection(k=k, rule=rule, knee=None, metrics=table,

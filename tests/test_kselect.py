@@ -37,6 +37,7 @@ def test_k_is_chosen_on_the_sample_of_the_given_seed_with_the_given_bootstraps(o
     chosen = select_k(overlapping, 2, 4, seed=7, n_boot=4)
     rows = overlapping[selection_rows(len(overlapping), 7)]
     assert chosen.metrics.equals(kselect.evaluate_k_range(rows, [2, 3, 4], seed=7, n_boot=4))
+    assert chosen.rule.startswith("chosen on a seeded sample of 150 of 240 rows: ")
     default = select_k(overlapping, 2, 4, seed=7)
     assert default.metrics.equals(kselect.evaluate_k_range(rows, [2, 3, 4], seed=7, n_boot=10))
     assert chosen.weak_structure is False
@@ -96,6 +97,7 @@ def test_a_capped_range_says_how_many_segments_the_rows_allow():
     selection = select_k(X, 2, 10, unit="meters")
     assert selection.rule.startswith("20 meters allow at most 4 segments of at least 5; ")
     assert not selection.metrics.set_index("k").loc[5:, "feasible"].any()
+    assert select_k(X, 2, 10).rule.startswith("20 rows allow at most 4 segments of at least 5; ")
     assert not select_k(X, 2, 4).rule.startswith("20 rows allow")    # the cap is not binding
 
 
