@@ -10,8 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from segmentation.algorithms import DEFAULT_ALGORITHM, has_k
 from segmentation.errors import InputError
-from segmentation.kselect import (KSelection, NoSegments, fixed_k, sampled_silhouette, select_k,
-                                  selection_rows)
+from segmentation.kselect import KSelection, NoSegments, fixed_k, sampled_silhouette, select_k
 from segmentation.model import SegmentModel
 from segmentation.settings import SEED
 
@@ -99,9 +98,9 @@ def segment(X: np.ndarray, *, k: int | None = None, k_min: int = 2, k_max: int =
     model = SegmentModel(selection.k if has_k(algorithm) else None, seed=seed, min_size=min_size,
                          algorithm=algorithm).fit(X)
     labels = model.labels_
-    silhouette = (float(selection.metrics.set_index("k").loc[selection.k, "silhouette"])
-                  if selection_rows(len(X), seed) is None
-                  else sampled_silhouette(X, labels, seed))
+    # The final model's own silhouette: the chosen k's in the metrics when k was chosen on
+    # every row (the same seeded fit), that of all rows when it was chosen on a sample.
+    silhouette = sampled_silhouette(X, labels, seed)
     probability = model.predict_proba(X)[np.arange(len(X)), labels]
     return Segmentation(selection, model, labels, model.distance_, silhouette, probability)
 

@@ -84,3 +84,50 @@ def test_a_given_k_is_measured_the_same_way_on_every_run():
     first, again = (segment(X, k=3, n_boot=3) for _ in range(2))
     assert first.selection.metrics.equals(again.selection.metrics)
     assert np.array_equal(first.labels, again.labels)
+
+
+def overlapping() -> np.ndarray:
+    """Three overlapping groups of 80: the bootstraps move with the seed and their count."""
+    from sklearn.datasets import make_blobs
+
+    return make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)[0]
+
+
+def test_k_is_chosen_over_two_to_ten_with_the_run_s_seed_bootstraps_and_algorithm():
+    """The run's seed, bootstrap count and algorithm reach k selection, a given k's metrics
+    and the final model (refitted with the same seed: the model the metrics describe)."""
+    from segmentation.kselect import fixed_k, select_k
+
+    X = overlapping()
+    chosen = segment(X, seed=5, n_boot=3)
+    assert chosen.selection.metrics["k"].tolist() == list(range(2, 11))
+    assert chosen.selection.metrics.equals(select_k(X, seed=5, n_boot=3).metrics)
+    assert chosen.model.seed == 5 and chosen.model.k_ == chosen.selection.k
+    given = segment(X, k=3, seed=5, n_boot=3)
+    assert given.selection.metrics.equals(fixed_k(X, 3, seed=5, n_boot=3).metrics)
+    assert not given.selection.metrics.equals(segment(X, k=3, seed=6, n_boot=3).selection.metrics)
+    assert not given.selection.metrics.equals(segment(X, k=3, seed=5, n_boot=4).selection.metrics)
+    gmm = segment(X, k=3, n_boot=2, algorithm="gmm")
+    assert gmm.selection.metrics["bic"].notna().all() and gmm.model.mixture_ is not None
+
+
+def test_the_run_s_silhouette_is_its_final_model_s(monkeypatch):
+    """The silhouette in the report and manifest is that of the published labels: the chosen
+    k's own when k was chosen on every row, that of all rows (sampled with the run's seed)
+    when k was chosen on a sample."""
+    import segmentation.kselect as kselect
+    from sklearn.metrics import silhouette_score
+
+    X = overlapping()
+    whole = segment(X, seed=5, n_boot=2)
+    assert whole.silhouette == whole.selection.metrics.set_index("k").loc[whole.selection.k,
+                                                                           "silhouette"]
+    assert whole.silhouette == silhouette_score(X, whole.labels)
+    monkeypatch.setattr(kselect, "SELECTION_SAMPLE", 150)     # k chosen on 150 of 240 rows
+    monkeypatch.setattr(kselect, "SILHOUETTE_SAMPLE", 200)    # silhouette on 200 of 240
+    sampled = segment(X, seed=5, n_boot=2)
+    keep = np.random.default_rng(5).choice(240, size=200, replace=False)
+    assert sampled.silhouette == pytest.approx(
+        silhouette_score(X[keep], sampled.labels[keep]), abs=1e-12)
+    assert sampled.silhouette != sampled.selection.metrics.set_index("k").loc[
+        sampled.selection.k, "silhouette"]

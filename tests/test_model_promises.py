@@ -85,3 +85,17 @@ def test_the_model_s_restarts_reach_the_algorithm(monkeypatch):
     monkeypatch.setattr(model_module, "fit_clusters", spy)
     SegmentModel(2, n_init=12).fit(two_groups())
     assert seen == [12]
+
+
+def test_the_spread_behind_membership_probabilities_is_that_of_typical_members():
+    """``sigma_`` (the spread behind ``segment_probability``) is measured on typical members:
+    a far-off row, atypical, does not widen every member's probabilities."""
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(0.0, 0.3, size=(40, 2)), rng.normal(5.0, 0.3, size=(40, 2)),
+                   [[60.0, 60.0]]])
+    model = SegmentModel(2).fit(X)
+    typical = ~model.atypical_
+    assert not typical[-1] and typical.sum() == 80
+    offsets = X[typical] - model.cluster_centers_[model.labels_[typical]]
+    assert np.isclose(model.sigma_, np.sqrt((offsets ** 2).sum(axis=1).mean() / 2), rtol=1e-12)
+    assert model.sigma_ < 1.0              # the far row would make it about 6
