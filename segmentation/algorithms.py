@@ -63,11 +63,11 @@ class RawFit:
         """Each row's most probable component (gmm) or nearest centre."""
         if self.mixture is not None:
             return log_densities(X, self.mixture).argmax(axis=1)
-        return nearest(X, self.centres)[0]
+        return nearest(X, self.centres)
 
 
-def fit_clusters(algorithm: str, X: np.ndarray, k: int | None, *, seed: int,
-                 n_init: int = 10, min_size: int = 5) -> RawFit:
+def fit_clusters(algorithm: str, X: np.ndarray, k: int | None, *, seed: int, n_init: int,
+                 min_size: int) -> RawFit:
     """Fit ``algorithm`` on the rows of ``X`` (``k`` clusters, or density clusters of at
     least ``min_size`` for ``hdbscan``)."""
     if algorithm == "kmeans":
@@ -147,10 +147,9 @@ def ward_tree(X: np.ndarray) -> np.ndarray:
 _WARD_TREES: dict[str, np.ndarray] = {}
 
 
-def nearest(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centre and the distance to it."""
-    distances = euclidean_distances(X, centres)
-    return distances.argmin(axis=1), distances.min(axis=1)
+def nearest(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each row's nearest centre."""
+    return euclidean_distances(X, centres).argmin(axis=1)
 
 
 def log_densities(X: np.ndarray, mixture: dict) -> np.ndarray:
@@ -176,7 +175,7 @@ def probabilities(X: np.ndarray, centres: np.ndarray, *, mixture: dict | None = 
     if mixture is not None:
         logp = log_densities(X, mixture)
     else:
-        spread = sigma if sigma and sigma > 0 else 1.0
+        spread = sigma or 1.0      # none recorded, or 0 (every typical member on its centroid)
         logp = -euclidean_distances(X, np.asarray(centres, dtype=float), squared=True) / (
             2 * spread ** 2)
     return np.exp(logp - logsumexp(logp, axis=1, keepdims=True))

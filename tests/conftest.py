@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,17 @@ def one_thread_per_library():
 
     with threadpool_limits(limits=1):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_ward_trees():
+    """Each test computes its own Ward trees: the process-wide memo (``algorithms.ward_tree``)
+    would hand it the trees an earlier test computed, and under mutmut (which forks each
+    mutant's run from a process that has run the tests) those of the unmutated code: every
+    mutant of ``ward_tree`` survived."""
+    module = sys.modules.get("segmentation.algorithms")
+    if module is not None:
+        module._WARD_TREES.clear()
 
 
 def slow_files_first(items) -> None:

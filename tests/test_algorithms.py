@@ -3,6 +3,8 @@ labels and probabilities, and the rules docs/algorithms.md states."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from sklearn.cluster import AgglomerativeClustering
@@ -208,3 +210,16 @@ def test_ward_s_cached_tree_is_the_tree_of_these_very_rows():
     first, second = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
     for X in (first, second, first.reshape(20, 3), first.reshape(15, 4), first):
         assert np.array_equal(algorithms.ward_tree(X), linkage(X, method="ward"))
+
+
+def test_ward_keeps_the_trees_of_the_last_32_tables_only():
+    """Memory stays bounded: the trees of the last ``WARD_TREES`` (32) tables are kept, the
+    oldest dropped first, and every tree handed out is still its own rows'."""
+    from scipy.cluster.hierarchy import linkage
+
+    tables = [np.random.default_rng(seed).normal(size=(8, 2)) for seed in range(35)]
+    for X in tables:
+        assert np.array_equal(algorithms.ward_tree(X), linkage(X, method="ward"))
+    assert algorithms.WARD_TREES == 32 and len(algorithms._WARD_TREES) == 32
+    kept = [key.split("(")[0] for key in algorithms._WARD_TREES]
+    assert kept == [hashlib.sha1(X.tobytes()).hexdigest() for X in tables[3:]]
