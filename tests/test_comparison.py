@@ -234,3 +234,16 @@ def test_the_section_says_the_choice_against_the_published_algorithm():
     text = comparison_section(failed, 100)
     assert "- hdbscan: HDBSCAN finds no two dense regions" in text
     assert "- kmeans:" not in text
+    two = table(kmeans=(0.9, 0, 0.03, -2.0), gmm=(np.nan,) * 4, hdbscan=(np.nan,) * 4).assign(
+        published=[True, False, False], sizes=[[50, 50], None, None],
+        note=["", "k=3 still leaves a segment below 5", "HDBSCAN finds no two dense regions"])
+    two.loc[1:, "feasible"] = False
+    assert ("\n\n- gmm: k=3 still leaves a segment below 5\n- hdbscan: HDBSCAN finds no two "
+            "dense regions\n\n") in comparison_section(two, 100)
+    assert text.endswith(                   # what each score means, the last paragraph
+        "\n\nStability: agreement (ARI) with refits on resamples, 0.75 or more is reproducible. "
+        "Noise: members HDBSCAN puts in no dense region. Low confidence: segment probability "
+        "below the run's threshold. Neighbour ratio: share of near neighbours in another "
+        "segment, over chance (lower: boundaries through gaps). Held-out log-likelihood: one "
+        "Gaussian per segment, on members not used to fit it (higher: a better description). "
+        "The recommendation is advice: `--algorithm` chooses what is published.")

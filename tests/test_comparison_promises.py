@@ -169,3 +169,21 @@ def test_an_infeasible_algorithm_s_row_says_how_long_it_took():
     took = time.perf_counter() - started
     hdbscan = table.set_index("algorithm").loc["hdbscan"]
     assert not hdbscan["feasible"] and 0 < hdbscan["seconds"] <= took
+
+
+def test_each_algorithm_is_measured_with_the_run_s_seed_and_in_its_unit():
+    """An algorithm's row is its own ``segment`` of the sample with the run's seed (its
+    stability follows it) and the run's unit in its rule (docs/algorithms.md)."""
+    from segmentation.comparison import COMPARE_BOOTSTRAPS, measure
+
+    X = make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)[0]
+    published = segment(X).labels
+
+    def row(algorithm: str, seed: int) -> dict:
+        return measure(X, algorithm, published, k=None, k_min=2, k_max=6, seed=seed,
+                       min_size=None, unit="meters")
+
+    own = segment(X, k_min=2, k_max=6, seed=5, n_boot=COMPARE_BOOTSTRAPS)
+    assert row("kmeans", 5)["stability"] == own.selection.stability
+    assert row("kmeans", 6)["stability"] != own.selection.stability
+    assert "with a minimum cluster size of 5 meters (the size floor)" in row("hdbscan", 5)["note"]
