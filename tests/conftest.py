@@ -91,6 +91,17 @@ def shared_file(relative: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def overlapping():
+    """Three overlapping groups of 80 rows (read-only): bootstrap results depend on the seed
+    and their count, so determinism is testable (the k-selection and clustering tests)."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)
+    X.flags.writeable = False
+    return X
+
+
+@pytest.fixture(scope="session")
 def prefect_template(request, tmp_path_factory) -> Path:
     """A Prefect database at the head migration, to copy into each server's (tests/prefect_db.py).
 

@@ -86,19 +86,12 @@ def test_a_given_k_is_measured_the_same_way_on_every_run():
     assert np.array_equal(first.labels, again.labels)
 
 
-def overlapping() -> np.ndarray:
-    """Three overlapping groups of 80: the bootstraps move with the seed and their count."""
-    from sklearn.datasets import make_blobs
-
-    return make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)[0]
-
-
-def test_k_is_chosen_over_two_to_ten_with_the_run_s_seed_bootstraps_and_algorithm():
+def test_k_is_chosen_over_two_to_ten_with_the_run_s_seed_bootstraps_and_algorithm(overlapping):
     """The run's seed, bootstrap count and algorithm reach k selection, a given k's metrics
     and the final model (refitted with the same seed: the model the metrics describe)."""
     from segmentation.kselect import fixed_k, select_k
 
-    X = overlapping()
+    X = overlapping
     chosen = segment(X, seed=5, n_boot=3)
     assert chosen.selection.metrics["k"].tolist() == list(range(2, 11))
     assert chosen.selection.metrics.equals(select_k(X, seed=5, n_boot=3).metrics)
@@ -111,14 +104,14 @@ def test_k_is_chosen_over_two_to_ten_with_the_run_s_seed_bootstraps_and_algorith
     assert gmm.selection.metrics["bic"].notna().all() and gmm.model.mixture_ is not None
 
 
-def test_the_run_s_silhouette_is_its_final_model_s(monkeypatch):
+def test_the_run_s_silhouette_is_its_final_model_s(overlapping, monkeypatch):
     """The silhouette in the report and manifest is that of the published labels: the chosen
     k's own when k was chosen on every row, that of all rows (sampled with the run's seed)
     when k was chosen on a sample."""
     import segmentation.kselect as kselect
     from sklearn.metrics import silhouette_score
 
-    X = overlapping()
+    X = overlapping
     whole = segment(X, seed=5, n_boot=2)
     assert whole.silhouette == whole.selection.metrics.set_index("k").loc[whole.selection.k,
                                                                            "silhouette"]

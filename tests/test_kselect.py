@@ -13,13 +13,6 @@ from segmentation.kselect import (METRIC_COLUMNS, MIN_STABILITY, NoSegments, fin
 from segmentation.model import SegmentModel, min_segment_size
 
 
-@pytest.fixture(scope="module")
-def overlapping():
-    """Three overlapping groups: bootstrap results depend on the seed, so determinism is testable."""
-    X, _ = make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)
-    return X
-
-
 def test_same_input_and_seed_give_the_same_metrics_and_another_seed_does_not(overlapping,
                                                                            monkeypatch):
     monkeypatch.setattr(kselect, "SILHOUETTE_SAMPLE", 150)        # exercise the sampled paths

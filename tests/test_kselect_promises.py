@@ -85,13 +85,6 @@ def test_a_given_k_is_measured_with_the_run_s_algorithm():
 
 # ---------------------------------------------------------------- select_k's other paths
 
-def overlapping() -> "np.ndarray":
-    """Three overlapping groups of 80: bootstrap stability moves with the seed and the count."""
-    from sklearn.datasets import make_blobs
-
-    return make_blobs(n_samples=240, centers=3, cluster_std=2.5, random_state=7)[0]
-
-
 def same_row(table_row: "pd.Series", expected: dict) -> bool:
     """A metrics row equals ``k_metrics``' dict (NaN equal to NaN)."""
     import numpy as np
@@ -101,20 +94,22 @@ def same_row(table_row: "pd.Series", expected: dict) -> bool:
                for name, value in expected.items())
 
 
-def test_below_the_range_the_k_taken_is_measured_with_the_run_s_seed_bootstraps_and_floor():
+def test_below_the_range_the_k_taken_is_measured_with_the_run_s_seed_bootstraps_and_floor(
+        overlapping):
     """docs/customers.md, small inputs: the largest feasible k below the range is taken, and
     its row in the metrics table is measured like any other k: same seed, bootstrap count,
     floor; the table keeps the documented columns, in k order, indexed 0..n-1."""
     from segmentation.kselect import METRIC_COLUMNS, k_metrics, select_k
 
-    X = overlapping()                     # a floor of 70: 240 rows hold at most 3 segments
+    X = overlapping                     # a floor of 70: 240 rows hold at most 3 segments
     chosen = select_k(X, 4, 6, min_size=70, seed=5, n_boot=3)
     assert chosen.k == 3 and chosen.rule == (
         "240 rows allow at most 3 segments of at least 70, and no k in the range 4-6 gives "
         "segments that all reach it: k=3, the largest feasible k below the range")
     table = chosen.metrics
     assert list(table.columns) == METRIC_COLUMNS and table.index.tolist() == [0, 1, 2, 3]
-    assert table["k"].tolist() == [3, 4, 5, 6] and table["feasible"].tolist() == [True] + [False] * 3
+    assert table["k"].tolist() == [3, 4, 5, 6]
+    assert table["feasible"].tolist() == [True] + [False] * 3
     assert same_row(table.iloc[0], k_metrics(X, 3, seed=5, n_boot=3, min_size=70))
     other = select_k(X, 4, 6, min_size=70, seed=42, n_boot=10).metrics.iloc[0]
     assert other["stability"] != table.iloc[0]["stability"]     # the seed and count matter
@@ -153,11 +148,11 @@ def test_below_the_range_is_capped_below_the_number_of_rows():
                                                      "least 1, and no k in the range 30-40")
 
 
-def test_the_k_taken_below_the_range_is_below_it():
+def test_the_k_taken_below_the_range_is_below_it(overlapping):
     """``_below_range`` starts at k_min - 1 even when k_min itself would fit."""
     from segmentation.kselect import _below_range, evaluate_k_range
 
-    X = overlapping()
+    X = overlapping
     metrics = evaluate_k_range(X, [4], n_boot=2)
     assert metrics["feasible"].all()                        # k=4 fits, but is not below 4
     chosen = _below_range(X, metrics, 4, 4, seed=42, n_boot=2, min_size=None, floor=5,
@@ -165,12 +160,12 @@ def test_the_k_taken_below_the_range_is_below_it():
     assert chosen.k == 3
 
 
-def test_below_the_range_weak_structure_is_stability_under_the_bar(monkeypatch):
+def test_below_the_range_weak_structure_is_stability_under_the_bar(overlapping, monkeypatch):
     """Weak structure below the range is the same test as in it: stability under
     MIN_STABILITY; exactly at the bar is not weak."""
     import segmentation.kselect as kselect
 
-    X = overlapping()
+    X = overlapping
     stability = kselect.select_k(X, 4, 6, min_size=70, n_boot=2).stability
     monkeypatch.setattr(kselect, "MIN_STABILITY", stability)
     assert kselect.select_k(X, 4, 6, min_size=70, n_boot=2).weak_structure is False
@@ -242,13 +237,14 @@ def test_hdbscan_s_weak_structure_is_stability_under_the_bar(monkeypatch):
 
 # ---------------------------------------------------------------- bootstrap stability
 
-def test_stability_beyond_its_sample_refits_on_that_many_of_the_table_s_rows(monkeypatch):
+def test_stability_beyond_its_sample_refits_on_that_many_of_the_table_s_rows(
+        overlapping, monkeypatch):
     """docs/customers.md: stability is measured on a seeded sample of at most 3,000 rows, so
     its cost does not grow with the table: every refit sees ``sample`` rows of the table."""
     import segmentation.kselect as kselect
     from segmentation.model import SegmentModel
 
-    X = overlapping()
+    X = overlapping
     labels = SegmentModel(3).fit(X).labels_
     seen = []
     real = kselect.fit_clusters
@@ -266,12 +262,12 @@ def test_stability_beyond_its_sample_refits_on_that_many_of_the_table_s_rows(mon
     assert kselect.STABILITY_SAMPLE == 3_000
 
 
-def test_stability_at_its_sample_size_uses_every_row_as_without_a_limit():
+def test_stability_at_its_sample_size_uses_every_row_as_without_a_limit(overlapping):
     """At exactly ``sample`` rows nothing is sampled: the same number as with no limit."""
     import segmentation.kselect as kselect
     from segmentation.model import SegmentModel
 
-    X = overlapping()[:100]
+    X = overlapping[:100]
     labels = SegmentModel(3).fit(X).labels_
     assert kselect.bootstrap_stability(X, 3, labels, sample=100) == \
         kselect.bootstrap_stability(X, 3, labels, sample=10_000)
