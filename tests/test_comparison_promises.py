@@ -187,3 +187,108 @@ def test_each_algorithm_is_measured_with_the_run_s_seed_and_in_its_unit():
     assert row("kmeans", 5)["stability"] == own.selection.stability
     assert row("kmeans", 6)["stability"] != own.selection.stability
     assert "with a minimum cluster size of 5 meters (the size floor)" in row("hdbscan", 5)["note"]
+
+
+def test_every_score_of_a_row_by_its_definition():
+    """The row's scores are the named measures of these labels: nothing renamed, nothing
+    measured on other labels or with another seed (silhouette is sampled past 2,500 rows)."""
+    from sklearn.metrics import adjusted_rand_score, davies_bouldin_score
+
+    from segmentation.kselect import sampled_silhouette
+
+    X, labels = make_blobs(2_600, centers=[[0, 0], [3, 0], [0, 3]], cluster_std=1.2,
+                           random_state=4)
+    labels = np.where(np.arange(2_600) < 300, 2, labels)    # segment 2 larger than the others
+    atypical = np.arange(2_600) % 13 == 0
+    noise = np.arange(2_600) % 26 == 0
+    other = np.where(labels == 2, 1, labels)                 # a published segmentation of two
+    measured = scores(X, labels, np.full(2_600, 0.9), atypical, noise, other, seed=7,
+                      min_confidence=0.6)
+    assert sampled_silhouette(X, labels, 7) != sampled_silhouette(X, labels, 8)
+    assert measured == {
+        "feasible": True, "segments": 3,
+        "sizes": sorted(np.bincount(labels).tolist(), reverse=True),
+        "silhouette": sampled_silhouette(X, labels, 7),
+        "davies_bouldin": davies_bouldin_score(X, labels),
+        "noise_share": noise.mean(), "atypical_share": atypical.mean(),
+        "low_confidence_share": 0.0, "neighbour_ratio": neighbour_ratio(X, labels),
+        "heldout_loglik": heldout_loglik(X, labels, 7),
+        "ari_with_published": adjusted_rand_score(other, labels)}
+    assert measured["sizes"][0] > measured["sizes"][-1]      # largest first
+
+
+def test_no_published_members_are_no_noise_flags():
+    from segmentation.comparison import noise_flags
+
+    flags = noise_flags([])
+    assert flags.dtype == bool and flags.shape == (0,)
+
+
+def test_the_published_row_on_a_sample_keeps_its_algorithm_and_stability():
+    labels = np.arange(10) % 2
+    published = Published("gmm", labels, 0.83, np.linspace(0, 1, 10), labels == 1, labels == 0)
+    sample = np.array([1, 4, 7])
+    own = published.rows(sample)
+    assert (own.algorithm, own.stability) == ("gmm", 0.83)
+    assert own.labels.tolist() == [1, 0, 1] and own.probability.tolist() == \
+        published.probability[sample].tolist()
+    assert own.atypical.tolist() == [True, False, True]
+    assert own.noise.tolist() == [False, True, False]
+
+
+def test_the_table_marks_the_published_row_and_each_rule_as_booleans(monkeypatch):
+    """Measured without refitting (only the published algorithm is compared): the run's own
+    row, named so; `feasible`, `eligible`, `recommended` are the rules' booleans, and a large
+    table's sample is drawn with the run's seed."""
+    from segmentation import comparison
+
+    monkeypatch.setattr(comparison, "COMPARE_SAMPLE", 50)
+    X, labels = make_blobs(400, centers=3, random_state=2)
+    published = Published("kmeans", labels, 0.9, np.full(400, 0.9), np.zeros(400, bool),
+                          np.zeros(400, bool))
+    def sample_sizes(*seed):
+        return sorted(np.bincount(labels[comparison_rows(400, *seed)]).tolist(), reverse=True)
+
+    assert len({str(sample_sizes(4)), str(sample_sizes(6)), str(sample_sizes())}) == 3
+    for seed in (4, 6):
+        measured = compare(X, published, seed=seed, algorithms=("kmeans",))["sizes"].item()
+        assert measured == sample_sizes(seed), seed
+    table = compare(X, published, seed=4, algorithms=("kmeans",))
+    assert table["note"].item() == "the run's own segments"
+    assert table[["published", "feasible", "eligible", "recommended"]].dtypes.eq(bool).all()
+    assert table[["published", "feasible", "eligible", "recommended"]].iloc[0].tolist() == \
+        [True] * 4
+    unstable = compare(X, Published("kmeans", labels, 0.5, published.probability,
+                                    published.atypical, published.noise), algorithms=("kmeans",))
+    assert unstable[["feasible", "eligible", "recommended"]].iloc[0].tolist() == \
+        [True, False, False]
+    assert unstable["eligible"].dtype == bool
+
+
+def test_a_row_whose_stability_was_not_measured_is_not_eligible():
+    from segmentation.comparison import eligible
+
+    table = rows(kmeans=(3, 0.9, 0, 0.03, -2.0), gmm=(3, np.nan, 0, 0.0, 5.0))
+    assert eligible(table).tolist() == [True, False]
+    assert recommend(table)[0] == "kmeans"
+
+
+def test_each_recommendation_says_why_word_for_word():
+    base = dict(kmeans=(3, 0.9, 0, 0.030, -2.0))
+    assert recommend(rows(kmeans=(3, 0.6, 0, 0.03, -2.0))) == (None, (
+        "no algorithm gives segments that reproduce under resampling (stability >= 0.75) with "
+        "at most 10% noise: the structure is weak whichever algorithm is used, so none is "
+        "recommended"))
+    assert recommend(rows(**base, hdbscan=(3, 0.9, 0, 0.005, -2.5))) == ("hdbscan", (
+        "hdbscan: its segment boundaries cross 0.005 of the near-neighbour pairs chance would, "
+        "k-means' 0.030: k-means cuts through dense regions that it keeps whole"))
+    assert recommend(rows(**base, gmm=(3, 0.9, 0, 0.030, -1.9))) == ("gmm", (
+        "gmm: one Gaussian per segment fits held-out members better by 0.10 nats per member "
+        "than with k-means' segments, with boundaries no less in the gaps: groups of "
+        "different spreads or shapes"))
+    assert recommend(rows(**base, gmm=(3, 0.9, 0, 0.030, -1.99))) == ("kmeans", (
+        "kmeans: no other algorithm separates dense regions or fits held-out members clearly "
+        "better, and its segments reproduce"))
+    assert recommend(rows(kmeans=(3, 0.6, 0, 0.03, -2.0), gmm=(3, 0.8, 0, 0.03, -2.1))) == (
+        "gmm", "gmm: k-means' segments do not reproduce under resampling; gmm's do "
+               "(stability 0.80)")
