@@ -201,15 +201,35 @@ def test_ingestion_into_a_store_is_one_at_a_time_and_waited_for(tmp_path):
     assert not held_by_other(lock_file)
 
 
+class FakeClock:
+    """The locks module's ``time``: ``readings`` in turn, sleeps recorded and not slept, the
+    rest the real module's."""
+
+    def __init__(self, readings) -> None:
+        self.readings = iter(readings)
+        self.slept: list = []
+
+    def monotonic(self) -> float:
+        return next(self.readings)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
 def fake_clock(monkeypatch, *readings) -> list:
-    """The locks' clock reads ``readings`` in turn; their sleeps are recorded, not slept."""
+    """The locks' clock reads ``readings`` in turn; their sleeps are recorded, not slept.
+
+    Only the locks module's name ``time`` is replaced: patching ``time.monotonic`` itself
+    reached every thread of the process, and Prefect's event-loop thread (of the session's
+    Prefect harness) died of the exhausted readings, failing the harness's teardown."""
     from segmentation import locks
 
-    values = iter(readings)
-    monkeypatch.setattr(locks.time, "monotonic", lambda: next(values))
-    slept: list = []
-    monkeypatch.setattr(locks.time, "sleep", slept.append)
-    return slept
+    clock = FakeClock(readings)
+    monkeypatch.setattr(locks, "time", clock)
+    return clock.slept
 
 
 def test_a_run_waits_exactly_segment_lock_wait_seconds(tmp_path, monkeypatch):
