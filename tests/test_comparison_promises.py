@@ -12,8 +12,9 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import make_blobs
 
 from segmentation.clustering import segment
-from segmentation.comparison import (COLUMNS, Published, compare, comparison_rows, heldout_loglik,
-                                     neighbour_ratio, recommend, scores)
+from segmentation.comparison import (COLUMNS, Published, compare, comparison_rows, eligible,
+                                     heldout_loglik, neighbour_ratio, noise_flags, recommend,
+                                     scores)
 
 
 def ratio_by_definition(X: np.ndarray, labels: np.ndarray, neighbours: int = 10) -> float:
@@ -218,8 +219,6 @@ def test_every_score_of_a_row_by_its_definition():
 
 
 def test_no_published_members_are_no_noise_flags():
-    from segmentation.comparison import noise_flags
-
     flags = noise_flags([])
     assert flags.dtype == bool and flags.shape == (0,)
 
@@ -266,8 +265,6 @@ def test_the_table_marks_the_published_row_and_each_rule_as_booleans(monkeypatch
 
 
 def test_a_row_whose_stability_was_not_measured_is_not_eligible():
-    from segmentation.comparison import eligible
-
     table = rows(kmeans=(3, 0.9, 0, 0.03, -2.0), gmm=(3, np.nan, 0, 0.0, 5.0))
     assert eligible(table).tolist() == [True, False]
     assert recommend(table)[0] == "kmeans"
